@@ -1,0 +1,85 @@
+"""The `audiotok` command: one module a verb, registered here.
+
+Command modules import only typer at module level; numpy, soundfile, torch
+and the rest are imported inside the command, so `audiotok --help` is instant.
+"""
+
+import os
+import sys
+
+import typer
+
+from audiotok import __version__
+from audiotok.cli import info, normalize, resample, trim, wav_to_duration
+
+app = typer.Typer(
+    name="audiotok",
+    help="Turn speech corpora into discrete tokens with small composable commands.\n\n"
+    "Tables go through files and pipes (Kaldi data dirs, scp:/ark: specifiers, tar shards); "
+    "data goes to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for module in (resample, trim, normalize, wav_to_duration, info):
+    app.command(module.NAME, help=module.__doc__, no_args_is_help=True)(module.command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"audiotok {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More logging (-v debug)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only warnings and errors on stderr."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    from audiotok.log import command_line, setup_logging
+
+    setup_logging(-1 if quiet else verbose)
+    if not {"-h", "--help"} & set(sys.argv[1:]):
+        import logging
+
+        logging.getLogger("audiotok").info(command_line())
+
+
+def main() -> None:
+    """Entry point: one handler turns known errors into `error: what (hint: how)`."""
+    import click
+
+    from audiotok.errors import AudiotokError
+    from audiotok.io.outputs import AlreadyDone
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name="audiotok", standalone_mode=False)
+    except AlreadyDone as done:
+        import logging
+
+        logging.getLogger("audiotok").info("%s is already done by a run with the same arguments (--force redoes it)", done.output)
+        code = 0
+    except AudiotokError as err:
+        print(err.one_line(), file=sys.stderr)
+        code = err.exit_code
+    except click.exceptions.ClickException as err:
+        err.show(file=sys.stderr)
+        code = err.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    except Exception as err:  # noqa: BLE001 - the one place unknown errors become one line
+        if os.environ.get("AUDIOTOK_DEBUG"):
+            raise
+        print(f"error: {type(err).__name__}: {err} (hint: AUDIOTOK_DEBUG=1 shows the traceback)", file=sys.stderr)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

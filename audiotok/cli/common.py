@@ -1,0 +1,111 @@
+"""What every command shares: option declarations and the audio-table item loop."""
+
+import logging
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+log = logging.getLogger("audiotok")
+
+MinSuccess = Annotated[
+    float,
+    typer.Option("--min-success", min=0.0, max=1.0, help="Fail (exit 1) when fewer than this share of items succeed."),
+]
+Force = Annotated[bool, typer.Option("--force", help="Redo outputs that a run with the same arguments finished.")]
+Channel = Annotated[
+    int | None,
+    typer.Option("--channel", min=0, help="Take this 0-based channel instead of mixing all channels to mono."),
+]
+Inputs = Annotated[
+    list[str],
+    typer.Argument(metavar="INPUT...", help="Audio table: data dir, scp:FILE, ark:FILE, ark:- (or -), tar:SHARDS, jsonl:FILE, or audio files.", show_default=False),
+]
+AudioOutput = Annotated[
+    str,
+    typer.Argument(metavar="OUTPUT", help="ark:-, ark:FILE, ark,scp:FILE.ark,FILE.scp, or a directory (audio files + wav.scp).", show_default=False),
+]
+AudioFormat = Annotated[str, typer.Option("--audio-format", help="File format in a directory output: flac, wav or ogg.")]
+Subtype = Annotated[str, typer.Option("--subtype", help="Sample encoding written: PCM_16, PCM_24, PCM_32 or FLOAT (wav only).")]
+
+
+def map_audio(
+    command: str,
+    inputs: list[str],
+    output: str,
+    transform: Callable,
+    signature_args: dict,
+    *,
+    channel: int | None,
+    min_success: float,
+    force: bool,
+    audio_format: str,
+    subtype: str,
+) -> None:
+    """Run `transform(audio) -> (samples, rate)` on every item of `inputs`, writing audio to `output`.
+
+    Failed items are counted; finished files survive any failure; a re-run
+    with the same arguments skips finished work.
+    """
+    from audiotok.errors import ItemError
+    from audiotok.io.audio_table import open_audio_source
+    from audiotok.io.outputs import check_not_same, make_signature, open_audio_sink
+    from audiotok.runner import Tally, progress
+
+    check_not_same(inputs, output)
+    source, source_failures = open_audio_source(inputs)
+    signature = make_signature(command, inputs=inputs, channel=channel, subtype=subtype, audio_format=audio_format, **signature_args)
+    sink = open_audio_sink(output, signature, force, audio_format, subtype, source.data_dir)
+    tally = Tally(min_success)
+    completed = False
+    try:
+        for item in progress(source, command):
+            if sink.already_done(item.key):
+                tally.success(already_done=True)
+                continue
+            try:
+                samples, rate = transform(item.load(channel))
+                sink.write(item.key, samples, rate)
+            except ItemError as err:
+                tally.fail(item.key, str(err))
+                continue
+            tally.success()
+        for name, reason in source_failures:
+            tally.fail(name, reason)
+        completed = True
+    finally:
+        sink.close(completed)
+    tally.finish()
+    sink.mark_done()
+
+
+TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the table here (a file or ark,t:FILE) instead of stdout.")]
+
+
+def table_report(command: str, inputs: list[str], output: str, describe: Callable, signature_args: dict, *, min_success: float, force: bool, footer: Callable | None = None) -> None:
+    """Write one text line per item, `describe(item) -> str`, to `output` (stdout or a file)."""
+    from audiotok.errors import ItemError
+    from audiotok.io.audio_table import open_audio_source
+    from audiotok.io.outputs import TextOutput, make_signature
+    from audiotok.runner import Tally, progress
+
+    source, source_failures = open_audio_source(inputs)
+    target = TextOutput(output, make_signature(command, inputs=inputs, **signature_args), force)
+    tally = Tally(min_success)
+    with target as handle:
+        for item in progress(source, command):
+            try:
+                line = describe(item)
+            except ItemError as err:
+                tally.fail(item.key, str(err))
+                continue
+            handle.write(line + "\n")
+            if output == "-":
+                handle.flush()
+            tally.success()
+        for name, reason in source_failures:
+            tally.fail(name, reason)
+    if footer is not None:
+        footer()
+    tally.finish()
+    target.mark_done()

@@ -1,0 +1,81 @@
+"""Show what each item is: sample rate, channels, samples, duration, format, level.
+
+Decodes every item (so corrupt, truncated or NaN audio is reported) and
+prints one line per key; --header-only reads file headers and skips the
+level columns. A summary (count, hours, rates) goes to stderr.
+
+\b
+Example:
+  audiotok info data/train
+  audiotok resample --rate 16000 scp:wav.scp ark:- | audiotok info ark:-
+  audiotok info --format jsonl a.flac b.wav
+
+See also: wav-to-duration.
+"""
+
+from typing import Annotated
+
+import typer
+
+from audiotok.cli import common
+
+NAME = "info"
+FORMATS = ("text", "tsv", "jsonl")
+COLUMNS = ("rate", "channels", "samples", "duration", "format", "subtype", "peak_db", "rms_db")
+
+
+def command(
+    inputs: common.Inputs,
+    output: common.TextOutputOption = "-",
+    output_format: Annotated[str, typer.Option("--format", help="text (key field=value ...), tsv (with a header) or jsonl.")] = "text",
+    header_only: Annotated[bool, typer.Option("--header-only", help="Read file headers only: fast, but checks no samples.")] = False,
+    channel: common.Channel = None,
+    min_success: common.MinSuccess = 0.95,
+    force: common.Force = False,
+) -> None:
+    import json
+    import logging
+    from collections import Counter
+
+    import numpy as np
+
+    from audiotok.cli.wav_to_duration import format_seconds
+    from audiotok.dsp.normalize import rms_db
+    from audiotok.errors import UsageError
+
+    if output_format not in FORMATS:
+        raise UsageError(f"unknown --format {output_format!r}", f"choose one of {', '.join(FORMATS)}")
+    totals = {"seconds": 0.0, "rates": Counter()}
+    header_pending = [output_format == "tsv"]
+
+    def describe(item):
+        if header_only:
+            info, levels = item.info(), {}
+        else:
+            audio = item.load(channel)
+            info = audio.info
+            peak = float(np.max(np.abs(audio.samples)))
+            levels = {"peak_db": round(20 * np.log10(peak), 2) if peak > 0 else float("-inf"), "rms_db": round(rms_db(audio.samples), 2)}
+        totals["seconds"] += info.duration
+        totals["rates"][info.rate] += 1
+        fields = {"rate": info.rate, "channels": info.channels, "samples": info.frames, "duration": format_seconds(info.frames, info.rate), "format": info.format, "subtype": info.subtype, **levels}
+        if output_format == "jsonl":
+            record = {"key": item.key, **fields}
+            record["duration"] = float(record["duration"])
+            return json.dumps(record, ensure_ascii=False)
+        if output_format == "tsv":
+            row = "\t".join([item.key] + [str(fields.get(c, "")) for c in COLUMNS])
+            if header_pending[0]:
+                header_pending[0] = False
+                return "\t".join(("key",) + COLUMNS) + "\n" + row
+            return row
+        return item.key + " " + " ".join(f"{name}={value}" for name, value in fields.items())
+
+    def footer():
+        rates = ", ".join(f"{rate} Hz x{count}" for rate, count in sorted(totals["rates"].items()))
+        logging.getLogger("audiotok").info("total %.2f h (%.1f s); %s", totals["seconds"] / 3600, totals["seconds"], rates or "no audio")
+
+    common.table_report(
+        NAME, inputs, output, describe, {"format": output_format, "header_only": header_only, "channel": channel},
+        min_success=min_success, force=force, footer=footer,
+    )

@@ -1,0 +1,1 @@
+"""Keyed tables, audio decoding and output writers shared by every command."""

@@ -1,0 +1,72 @@
+"""Atomic file writes and the `.done` markers that make re-runs skip finished work.
+
+A file is written as `NAME.tmp.PID` and renamed into place, so a reader
+never sees half a file and an existing file is always a finished one. A
+`.done` marker records the signature (command and arguments) of the run
+that finished an output; a re-run with the same signature skips it.
+"""
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+
+def tmp_path_for(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.name}.tmp.{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs):
+    """Open a temporary sibling of `path`; rename it onto `path` on success."""
+    path = Path(path)
+    if path.parent != Path(""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_for(path)
+    try:
+        with open(tmp, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+class DoneMarker:
+    """`DIR/.done` for a directory output, `.NAME.done` beside a file output."""
+
+    def __init__(self, output: str | os.PathLike, directory: bool):
+        self.output = Path(output)
+        self.path = self.output / ".done" if directory else self.output.with_name(f".{self.output.name}.done")
+
+    def read(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            return None
+
+    def matches(self, signature: dict) -> bool:
+        """True when the output exists and a run with this signature finished it."""
+        marker = self.read()
+        return marker is not None and self.output.exists() and marker.get("signature") == signature
+
+    def write(self, signature: dict, **extra) -> None:
+        atomic_write_text(self.path, json.dumps({"signature": signature, **extra}, indent=1, sort_keys=True) + "\n")
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self.path.unlink()

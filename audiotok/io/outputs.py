@@ -1,0 +1,261 @@
+"""Where commands write: audio tables (archives or a directory of files) and text tables.
+
+Every file output is atomic (`.tmp` then rename) and finished outputs carry a
+`.done` marker with the run's signature, so re-running the same command
+skips them unless --force. A directory output also resumes a killed run:
+each audio file is renamed into place when complete, so files present are
+finished ones.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from audiotok import __version__
+from audiotok.errors import AudiotokError, ItemError, UsageError
+from audiotok.io.ark import AudioArkWriter
+from audiotok.io.atomic import DoneMarker, atomic_open, atomic_write_bytes, atomic_write_text, tmp_path_for
+from audiotok.io.audio import encode
+from audiotok.io.keys import c_order, safe_file_name
+from audiotok.io.specifiers import looks_like_specifier, parse_specifier
+
+log = logging.getLogger(__name__)
+
+AUDIO_FORMATS = {"flac": "FLAC", "wav": "WAV", "ogg": "OGG"}
+SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "VORBIS")
+# Files of a Kaldi data directory keyed by utterance that stay true after audio processing.
+DATA_DIR_FILES = ("text", "utt2spk", "utt2lang", "utt2gender", "utt2category")
+
+
+def make_signature(command: str, **arguments) -> dict:
+    """What identifies a run: its command, arguments that change the output, and the version."""
+    return {"command": command, "arguments": arguments, "audiotok": __version__}
+
+
+class AlreadyDone(Exception):
+    """The output was finished by an earlier run with the same signature."""
+
+    def __init__(self, output: str):
+        super().__init__(output)
+        self.output = output
+
+
+class AudioSink:
+    resumable = False
+
+    def already_done(self, key: str) -> bool:
+        return False
+
+    def write(self, key: str, samples: np.ndarray, rate: int) -> None:
+        raise NotImplementedError
+
+    def close(self, completed: bool) -> None:
+        """Commit what was written; completed: the input was read to its end (items may have failed)."""
+
+    def mark_done(self) -> None:
+        """Record that the run succeeded, so the same command skips it next time."""
+
+
+class ArkSink(AudioSink):
+    def __init__(self, ark: str, scp: str | None, subtype: str, signature: dict):
+        self.subtype = subtype
+        self.signature = signature
+        self.ark, self.scp = ark, scp
+        if ark == "-":
+            self.stream = sys.stdout.buffer
+            self.scp_stream = None
+        else:
+            Path(ark).parent.mkdir(parents=True, exist_ok=True)
+            self.stream = open(tmp_path_for(ark), "wb")
+            self.scp_stream = None
+            if scp:
+                Path(scp).parent.mkdir(parents=True, exist_ok=True)
+                self.scp_stream = open(tmp_path_for(scp), "w", encoding="utf-8")
+        self.writer = AudioArkWriter(self.stream, ark, self.scp_stream)
+
+    def write(self, key, samples, rate):
+        self.writer.write(key, encode(samples, rate, "WAV", self.subtype))
+        if self.ark == "-":
+            self.stream.flush()  # a reader downstream in a pipe gets each item at once
+
+    def close(self, completed):
+        if self.ark == "-":
+            self.stream.flush()
+            return
+        self.stream.close()
+        if self.scp_stream:
+            self.scp_stream.close()
+        if not completed:
+            for path in (self.ark, self.scp):
+                if path:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp_path_for(path))
+            return
+        DoneMarker(self.ark, directory=False).clear()
+        os.replace(tmp_path_for(self.ark), self.ark)
+        if self.scp:
+            os.replace(tmp_path_for(self.scp), self.scp)
+
+    def mark_done(self):
+        if self.ark != "-":
+            DoneMarker(self.ark, directory=False).write(self.signature)
+
+
+class DirectorySink(AudioSink):
+    """OUT/audio/KEY.EXT files plus OUT/wav.scp; resumes a killed run with the same signature."""
+
+    resumable = True
+
+    def __init__(self, out: str, audio_format: str, subtype: str, signature: dict, force: bool, source_dir: Path | None):
+        self.out = Path(out)
+        self.audio_dir = self.out / "audio"
+        self.format = AUDIO_FORMATS[audio_format]
+        self.extension = audio_format
+        self.subtype = subtype
+        self.signature = signature
+        self.source_dir = source_dir
+        self.written: dict[str, str] = {}
+        run_file = self.out / ".run.json"
+        previous = None
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+            previous = json.loads(run_file.read_text(encoding="utf-8")).get("signature")
+        self.resuming = previous == signature and not force
+        if previous is not None and previous != signature and not force:
+            log.info("%s was made with other arguments; writing it anew", out)
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        DoneMarker(self.out, directory=True).clear()
+        atomic_write_text(run_file, json.dumps({"signature": signature}, indent=1, sort_keys=True) + "\n")
+
+    def _path(self, key: str) -> Path:
+        name = safe_file_name(key)
+        if name is None:
+            raise ItemError(f"key {key!r} cannot name a file (it has a '/' or starts with '.')")
+        return self.audio_dir / f"{name}.{self.extension}"
+
+    def already_done(self, key):
+        if not self.resuming:
+            return False
+        path = self._path(key)
+        if path.is_file():
+            self.written[key] = str(path.resolve())
+            return True
+        return False
+
+    def write(self, key, samples, rate):
+        path = self._path(key)
+        atomic_write_bytes(path, encode(samples, rate, self.format, self.subtype))
+        self.written[key] = str(path.resolve())
+
+    def close(self, completed):
+        if not completed:
+            return
+        keys = sorted(self.written, key=c_order)
+        atomic_write_text(self.out / "wav.scp", "".join(f"{k} {self.written[k]}\n" for k in keys))
+        if self.source_dir is not None:
+            copy_data_dir_files(self.source_dir, self.out, set(keys))
+
+    def mark_done(self):
+        DoneMarker(self.out, directory=True).write(self.signature)
+
+
+def copy_data_dir_files(source: Path, target: Path, keys: set[str]) -> None:
+    """Carry text, utt2spk, ... over to a new data dir, keeping the lines of `keys`; rebuild spk2utt."""
+    utt2spk = []
+    for name in DATA_DIR_FILES:
+        src = source / name
+        if not src.is_file() or src.resolve() == (target / name).resolve():
+            continue
+        lines = [line for line in src.read_text(encoding="utf-8").splitlines() if line.split(maxsplit=1)[:1] and line.split(maxsplit=1)[0] in keys]
+        atomic_write_text(target / name, "".join(line + "\n" for line in lines))
+        if name == "utt2spk":
+            utt2spk = [line.split() for line in lines]
+    if utt2spk:
+        speakers: dict[str, list[str]] = {}
+        for utt, spk in ((p[0], p[1]) for p in utt2spk if len(p) >= 2):
+            speakers.setdefault(spk, []).append(utt)
+        atomic_write_text(target / "spk2utt", "".join(f"{s} {' '.join(speakers[s])}\n" for s in sorted(speakers, key=c_order)))
+
+
+def check_audio_format(audio_format: str, subtype: str) -> None:
+    if audio_format not in AUDIO_FORMATS:
+        raise UsageError(f"unknown audio format {audio_format!r}", f"choose one of {', '.join(AUDIO_FORMATS)}")
+    import soundfile as sf
+
+    if not sf.check_format(AUDIO_FORMATS[audio_format], subtype):
+        raise UsageError(f"{audio_format} files cannot hold {subtype} samples", "FLAC takes PCM_16/PCM_24, OGG takes VORBIS")
+
+
+def open_audio_sink(spec: str, signature: dict, force: bool, audio_format: str = "flac", subtype: str = "PCM_16", source_dir: Path | None = None) -> AudioSink:
+    """An archive (`ark:-`, `ark:F`, `ark,scp:A,S`) or a directory of audio files (any other path).
+
+    Raises AlreadyDone when a finished output with the same signature exists.
+    """
+    if spec == "-" or looks_like_specifier(spec):
+        parsed = parse_specifier(spec, writing=True)
+        if parsed.text:
+            raise UsageError(f"{spec}: audio archives are binary; drop the ',t'")
+        if parsed.ark != "-" and not force and DoneMarker(parsed.ark, directory=False).matches(signature):
+            raise AlreadyDone(parsed.ark)
+        import soundfile as sf
+
+        if not sf.check_format("WAV", subtype):
+            raise UsageError(f"wav archive entries cannot hold {subtype} samples")
+        return ArkSink(parsed.ark, parsed.scp, subtype, signature)
+    if os.path.isfile(spec):
+        raise UsageError(f"output {spec!r} is a file", "audio goes to a directory (DIR) or an archive (ark:FILE, ark,scp:A,S, ark:-)")
+    check_audio_format(audio_format, subtype)
+    if not force and DoneMarker(spec, directory=True).matches(signature):
+        raise AlreadyDone(spec)
+    if force and Path(spec, "audio").is_dir():
+        shutil.rmtree(Path(spec, "audio"))
+    return DirectorySink(spec, audio_format, subtype, signature, force, source_dir)
+
+
+class TextOutput:
+    """A text table: `-` (stdout, line by line) or a file (`FILE` or `ark,t:FILE`), written atomically.
+
+    Use as a context manager; the file is committed on leaving the block
+    without an exception, and `mark_done()` records a successful run.
+    """
+
+    def __init__(self, spec: str, signature: dict, force: bool):
+        if spec.startswith("ark,t:"):
+            spec = spec[len("ark,t:") :]
+        elif spec != "-" and looks_like_specifier(spec):
+            raise UsageError(f"{spec}: this output is a text table", "give a file name, ark,t:FILE, or - for stdout")
+        self.spec = spec
+        self.signature = signature
+        self.marker = None if spec == "-" else DoneMarker(spec, directory=False)
+        if self.marker and not force and self.marker.matches(signature):
+            raise AlreadyDone(spec)
+        self._context = None
+
+    def __enter__(self):
+        if self.spec == "-":
+            return sys.stdout
+        self.marker.clear()
+        self._context = atomic_open(self.spec, "w", encoding="utf-8")
+        return self._context.__enter__()
+
+    def __exit__(self, *exc_info):
+        if self._context is None:
+            sys.stdout.flush()
+            return False
+        return self._context.__exit__(*exc_info)
+
+    def mark_done(self) -> None:
+        if self.marker:
+            self.marker.write(self.signature)
+
+
+def check_not_same(inputs: list[str], output: str) -> None:
+    for spec in inputs:
+        with contextlib.suppress(OSError):
+            if os.path.exists(output) and os.path.samefile(spec, output):
+                raise AudiotokError(f"output {output} is the input", "write to a new directory or file")
