@@ -29,15 +29,12 @@ class KeyOrderChecker:
 
     def check(self, key: str, where: str) -> None:
         if key in self.seen:
-            raise AudiotokError(f"{where}: duplicate key {key!r} in {self.source}", "keys of a table must be unique")
+            raise AudiotokError(f"{where}: duplicate key {key!r}", f"keys of {self.source} must be unique")
         self.seen.add(key)
         current = c_order(key)
         if self.sorted_required and self.previous is not None and current < self.previous:
-            raise AudiotokError(
-                f"{where}: {self.source} is not sorted: key {key!r} comes after "
-                f"{self.previous.decode('utf-8', 'surrogateescape')!r}",
-                SORT_HINT,
-            )
+            previous = self.previous.decode("utf-8", "surrogateescape")
+            raise AudiotokError(f"{where}: not sorted: key {key!r} comes after {previous!r}", SORT_HINT.replace("FILE", self.source))
         self.previous = current
 
 

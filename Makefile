@@ -1,0 +1,38 @@
+# audiotok: `make test` and `make demo` each set up what they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+APT_PACKAGES := espeak-ng
+
+.PHONY: venv system-deps test demo lint clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# Debian packages the tests and the demo use (espeak-ng speaks the demo corpus).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "warning: missing$$missing (install it; tests that need it skip)" >&2; fi; \
+	fi
+
+test: venv system-deps
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VENV)/bin/python -m pytest -q
+
+lint: venv
+	$(VENV)/bin/shellcheck bin/audiotok .ci/run $$(find recipes -name '*.sh')
+
+# The main job on its embedded default: a small corpus spoken by espeak-ng, end to end.
+demo: venv system-deps
+	cd recipes/mini && ./run.sh
+
+clean:
+	rm -rf $(VENV) recipes/mini/data recipes/mini/exp recipes/mini/dump

@@ -1,0 +1,82 @@
+"""Shared fixtures: signals written in any format, and running the real CLI in a subprocess."""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sine(freq: float, rate: int, seconds: float, amplitude: float = 0.5, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(round(rate * seconds))) / rate
+    x = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return x if channels == 1 else np.stack([x * (c + 1) / channels for c in range(channels)], axis=1)
+
+
+def write_audio(path, samples, rate, subtype=None, format=None) -> str:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, samples, rate, subtype=subtype, format=format)
+    return str(path)
+
+
+def tone_burst(rate=16000, lead=0.5, tone=1.0, tail=0.7, freq=440.0, noise=1e-4, seed=0) -> np.ndarray:
+    """Quiet noise, a tone, quiet noise: a recording with known silence around its 'speech'."""
+    rng = np.random.default_rng(seed)
+    parts = [rng.normal(0, noise, int(lead * rate)), sine(freq, rate, tone, 0.5), rng.normal(0, noise, int(tail * rate))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def make_data_dir(directory: Path, items: dict[str, str], **extra_files: dict[str, str]) -> Path:
+    """A Kaldi data dir: wav.scp from {key: value} (sorted), plus other key->value files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "wav.scp").write_text("".join(f"{k} {v}\n" for k, v in sorted(items.items())))
+    for name, table in extra_files.items():
+        (directory / name).write_text("".join(f"{k} {v}\n" for k, v in sorted(table.items())))
+    return directory
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode()
+
+
+def run_cli(*args, input: bytes | None = None, cwd=None, env=None) -> Result:
+    """Run `python -m audiotok ARGS` as a user would, capturing exit code, stdout bytes and stderr."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    environment.pop("AUDIOTOK_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-m", "audiotok", *map(str, args)], input=input, capture_output=True, cwd=cwd, env=environment, timeout=300)
+    return Result(proc.returncode, proc.stdout, proc.stderr.decode())
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def speech_dir() -> Path:
+    """The shared real recordings (AUDIOTOK_TEST_AUDIO, set by .ci/run)."""
+    value = os.environ.get("AUDIOTOK_TEST_AUDIO")
+    if not value:
+        pytest.skip("AUDIOTOK_TEST_AUDIO is not set (point it at ../shared/data/speech)")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"AUDIOTOK_TEST_AUDIO={value} is not a directory")
+    return path
+
+
+def assert_no_traceback(stderr: str) -> None:
+    assert "Traceback" not in stderr, stderr
