@@ -51,8 +51,6 @@ def _global_options(
 
 def main() -> None:
     """Entry point: one handler turns known errors into `error: what (hint: how)`."""
-    import click
-
     from audiotok.errors import AudiotokError
     from audiotok.io.outputs import AlreadyDone
 
@@ -67,10 +65,9 @@ def main() -> None:
     except AudiotokError as err:
         print(err.one_line(), file=sys.stderr)
         code = err.exit_code
-    except click.exceptions.ClickException as err:
-        err.show(file=sys.stderr)
+    except typer.Exit as err:
         code = err.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("error: interrupted", file=sys.stderr)
         code = 130
     except BrokenPipeError:
@@ -78,6 +75,9 @@ def main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141
     except Exception as err:  # noqa: BLE001 - the one place unknown errors become one line
+        if hasattr(err, "show") and hasattr(err, "exit_code"):  # a usage error from typer's click
+            err.show(file=sys.stderr)
+            sys.exit(err.exit_code)
         if os.environ.get("AUDIOTOK_DEBUG"):
             raise
         print(f"error: {type(err).__name__}: {err} (hint: AUDIOTOK_DEBUG=1 shows the traceback)", file=sys.stderr)

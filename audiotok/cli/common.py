@@ -19,7 +19,7 @@ Channel = Annotated[
 ]
 Inputs = Annotated[
     list[str],
-    typer.Argument(metavar="INPUT...", help="Audio table: data dir, scp:FILE, ark:FILE, ark:- (or -), tar:SHARDS, jsonl:FILE, or audio files.", show_default=False),
+    typer.Argument(metavar="INPUT", help="Audio table: data dir, scp:FILE, ark:FILE, ark:- (or -), tar:SHARDS, jsonl:FILE, or audio files.", show_default=False),
 ]
 AudioOutput = Annotated[
     str,

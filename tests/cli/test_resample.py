@@ -1,0 +1,120 @@
+import os
+
+import numpy as np
+import soundfile as sf
+
+from audiotok.io.audio import decode
+from tests.conftest import assert_no_traceback, make_data_dir, sine, write_audio
+
+
+def corpus(tmp_path, bad=False):
+    items = {
+        "u1": write_audio(tmp_path / "in" / "u1.wav", sine(440, 44100, 1.0), 44100),
+        "u2": write_audio(tmp_path / "in" / "u2.flac", sine(440, 8000, 0.5, channels=2), 8000, subtype="PCM_24"),
+        "u3": write_audio(tmp_path / "in" / "u3.ogg", sine(440, 22050, 0.8), 22050),
+    }
+    if bad:
+        (tmp_path / "in" / "u4.wav").write_bytes(b"")
+        items["u4"] = str(tmp_path / "in" / "u4.wav")
+        items["u5"] = "false |"
+    return make_data_dir(tmp_path / "data", items, text={"u1": "one", "u2": "two", "u3": "three", "u9": "gone"}, utt2spk={"u1": "s1", "u2": "s2", "u3": "s1"})
+
+
+def test_directory_output_with_new_wav_scp_and_carried_files(cli, tmp_path):
+    data = corpus(tmp_path)
+    result = cli("resample", "--rate", 16000, data, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1].endswith("done 3/3")
+    out = tmp_path / "out"
+    lines = (out / "wav.scp").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["u1", "u2", "u3"]
+    lengths = {}
+    for line in lines:
+        key, path = line.split()
+        info = sf.info(path)
+        assert info.samplerate == 16000 and info.channels == 1 and info.format == "FLAC"
+        lengths[key] = info.frames
+    assert lengths == {"u1": 16000, "u2": 8000, "u3": 12800}
+    assert (out / "text").read_text() == "u1 one\nu2 two\nu3 three\n"
+    assert (out / "spk2utt").read_text() == "s1 u1 u3\ns2 u2\n"
+
+
+def test_pipe_into_info_and_ark_scp_output(cli, tmp_path):
+    data = corpus(tmp_path)
+    first = cli("resample", "--rate", 16000, f"scp:{data / 'wav.scp'}", "ark:-")
+    assert first.returncode == 0 and first.stdout.startswith(b"u1 RIFF")
+    info = cli("info", "ark:-", input=first.stdout)
+    assert info.returncode == 0, info.stderr
+    rows = [line.split() for line in info.text.splitlines()]
+    assert [(r[0], r[1], r[3]) for r in rows] == [("u1", "rate=16000", "samples=16000"), ("u2", "rate=16000", "samples=8000"), ("u3", "rate=16000", "samples=12800")]
+    both = cli("resample", "--rate", 8000, "--subtype", "PCM_24", "-", f"ark,scp:{tmp_path}/r.ark,{tmp_path}/r.scp", input=first.stdout)
+    assert both.returncode == 0, both.stderr
+    again = cli("wav-to-duration", "--unit", "samples", f"scp:{tmp_path}/r.scp")
+    assert again.text == "u1 8000\nu2 4000\nu3 6400\n"
+
+
+def test_bad_items_are_counted_and_finished_output_kept(cli, tmp_path):
+    data = corpus(tmp_path, bad=True)
+    result = cli("resample", "--rate", 16000, data, tmp_path / "out")
+    assert result.returncode == 1
+    assert_no_traceback(result.stderr)
+    assert "u4: empty file" in result.stderr and "u5: command failed with exit code 1" in result.stderr
+    assert "done 3/5" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: only 3 of 5 items succeeded, below --min-success 0.95 (hint: see the warnings above for each failed item)"
+    assert len((tmp_path / "out" / "wav.scp").read_text().splitlines()) == 3
+    lenient = cli("resample", "--rate", 16000, "--min-success", 0.5, data, tmp_path / "out2")
+    assert lenient.returncode == 0 and "done 3/5" in lenient.stderr
+
+
+def test_rerun_skips_and_force_redoes(cli, tmp_path):
+    data = corpus(tmp_path)
+    out = tmp_path / "out"
+    assert cli("resample", "--rate", 16000, data, out).returncode == 0
+    stamp = os.stat(out / "audio" / "u1.flac").st_mtime_ns
+    again = cli("resample", "--rate", 16000, data, out)
+    assert again.returncode == 0 and "already done" in again.stderr
+    assert os.stat(out / "audio" / "u1.flac").st_mtime_ns == stamp
+    forced = cli("resample", "--rate", 16000, "--force", data, out)
+    assert forced.returncode == 0 and "done 3/3" in forced.stderr
+    assert os.stat(out / "audio" / "u1.flac").st_mtime_ns != stamp
+    other = cli("resample", "--rate", 8000, data, out)  # other arguments: not done, redone
+    assert other.returncode == 0 and sf.info(str(out / "audio" / "u1.flac")).samplerate == 8000
+
+
+def test_killed_run_resumes_to_the_same_bytes(cli, tmp_path):
+    data = corpus(tmp_path)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert cli("resample", "--rate", 16000, data, whole).returncode == 0
+    assert cli("resample", "--rate", 16000, data, part).returncode == 0
+    # What a kill after the first item leaves: one finished file, no wav.scp, no .done.
+    for name in ("wav.scp", ".done", "text", "utt2spk", "spk2utt"):
+        (part / name).unlink()
+    (part / "audio" / "u2.flac").unlink()
+    (part / "audio" / "u3.flac").unlink()
+    kept = os.stat(part / "audio" / "u1.flac").st_mtime_ns
+    resumed = cli("resample", "--rate", 16000, data, part)
+    assert resumed.returncode == 0 and "done 3/3 (1 already done)" in resumed.stderr
+    assert os.stat(part / "audio" / "u1.flac").st_mtime_ns == kept
+    for key in ("u1", "u2", "u3"):
+        assert (part / "audio" / f"{key}.flac").read_bytes() == (whole / "audio" / f"{key}.flac").read_bytes()
+    assert (part / "wav.scp").read_text() == (whole / "wav.scp").read_text().replace(str(whole), str(part))
+
+
+def test_channel_choice_and_upsampling_preserve_the_signal(cli, tmp_path):
+    x = sine(300, 8000, 1.0, channels=2)
+    path = write_audio(tmp_path / "st.wav", x, 8000, subtype="FLOAT")
+    result = cli("resample", "--rate", 48000, "--channel", 1, "--subtype", "FLOAT", "--audio-format", "wav", path, tmp_path / "o")
+    assert result.returncode == 0, result.stderr
+    y = decode(tmp_path / "o" / "audio" / "st.wav").samples
+    assert len(y) == 48000
+    assert abs(np.max(np.abs(y[4800:-4800])) - 0.5) < 0.005  # channel 1 has amplitude 0.5
+
+
+def test_bad_output_choices_are_usage_errors(cli, tmp_path):
+    data = corpus(tmp_path)
+    result = cli("resample", "--rate", 16000, "--subtype", "FLOAT", data, tmp_path / "o")
+    assert result.returncode == 2 and "flac files cannot hold FLOAT samples" in result.stderr
+    result = cli("resample", "--rate", 16000, data, "ark,t:-")
+    assert result.returncode == 2 and "binary" in result.stderr
+    result = cli("resample", "--rate", 16000, data, data)
+    assert result.returncode == 1 and "is the input" in result.stderr
