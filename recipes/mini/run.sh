@@ -10,6 +10,7 @@ stage=0
 stop_stage=100
 corpus=          # a directory of audio files; empty: synthesise one with espeak-ng
 rate=16000
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--rate HZ]
   stage 0: data prep   (corpus -> data/mini)
   stage 1: front end   (data/mini -> resample -> normalize -> trim -> data/mini_clean)
