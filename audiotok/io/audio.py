@@ -132,6 +132,9 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         raise ItemError(f"cannot decode audio: {_short(err)}") from None
     if i.frames == 0:
         raise ItemError("empty audio (0 samples)")
+    if i.format == "MP3":
+        # An MP3 header's length is an estimate (encoder delay and padding): count by decoding.
+        return decode(path).info
     return AudioInfo(i.samplerate, i.channels, i.frames, i.format, i.subtype)
 
 

@@ -118,3 +118,15 @@ def test_bad_output_choices_are_usage_errors(cli, tmp_path):
     assert result.returncode == 2 and "binary" in result.stderr
     result = cli("resample", "--rate", 16000, data, data)
     assert result.returncode == 1 and "is the input" in result.stderr
+
+
+def test_real_recordings_through_the_pipe_without_warnings(cli, speech_dir):
+    resampled = cli("resample", "--rate", 16000, speech_dir, "ark:-")
+    assert resampled.returncode == 0 and "WARNING" not in resampled.stderr and "done 50/50" in resampled.stderr
+    info = cli("info", "--format", "tsv", "ark:-", input=resampled.stdout)
+    assert info.returncode == 0 and "WARNING" not in info.stderr
+    rows = [line.split("\t") for line in info.text.splitlines()[1:]]
+    assert len(rows) == 50 and {r[1] for r in rows} == {"16000"}
+    durations = dict(line.split() for line in cli("wav-to-duration", speech_dir).text.splitlines())
+    for key, _rate, _ch, samples, *_ in rows:
+        assert abs(int(samples) - float(durations[key]) * 16000) <= 0.5 + 1e-6 * int(samples)

@@ -1,0 +1,117 @@
+"""Keyed tables of numbers: text integer vectors, JSONL, and Kaldi matrices.
+
+    units.txt     key 12 12 407 ...        (Kaldi text integer vectors; greppable, joinable)
+    units.jsonl   {"key": ..., "tokens": [...]}
+    ark:/scp:     float matrices or vectors through kaldiio (`ark:-`, `ark,t:`, `scp:`)
+
+Readers check keys (no whitespace, unique) and yield `(key, value)` in file
+order; writers go through `TextOutput` or an archive, so outputs stay atomic.
+"""
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from audiotok.errors import AudiotokError
+from audiotok.io.ark import WavBytes, iter_ark, open_ark_input, read_ark_at
+from audiotok.io.keys import KeyOrderChecker, check_key
+from audiotok.io.specifiers import looks_like_specifier, parse_specifier
+
+
+def _text_lines(spec: str):
+    path = spec[len("ark,t:") :] if spec.startswith("ark,t:") else spec
+    if path == "-":
+        return "stdin", sys.stdin
+    try:
+        return path, open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise AudiotokError(f"no such file: {path}") from None
+
+
+def read_int_vectors(spec: str) -> Iterator[tuple[str, np.ndarray]]:
+    """`key 1 2 3` lines (a file, `ark,t:FILE` or `-`) as int64 arrays; a key alone is an empty vector."""
+    name, handle = _text_lines(spec)
+    checker = KeyOrderChecker(name, sorted_required=False)
+    with handle if handle is not sys.stdin else contextlib.nullcontext():
+        for number, line in enumerate(handle, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            where = f"{name}:{number}"
+            checker.check(parts[0], where)
+            try:
+                values = np.array([int(p) for p in parts[1:]], dtype=np.int64)
+            except ValueError:
+                bad = next(p for p in parts[1:] if not p.lstrip("-").isdigit())
+                raise AudiotokError(f"{where}: {bad!r} is not an integer", "a unit table is `key int int ...` per line") from None
+            yield parts[0], values
+
+
+def format_int_vector(key: str, values) -> str:
+    check_key(key, "output")
+    return key + "".join(f" {int(v)}" for v in values)
+
+
+def read_jsonl_table(spec: str, field: str = "tokens") -> Iterator[tuple[str, object]]:
+    """`{"key": ..., FIELD: ...}` lines; yields (key, record[FIELD])."""
+    name, handle = _text_lines(spec[len("jsonl:") :] if spec.startswith("jsonl:") else spec)
+    checker = KeyOrderChecker(name, sorted_required=False)
+    with handle if handle is not sys.stdin else contextlib.nullcontext():
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            where = f"{name}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise AudiotokError(f"{where}: not valid JSON: {err.msg}") from None
+            if not isinstance(record, dict) or "key" not in record or field not in record:
+                raise AudiotokError(f"{where}: a record needs \"key\" and {field!r}")
+            key = check_key(str(record["key"]), where)
+            checker.check(key, where)
+            yield key, record[field]
+
+
+def format_jsonl(key: str, **fields) -> str:
+    check_key(key, "output")
+    return json.dumps({"key": key, **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in fields.items()}}, ensure_ascii=False)
+
+
+def read_matrices(spec: str) -> Iterator[tuple[str, np.ndarray]]:
+    """Float matrices/vectors from `ark:FILE`, `ark:-`, `ark,t:FILE`, `-` or `scp:FILE`."""
+    if spec != "-" and not looks_like_specifier(spec):
+        raise AudiotokError(f"not a Kaldi specifier: {spec!r}", "use ark:FILE, ark:-, ark,t:FILE or scp:FILE")
+    parsed = parse_specifier(spec)
+    if parsed.scp is not None:
+        yield from _scp_matrices(Path(parsed.scp))
+        return
+    checker = KeyOrderChecker(parsed.ark, sorted_required=False)
+    stream = open_ark_input(parsed.ark)
+    try:
+        for key, value in iter_ark(stream, "stdin" if parsed.ark == "-" else parsed.ark):
+            checker.check(key, parsed.ark)
+            if isinstance(value, WavBytes):
+                raise AudiotokError(f"{parsed.ark}: entry {key!r} is audio, not a matrix", "extract features first")
+            yield key, value
+    finally:
+        if parsed.ark != "-":
+            stream.close()
+
+
+def _scp_matrices(scp: Path) -> Iterator[tuple[str, np.ndarray]]:
+    from audiotok.io.audio_table import read_kaldi_lines
+
+    for number, (key, value) in read_kaldi_lines(scp, None, sorted_required=False):
+        where = f"{scp}:{number}"
+        path, _, offset = value.rpartition(":")
+        if not path or not offset.isdigit():
+            raise AudiotokError(f"{where}: expected `key file.ark:offset`, found {value!r}")
+        entry = read_ark_at(path, int(offset), where)
+        if isinstance(entry, WavBytes):
+            raise AudiotokError(f"{where}: entry {key!r} is audio, not a matrix")
+        yield key, entry
+
