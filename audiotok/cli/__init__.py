@@ -49,14 +49,28 @@ def _global_options(
         logging.getLogger("audiotok").info(command_line())
 
 
+_terminated = []
+
+
+def _on_sigterm(signum, frame):
+    # Raised like Ctrl-C so that cleanups (temporary files) run; remembered for the exit code.
+    _terminated.append(signum)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: one handler turns known errors into `error: what (hint: how)`."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     from audiotok.errors import AudiotokError
     from audiotok.io.outputs import AlreadyDone
 
     command = typer.main.get_command(app)
     try:
         code = command.main(args=sys.argv[1:], prog_name="audiotok", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C (and our SIGTERM) into a silent 130
+            raise KeyboardInterrupt
     except AlreadyDone as done:
         import logging
 
@@ -68,8 +82,8 @@ def main() -> None:
     except typer.Exit as err:
         code = err.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("error: interrupted", file=sys.stderr)
-        code = 130
+        print("error: terminated" if _terminated else "error: interrupted", file=sys.stderr)
+        code = 143 if _terminated else 130
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -13,7 +13,6 @@ stop the run; an item that cannot be read raises ItemError when loaded.
 """
 
 import glob
-import json
 import os
 import re
 import subprocess
@@ -250,27 +249,17 @@ _JSON_PATH_FIELDS = ("audio_path", "path", "audio", "wav", "audio_filepath")
 
 
 def _jsonl_items(path: str) -> Iterator[AudioItem]:
+    from audiotok.io.tables import iter_json_records
+
     checker = KeyOrderChecker(path, sorted_required=False)
-    try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise AudiotokError(f"no such file: {path}") from None
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise AudiotokError(f"{where}: not valid JSON: {err.msg}") from None
-            audio_path = next((record[f] for f in _JSON_PATH_FIELDS if isinstance(record.get(f), str)), None)
-            if audio_path is None:
-                raise AudiotokError(f"{where}: no audio path field", f"name it one of {', '.join(_JSON_PATH_FIELDS)}")
-            key = next((str(record[f]) for f in _JSON_KEY_FIELDS if record.get(f) is not None), None) or file_key(audio_path)
-            check_key(key, where)
-            checker.check(key, where)
-            yield AudioItem(key, audio_path, key, metadata=record, _read=lambda channel, p=audio_path: decode(p, channel), _probe=lambda p=audio_path: probe(p))
+    for where, record in iter_json_records(path):
+        audio_path = next((record[f] for f in _JSON_PATH_FIELDS if isinstance(record.get(f), str)), None)
+        if audio_path is None:
+            raise AudiotokError(f"{where}: no audio path field", f"name it one of {', '.join(_JSON_PATH_FIELDS)}")
+        key = next((str(record[f]) for f in _JSON_KEY_FIELDS if record.get(f) is not None), None) or file_key(audio_path)
+        check_key(key, where)
+        checker.check(key, where)
+        yield AudioItem(key, audio_path, key, metadata=record, _read=lambda channel, p=audio_path: decode(p, channel), _probe=lambda p=audio_path: probe(p))
 
 
 def file_key(path: str) -> str:

@@ -56,10 +56,9 @@ def format_int_vector(key: str, values) -> str:
     return key + "".join(f" {int(v)}" for v in values)
 
 
-def read_jsonl_table(spec: str, field: str = "tokens") -> Iterator[tuple[str, object]]:
-    """`{"key": ..., FIELD: ...}` lines; yields (key, record[FIELD])."""
+def iter_json_records(spec: str) -> Iterator[tuple[str, dict]]:
+    """(where, object) for each non-empty line of a JSONL file (`jsonl:` prefix optional, `-` for stdin)."""
     name, handle = _text_lines(spec[len("jsonl:") :] if spec.startswith("jsonl:") else spec)
-    checker = KeyOrderChecker(name, sorted_required=False)
     with handle if handle is not sys.stdin else contextlib.nullcontext():
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -69,11 +68,20 @@ def read_jsonl_table(spec: str, field: str = "tokens") -> Iterator[tuple[str, ob
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise AudiotokError(f"{where}: not valid JSON: {err.msg}") from None
-            if not isinstance(record, dict) or "key" not in record or field not in record:
-                raise AudiotokError(f"{where}: a record needs \"key\" and {field!r}")
-            key = check_key(str(record["key"]), where)
-            checker.check(key, where)
-            yield key, record[field]
+            if not isinstance(record, dict):
+                raise AudiotokError(f"{where}: not a JSON object")
+            yield where, record
+
+
+def read_jsonl_table(spec: str, field: str = "tokens") -> Iterator[tuple[str, object]]:
+    """`{"key": ..., FIELD: ...}` lines; yields (key, record[FIELD])."""
+    checker = KeyOrderChecker(spec, sorted_required=False)
+    for where, record in iter_json_records(spec):
+        if "key" not in record or field not in record:
+            raise AudiotokError(f"{where}: a record needs \"key\" and {field!r}")
+        key = check_key(str(record["key"]), where)
+        checker.check(key, where)
+        yield key, record[field]
 
 
 def format_jsonl(key: str, **fields) -> str:
