@@ -60,6 +60,8 @@ def command(
         raise UsageError(f"unknown --method {method!r}", "choose energy or vad")
     if split and method != "vad":
         raise UsageError("--split needs --method vad")
+    if split and not segments:
+        raise UsageError("--split makes several utterances per item: use it with --segments")
     energy = T.EnergyTrim(top_db, frame_length, hop_length, pre_pad, post_pad, length_multiple)
     vad_params = T.VadTrim(threshold, min_speech, min_silence, speech_pad)
     vad = T.SileroVad() if method == "vad" else None
@@ -84,9 +86,6 @@ def command(
     if segments:
         _write_segments(inputs, output, regions, settings, channel, min_success, force)
         return
-
-    if split:
-        raise UsageError("--split makes several utterances per item: use it with --segments")
 
     def transform(audio):
         return T.cut_region(audio.samples, regions(audio)[0]), audio.rate
