@@ -1,0 +1,1 @@
+"""Discrete units: features, k-means tokenizer bundles, quantisation and unit-quality reports."""

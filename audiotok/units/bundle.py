@@ -1,0 +1,114 @@
+"""Tokenizer bundles: a directory with `centroids.npy` and `config.json`.
+
+`config.json` records how the features were made (the *feature recipe*:
+backend, model and its hash, layer, sample rate, frame rate, options), so
+`quantize` and `tokenize` can rebuild them and refuse features that do not
+match, plus what the k-means saw (k, dim, seed, frames, inertia, version).
+
+    {"format": "audiotok-bundle/1", "k": 500, "dim": 768,
+     "recipe": {"backend": "hf", "model": "...", "model_hash": "...", "layer": 6, ...},
+     "kmeans": {"seed": 0, "frames": 200000, "inertia": ..., "algorithm": "minibatch", ...},
+     "audiotok": "0.1.0"}
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audiotok import __version__
+from audiotok.errors import AudiotokError
+from audiotok.io.atomic import atomic_open, atomic_write_text
+
+FORMAT = "audiotok-bundle/1"
+# Recipe fields that change the features; other fields (device, batch size) do not.
+RECIPE_IDENTITY = ("backend", "model", "model_hash", "layer", "sample_rate", "frame_rate", "dim", "options")
+
+
+@dataclass
+class Bundle:
+    centroids: np.ndarray  # [k, dim] float32
+    recipe: dict = field(default_factory=dict)
+    kmeans: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def k(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    def config(self) -> dict:
+        return {"format": FORMAT, "k": self.k, "dim": self.dim, "recipe": self.recipe, "kmeans": self.kmeans, "audiotok": __version__}
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_open(directory / "centroids.npy", "wb") as handle:
+            np.save(handle, np.ascontiguousarray(self.centroids, dtype=np.float32), allow_pickle=False)
+        atomic_write_text(directory / "config.json", json.dumps(self.config(), indent=1, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Bundle":
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise AudiotokError(f"no such tokenizer bundle: {directory}", "make one with audiotok fit-kmeans")
+        try:
+            config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AudiotokError(f"{directory} has no config.json: not a tokenizer bundle") from None
+        except json.JSONDecodeError as err:
+            raise AudiotokError(f"{directory}/config.json is not valid JSON: {err.msg}") from None
+        if config.get("format") != FORMAT:
+            raise AudiotokError(f"{directory}/config.json: unknown bundle format {config.get('format')!r}", f"expected {FORMAT}")
+        try:
+            centroids = np.load(directory / "centroids.npy", allow_pickle=False)
+        except FileNotFoundError:
+            raise AudiotokError(f"{directory} has no centroids.npy") from None
+        except ValueError as err:
+            raise AudiotokError(f"{directory}/centroids.npy is unreadable: {err}") from None
+        if centroids.ndim != 2 or centroids.shape != (config.get("k"), config.get("dim")):
+            raise AudiotokError(f"{directory}: centroids.npy has shape {centroids.shape}, config.json says k={config.get('k')} dim={config.get('dim')}")
+        if not np.all(np.isfinite(centroids)):
+            raise AudiotokError(f"{directory}/centroids.npy holds NaN or Inf")
+        return cls(centroids.astype(np.float32), config.get("recipe", {}), config.get("kmeans", {}), directory)
+
+    def check_features(self, dim: int, recipe: dict | None, where: str) -> None:
+        """Refuse features of another dimension, or made by another recipe when theirs is known."""
+        if dim != self.dim:
+            raise AudiotokError(
+                f"{where}: features have dimension {dim}, the bundle {self.path} expects {self.dim}",
+                "quantize features made the way the bundle's config.json says",
+            )
+        if recipe and self.recipe:
+            for name in RECIPE_IDENTITY:
+                if name in recipe and name in self.recipe and recipe[name] != self.recipe[name]:
+                    raise AudiotokError(
+                        f"{where}: features were made with {name}={recipe[name]!r}, the bundle {self.path} with {self.recipe[name]!r}",
+                        "extract features with the bundle's recipe, or use audiotok tokenize",
+                    )
+
+
+def recipe_sidecar(path: str | Path) -> Path:
+    """Where extract-feats records the recipe of a feature file: `FILE.recipe.json`."""
+    path = Path(path)
+    return path.with_name(path.name + ".recipe.json")
+
+
+def read_recipe_for(spec: str) -> dict | None:
+    """The recipe recorded beside the file a feature specifier names (None for stdin or none recorded)."""
+    from audiotok.io.specifiers import looks_like_specifier, parse_specifier
+
+    if spec == "-" or not looks_like_specifier(spec):
+        return None
+    parsed = parse_specifier(spec)
+    path = parsed.scp or parsed.ark
+    if path in (None, "-"):
+        return None
+    try:
+        return json.loads(recipe_sidecar(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
