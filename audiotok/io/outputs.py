@@ -8,6 +8,7 @@ finished ones.
 """
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -259,3 +260,94 @@ def check_not_same(inputs: list[str], output: str) -> None:
         with contextlib.suppress(OSError):
             if os.path.exists(output) and os.path.samefile(spec, output):
                 raise AudiotokError(f"output {output} is the input", "write to a new directory or file")
+
+
+class MatrixSink:
+    """Feature matrices to `ark:-`, `ark:F`, `ark,t:F` or `ark,scp:A,S`.
+
+    A file output grows as `A.partial` with an index of finished entries
+    (`A.partial.idx`), so a killed run resumes where it stopped: the same
+    command skips the indexed keys and appends the rest. When the input is
+    done, the archive is renamed into place and its scp written.
+    """
+
+    def __init__(self, spec: str, signature: dict, force: bool, recipe: dict | None = None):
+        parsed = parse_specifier(spec, writing=True)
+        self.ark, self.scp, self.text = parsed.ark, parsed.scp, parsed.text
+        self.signature, self.recipe = signature, recipe
+        self.done: dict[str, int] = {}  # key -> offset of its value in the archive
+        if self.ark == "-":
+            self.stream = sys.stdout.buffer
+            return
+        if not force and DoneMarker(self.ark, directory=False).matches(signature):
+            raise AlreadyDone(self.ark)
+        Path(self.ark).parent.mkdir(parents=True, exist_ok=True)
+        self.partial = Path(self.ark + ".partial")
+        self.index = Path(self.ark + ".partial.idx")
+        meta = Path(self.ark + ".partial.json")
+        previous = None
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+            previous = json.loads(meta.read_text(encoding="utf-8"))
+        end = 0
+        if previous == signature and not force and self.partial.exists() and self.index.exists():
+            size = self.partial.stat().st_size
+            for line in self.index.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) == 3 and int(parts[2]) <= size:  # an entry written in full
+                    self.done[parts[0]] = int(parts[1])
+                    end = int(parts[2])
+            if self.done:
+                log.info("resuming %s: %d entries already written", self.ark, len(self.done))
+        mode = "r+b" if end else "wb"
+        self.stream = open(self.partial, mode)
+        self.stream.truncate(end)
+        self.stream.seek(end)
+        self.index_stream = open(self.index, "w", encoding="utf-8")
+        for key, offset in self.done.items():  # rewrite only complete entries
+            self.index_stream.write(f"{key} {offset} {end}\n")
+        atomic_write_text(meta, json.dumps(signature, sort_keys=True))
+        DoneMarker(self.ark, directory=False).clear()
+
+    def already_done(self, key: str) -> bool:
+        return key in self.done
+
+    def write(self, key: str, matrix: np.ndarray) -> None:
+        from kaldiio.matio import write_array, write_array_ascii
+
+        body = io.BytesIO()
+        (write_array_ascii if self.text else write_array)(body, np.ascontiguousarray(matrix, dtype=np.float32))
+        prefix = f"{key} ".encode()
+        if self.ark == "-":
+            self.stream.write(prefix + body.getvalue() + (b"\n" if self.text else b""))
+            self.stream.flush()
+            return
+        start = self.stream.tell() + len(prefix)
+        self.stream.write(prefix + body.getvalue() + (b"\n" if self.text else b""))
+        self.stream.flush()
+        self.done[key] = start
+        self.index_stream.write(f"{key} {start} {self.stream.tell()}\n")
+        self.index_stream.flush()
+
+    def close(self, completed: bool) -> None:
+        if self.ark == "-":
+            self.stream.flush()
+            return
+        self.stream.close()
+        self.index_stream.close()
+        if not completed:
+            return  # the partial archive and its index stay for a resumed run
+        os.replace(self.partial, self.ark)
+        if self.scp:
+            atomic_write_text(self.scp, "".join(f"{key} {self.ark}:{offset}\n" for key, offset in self.done.items()))
+        from audiotok.units.bundle import recipe_sidecar
+
+        if self.recipe is not None:
+            for path in filter(None, (self.ark, self.scp)):
+                atomic_write_text(recipe_sidecar(path), json.dumps(self.recipe, indent=1, sort_keys=True) + "\n")
+        for path in (self.index, Path(self.ark + ".partial.json")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def mark_done(self) -> None:
+        if self.ark != "-":
+            DoneMarker(self.ark, directory=False).write(self.signature)

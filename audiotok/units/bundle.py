@@ -22,8 +22,8 @@ from audiotok.errors import AudiotokError
 from audiotok.io.atomic import atomic_open, atomic_write_text
 
 FORMAT = "audiotok-bundle/1"
-# Recipe fields that change the features; other fields (device, batch size) do not.
-RECIPE_IDENTITY = ("backend", "model", "model_hash", "layer", "sample_rate", "frame_rate", "dim", "options")
+# Recipe fields that change the features (the model by its hash, not its path); device, batch size do not.
+RECIPE_IDENTITY = ("backend", "model_hash", "layer", "sample_rate", "frame_rate", "dim", "options")
 
 
 @dataclass

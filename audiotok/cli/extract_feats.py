@@ -1,0 +1,70 @@
+"""Extract frame features from audio: Kaldi fbank/MFCC, Whisper log-mel, or the
+hidden states of a speech encoder (HuBERT, mHuBERT-147, wav2vec2, XLS-R,
+WavLM, data2vec, the Whisper encoder; local directory or hub id) or an
+ONNX encoder at --layer.
+
+Writes float matrices [frames, dim] to ark:-, ark:FILE, ark,t:FILE or
+ark,scp:A,S, keyed and ordered like the input, and records the feature
+recipe beside file outputs (FILE.recipe.json) for fit-kmeans and quantize.
+Audio at another rate is resampled to the model's. Encoders see batches of
+up to --batch-seconds padded audio, longest first; group-norm encoders
+(HuBERT-base, wav2vec2-base) batch only equal lengths, since padding
+changes their output. Recordings over --window seconds are cut into
+overlapping windows and stitched. A killed run resumes where it stopped.
+
+\b
+Example:
+  audiotok extract-feats --backend mfcc --deltas data/train ark,scp:dump/mfcc.ark,dump/mfcc.scp
+  audiotok extract-feats --model hubert-dir --layer 6 --shard 2/4 data/train ark,scp:f.2.ark,f.2.scp
+  audiotok extract-feats --backend logmel --num-mels 128 a.wav ark,t:-
+
+See also: fit-kmeans, quantize, tokenize.
+"""
+
+from typing import Annotated
+
+import typer
+
+from audiotok.cli import common
+
+NAME = "extract-feats"
+BACKENDS = ("fbank", "mfcc", "logmel", "model")
+
+
+def command(
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Audio table (as for resample) and, last, the feature wspecifier.", show_default=False)],
+    backend: Annotated[str, typer.Option("--backend", help="fbank, mfcc, logmel, or model (implied by --model).")] = "model",
+    model: Annotated[str | None, typer.Option("--model", help="Encoder: a transformers model directory, a hub id, or a .onnx file.")] = None,
+    layer: Annotated[int | None, typer.Option("--layer", min=0, help="Hidden state to take (0 = encoder input, k = output of layer k).")] = None,
+    num_mels: Annotated[int | None, typer.Option("--num-mels", min=1, help="Mel bins: fbank (80), logmel (80 or 128), mfcc (23).")] = None,
+    num_ceps: Annotated[int, typer.Option("--num-ceps", min=1, help="mfcc: cepstra kept.")] = 13,
+    deltas: Annotated[bool, typer.Option("--deltas", help="fbank/mfcc: append deltas and delta-deltas (fairseq's HuBERT MFCC is mfcc --deltas).")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16 for encoders.")] = "float32",
+    batch_seconds: Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Padded audio seconds per encoder batch.")] = 60.0,
+    window: Annotated[float, typer.Option("--window", min=1.0, help="Encoders: longest piece in seconds; longer audio is windowed.")] = 30.0,
+    overlap: Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds shared by consecutive windows.")] = 1.0,
+    onnx_output: Annotated[str | None, typer.Option("--onnx-output", help="ONNX encoders: the output to take (default: the first).")] = None,
+    shard: Annotated[str | None, typer.Option("--shard", help="J/N: only the J-th of N contiguous parts of the input.")] = None,
+    channel: common.Channel = None,
+    min_success: common.MinSuccess = 0.95,
+    force: common.Force = False,
+) -> None:
+    from audiotok.errors import UsageError
+    from audiotok.units.featurize import open_backend, run_extraction
+
+    if len(inputs) < 2:
+        raise UsageError("give the audio input and the output wspecifier", "e.g. audiotok extract-feats --backend mfcc data/train ark:-")
+    *sources, output = inputs
+    if model is not None and backend == "model":
+        backend = "model"
+    elif backend == "model" and model is None:
+        raise UsageError("give --model for an encoder, or --backend fbank, mfcc or logmel")
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown --backend {backend!r}", f"choose one of {', '.join(BACKENDS)}")
+    options = {"backend": backend, "model": model, "layer": layer, "num_mels": num_mels, "num_ceps": num_ceps, "deltas": deltas, "dtype": dtype, "onnx_output": onnx_output}
+    extractor = open_backend(device=device, **options)
+    run_extraction(
+        NAME, sources, output, extractor, options,
+        channel=channel, batch_seconds=batch_seconds, window=window, overlap=overlap, shard=shard, min_success=min_success, force=force,
+    )

@@ -1,0 +1,41 @@
+"""Quantise features to units with a tokenizer bundle (nearest of its centroids).
+
+Reads float matrices (ark:-, the default, or any rspecifier) and writes one
+line per key: text integer vectors (`key 12 12 407 ...`), JSONL, or one
+.npy per key. --dedup collapses repeats and keeps their durations in
+frames. Features whose dimension or recorded recipe differs from the
+bundle's are refused. On CPU, centroids are scored in bf16 and near ties
+re-scored in fp32: the labels equal an fp32 argmin.
+
+\b
+Example:
+  audiotok quantize exp/km500 < dump/feats.ark > units.txt
+  audiotok quantize exp/km500 scp:dump/feats.scp --dedup --format jsonl -o units.jsonl
+
+See also: fit-kmeans, tokenize, report.
+"""
+
+from typing import Annotated
+
+import typer
+
+from audiotok.cli import common
+
+NAME = "quantize"
+
+
+def command(
+    bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Tokenizer bundle directory (config.json + centroids.npy).", show_default=False)],
+    features: Annotated[str, typer.Argument(metavar="FEATS", help="Feature rspecifier: ark:-/- (stdin), ark:F, ark,t:F, scp:F.")] = "-",
+    output: common.TextOutputOption = "-",
+    output_format: Annotated[str, typer.Option("--format", help="text, jsonl or npy (npy: -o DIR, one file per key).")] = "text",
+    dedup: Annotated[bool, typer.Option("--dedup", help="Collapse runs of a unit; keep run lengths as durations.")] = False,
+    durations: Annotated[str | None, typer.Option("--durations", help="With --dedup and text: write durations (frames) here.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    exact_fp32: Annotated[bool, typer.Option("--fp32", help="Score every centroid in fp32 (no bf16 screening).")] = False,
+    min_success: common.MinSuccess = 0.95,
+    force: common.Force = False,
+) -> None:
+    from audiotok.units.quantizing import quantize_table
+
+    quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force)

@@ -1,0 +1,87 @@
+"""From command-line choices to a feature backend, and the extraction run itself."""
+
+import logging
+
+from audiotok.errors import AudiotokError, UsageError
+
+log = logging.getLogger("audiotok")
+
+
+def open_backend(backend: str, model=None, layer=None, num_mels=None, num_ceps=13, deltas=False, dtype="float32", onnx_output=None, device="auto"):
+    """A backend object with .sample_rate, .hop, .dim, .recipe, .padding_safe and batch __call__."""
+    from audiotok.units.extract import SignalBackend
+    from audiotok.units.features import KaldiFeatures, WhisperLogMel
+
+    if backend in ("fbank", "mfcc"):
+        if model or layer is not None:
+            raise UsageError(f"--model and --layer do not apply to --backend {backend}")
+        return SignalBackend(KaldiFeatures(backend, num_bins=num_mels, num_ceps=num_ceps, add_deltas=deltas))
+    if backend == "logmel":
+        if deltas:
+            raise UsageError("--deltas applies to fbank and mfcc")
+        try:
+            return SignalBackend(WhisperLogMel(num_mels or 80))
+        except ValueError as err:
+            raise UsageError(f"--num-mels: {err}") from None
+    from audiotok.units.encoders import load_encoder
+
+    if model is None:
+        raise UsageError("--backend model needs --model")
+    return load_encoder(model, layer, device, dtype, onnx_output)
+
+
+def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float32", model: str | None = None):
+    """Rebuild the backend a bundle's recipe describes (for tokenize)."""
+    kind = recipe.get("backend")
+    options = recipe.get("options") or {}
+    if kind in ("fbank", "mfcc"):
+        return open_backend(kind, num_mels=options.get("num_bins"), num_ceps=options.get("num_ceps") or 13, deltas=bool(options.get("deltas")))
+    if kind == "logmel":
+        return open_backend("logmel", num_mels=options.get("num_mels"))
+    if kind in ("hf", "whisper", "onnx"):
+        path = model or recipe.get("model")
+        if not path:
+            raise AudiotokError("the bundle's recipe names no model", "pass --model")
+        backend = open_backend("model", model=path, layer=recipe.get("layer"), dtype=dtype, onnx_output=options.get("output"), device=device)
+        if recipe.get("model_hash") and backend.recipe.model_hash != recipe["model_hash"]:
+            raise AudiotokError(
+                f"model {path} has weights {backend.recipe.model_hash}, the bundle was made with {recipe['model_hash']}",
+                "pass --model with the model the bundle was trained on",
+            )
+        return backend
+    raise AudiotokError(f"the bundle's recipe has an unknown backend {kind!r}")
+
+
+def run_extraction(command, sources, output, backend, options, *, channel, batch_seconds, window, overlap, shard, min_success, force):
+    from audiotok.io.audio_table import open_audio_source
+    from audiotok.io.outputs import MatrixSink, make_signature
+    from audiotok.runner import Tally, progress
+    from audiotok.units.extract import SignalBackend, extract_features, select_shard
+
+    source, source_failures = open_audio_source(sources)
+    items = select_shard(list(source), shard)
+    recipe = backend.recipe.as_dict()
+    signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, **options)
+    sink = MatrixSink(output, signature, force, recipe)
+    tally = Tally(min_success)
+    window_seconds = None if isinstance(backend, SignalBackend) else window
+    completed = False
+    log.info("%s: %d items%s, %s features of dim %d at %g Hz", command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"])
+    for key in (item.key for item in items):
+        if sink.already_done(key):
+            tally.success(already_done=True)
+    try:
+        results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done)
+        for key, result in progress(results, command):
+            if isinstance(result, Exception):
+                tally.fail(key, str(result))
+            else:
+                sink.write(key, result)
+                tally.success()
+        for name, reason in source_failures:
+            tally.fail(name, reason)
+        completed = True
+    finally:
+        sink.close(completed)
+    tally.finish()
+    sink.mark_done()

@@ -1,0 +1,69 @@
+"""The quantize run: stream feature matrices, label frames in large blocks, write units."""
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger("audiotok")
+
+BLOCK_FRAMES = 16384  # utterances are gathered to this many frames so products run at full speed
+
+
+def open_assigner(bundle, device: str, exact_fp32: bool):
+    from audiotok.units.assign import NearestCentroid
+    from audiotok.units.encoders import resolve_device
+
+    return NearestCentroid(bundle.centroids, resolve_device(device), "fp32" if exact_fp32 else "screened")
+
+
+def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force):
+    from audiotok.io.outputs import make_signature
+    from audiotok.io.tables import read_matrices
+    from audiotok.runner import Tally, progress
+    from audiotok.units.bundle import Bundle, read_recipe_for
+    from audiotok.units.unit_output import UnitWriter
+
+    bundle = Bundle.load(bundle_dir)
+    recipe = read_recipe_for(features)
+    if recipe is not None:
+        bundle.check_features(recipe.get("dim", bundle.dim), recipe, features)
+    assigner = open_assigner(bundle, device, exact_fp32)
+    signature = make_signature(command, bundle=str(bundle_dir), features=features, format=output_format, dedup=dedup, durations=durations)
+    tally = Tally(min_success)
+    writer = UnitWriter(output, output_format, dedup, durations, signature, force)
+    pending: list[tuple[str, np.ndarray]] = []
+    pending_frames = 0
+
+    def flush():
+        if not pending:
+            return
+        labels = assigner(np.concatenate([m for _, m in pending]))
+        start = 0
+        for key, matrix in pending:
+            writer.write(key, labels[start : start + len(matrix)])
+            start += len(matrix)
+            tally.success()
+        pending.clear()
+
+    with writer:
+        for key, matrix in progress(read_matrices(features), command):
+            matrix = np.asarray(matrix, dtype=np.float32)
+            if matrix.ndim == 1:
+                matrix = matrix[None, :]
+            bundle.check_features(matrix.shape[1], None, f"{features} entry {key!r}")
+            if not np.all(np.isfinite(matrix)):
+                tally.fail(key, "features hold NaN or Inf")
+                continue
+            if len(matrix) == 0:
+                tally.fail(key, "no frames")
+                continue
+            pending.append((key, matrix))
+            pending_frames += len(matrix)
+            if pending_frames >= BLOCK_FRAMES:
+                flush()
+                pending_frames = 0
+        flush()
+    if assigner.mode == "screened":
+        log.debug("frames re-scored in fp32 after bf16 screening: %d", assigner.fallback_rows)
+    tally.finish()
+    writer.mark_done()
