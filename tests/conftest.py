@@ -80,3 +80,37 @@ def speech_dir() -> Path:
 
 def assert_no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
+
+
+
+def _save_tiny(directory: Path, kind: str) -> Path:
+    import torch
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    common = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    if kind == "hubert":  # group-norm front end, post-LN encoder: like HuBERT-base
+        HubertModel(HubertConfig(feat_extract_norm="group", do_stable_layer_norm=False, **common)).save_pretrained(directory)
+        Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=False).save_pretrained(directory)
+    else:  # layer-norm front end, pre-LN encoder: like XLS-R / wav2vec2-large
+        Wav2Vec2Model(Wav2Vec2Config(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True, **common)).save_pretrained(directory)
+        Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_hubert(tmp_path_factory) -> Path:
+    return _save_tiny(tmp_path_factory.mktemp("tiny-hubert"), "hubert")
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2(tmp_path_factory) -> Path:
+    return _save_tiny(tmp_path_factory.mktemp("tiny-w2v"), "wav2vec2")
+
+
+@pytest.fixture(scope="session")
+def whisper_dir() -> Path:
+    value = os.environ.get("AUDIOTOK_TEST_WHISPER")
+    if not value or not Path(value, "config.json").is_file():
+        pytest.skip("AUDIOTOK_TEST_WHISPER is not set (point it at ../shared/models/whisper-tiny.en)")
+    return Path(value)

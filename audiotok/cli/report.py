@@ -161,29 +161,30 @@ def _plot(directory, table, k, frame_rate, audio, plot_key):
     from audiotok.units import report
 
     log = logging.getLogger("audiotok")
+    sound = None
+    if audio:  # find the recording first, so a wrong key fails before anything is drawn
+        key = plot_key or next(iter(table))
+        if key not in table:
+            raise UsageError(f"--plot-key {key!r} is not in the unit table")
+        name = safe_file_name(key)
+        if name is None:
+            raise UsageError(f"key {key!r} cannot name a file", "pick another --plot-key")
+        source, _ = open_audio_source(audio)
+        item = next((item for item in source if item.key == key), None)
+        if item is None:
+            raise AudiotokError(f"{audio} has no utterance {key!r}", "give the audio the units were made from, or another --plot-key")
+        try:
+            sound = item.load()
+        except ItemError as err:
+            raise AudiotokError(f"{key}: {err}") from None
     Path(directory).mkdir(parents=True, exist_ok=True)
     usage = Path(directory, "code_usage.png")
     report.plot_code_usage(report.code_counts(table, k), usage)
     log.info("wrote %s", usage)
-    if not audio:
-        return
-    key = plot_key or next(iter(table))
-    if key not in table:
-        raise UsageError(f"--plot-key {key!r} is not in the unit table")
-    name = safe_file_name(key)
-    if name is None:
-        raise UsageError(f"key {key!r} cannot name a file", "pick another --plot-key")
-    source, _ = open_audio_source(audio)
-    item = next((item for item in source if item.key == key), None)
-    if item is None:
-        raise AudiotokError(f"{audio} has no utterance {key!r}", "give the audio the units were made from, or another --plot-key")
-    try:
-        sound = item.load()
-    except ItemError as err:
-        raise AudiotokError(f"{key}: {err}") from None
-    path = Path(directory, f"units_{name}.png")
-    report.plot_units_spectrogram(sound.samples, sound.rate, table[key], frame_rate, path, title=key)
-    log.info("wrote %s", path)
+    if sound is not None:
+        path = Path(directory, f"units_{name}.png")
+        report.plot_units_spectrogram(sound.samples, sound.rate, table[key], frame_rate, path, title=key)
+        log.info("wrote %s", path)
 
 
 def _text(value) -> str:

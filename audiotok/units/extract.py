@@ -22,6 +22,7 @@ class SignalBackend:
     """Adapts a per-waveform function (fbank, mfcc, logmel) to the batch interface."""
 
     padding_safe = True
+    batching = False
 
     def __init__(self, function):
         self.function = function
@@ -115,7 +116,8 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
             else:
                 pieces += [Piece(item.key, s, samples[s : s + window]) for s in window_starts(len(samples), window, overlap, hop)]
         outputs: dict[str, list] = {}
-        for batch in make_batches(pieces, batch_seconds, rate, backend.padding_safe):
+        limit = batch_seconds if getattr(backend, "batching", True) else 0.0
+        for batch in make_batches(pieces, limit, rate, backend.padding_safe):
             for piece, frames in zip(batch, backend([p.wave for p in batch]), strict=True):
                 outputs.setdefault(piece.key, []).append((piece.start // hop, frames))
         for key in keys:
@@ -129,6 +131,8 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
             else:
                 yield key, np.ascontiguousarray(frames, dtype=np.float32)
 
+    if not getattr(backend, "batching", True):
+        block = 1  # nothing to batch: stream item by item
     for item in items:
         if skip is not None and skip(item.key):
             continue

@@ -155,13 +155,13 @@ def assign(frames, centroids) -> tuple[np.ndarray, np.ndarray]:
     torch = _torch()
     x = torch.as_tensor(frames)
     c = torch.as_tensor(centroids)
-    half_norms = (c * c).sum(1)
+    centroid_norms = (c * c).sum(1)
     labels = torch.empty(len(x), dtype=torch.int64)
     distances = torch.empty(len(x), dtype=torch.float32)
     for start in range(0, len(x), CHUNK):
         block = x[start : start + CHUNK]
         # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; the argmin needs only the last two terms.
-        scores = torch.addmm(half_norms, block, c.T, alpha=-2)
+        scores = torch.addmm(centroid_norms, block, c.T, alpha=-2)
         best, index = scores.min(1)
         labels[start : start + CHUNK] = index
         distances[start : start + CHUNK] = (best + (block * block).sum(1)).clamp_(min=0)
@@ -174,7 +174,10 @@ def inertia(frames: np.ndarray, centroids: np.ndarray) -> float:
     The GEMM only picks the centroid: its |x|^2 - 2x.c + |c|^2 loses digits
     when features sit far from the origin, so distances are recomputed directly.
     """
-    labels, _ = assign(frames, centroids)
+    return _exact_inertia(frames, centroids, assign(frames, centroids)[0])
+
+
+def _exact_inertia(frames: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> float:
     total = 0.0
     for start in range(0, len(frames), CHUNK):
         diff = frames[start : start + CHUNK].astype(np.float64) - centroids[labels[start : start + CHUNK]]
@@ -200,30 +203,34 @@ def kmeans_plusplus(frames: np.ndarray, k: int, rng: np.random.Generator) -> np.
     norms = (x * x).sum(1)
     trials = 2 + int(math.log(k))
     chosen = [int(rng.integers(len(frames)))]
-    closest = (norms - 2 * (x @ x[chosen[0]]) + norms[chosen[0]]).clamp_(min=0).numpy().astype(np.float64)
+    closest = (norms - 2 * (x @ x[chosen[0]]) + norms[chosen[0]]).clamp_(min=0)
     for _ in range(1, k):
-        cumulative = np.cumsum(closest)
+        # Candidates drawn with probability proportional to their squared distance to the chosen ones.
+        cumulative = torch.cumsum(closest, 0, dtype=torch.float64).numpy()
         candidates = np.minimum(np.searchsorted(cumulative, rng.random(trials) * cumulative[-1]), len(frames) - 1)
         index = torch.from_numpy(candidates)
-        distances = (norms[:, None] - 2 * (x @ x[index].T) + norms[index][None, :]).clamp_(min=0).numpy()
-        updated = np.minimum(closest[:, None], distances)
-        best = int(np.argmin(updated.sum(0)))
+        distances = torch.addmm(norms[index], x, x[index].T, alpha=-2).add_(norms[:, None]).clamp_(min=0)
+        torch.minimum(distances, closest[:, None], out=distances)
+        best = int(torch.argmin(distances.sum(0, dtype=torch.float64)))
         chosen.append(int(candidates[best]))
-        closest = updated[:, best]
+        closest = distances[:, best].contiguous()
     return frames[chosen].copy()
 
 
-def _lloyd(frames: np.ndarray, centroids: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, int]:
-    """Assign every frame, move each centroid to its frames' mean; stop when inertia gains < tol (relative)."""
+def _lloyd(frames: np.ndarray, centroids: np.ndarray, max_iter: int, tol: float, stage: str = "iteration") -> tuple[np.ndarray, np.ndarray, int]:
+    """Assign every frame, move each centroid to its frames' mean; stop when inertia gains < tol (relative).
+
+    Returns the centroids, each frame's nearest one, and the iterations run.
+    """
     torch = _torch()
     x = torch.as_tensor(frames)
     previous = math.inf
     for iteration in range(1, max_iter + 1):
         labels, distances = assign(frames, centroids)
         current = float(distances.sum(dtype=np.float64))
-        log.info("iteration %d: inertia %.6g", iteration, current)
+        log.info("%s %d: inertia %.6g", stage, iteration, current)
         if previous - current <= tol * current:
-            return centroids, iteration
+            return centroids, labels, iteration
         previous = current
         counts = np.bincount(labels, minlength=len(centroids))
         sums = torch.zeros(centroids.shape, dtype=torch.float32).index_add_(0, torch.from_numpy(labels), x).numpy()
@@ -232,9 +239,9 @@ def _lloyd(frames: np.ndarray, centroids: np.ndarray, max_iter: int, tol: float)
         if len(empty):
             # An empty centroid restarts on the frames worst served now, as far from the others as can be.
             updated[empty] = frames[np.argsort(-distances, kind="stable")[: len(empty)]]
-            log.info("iteration %d: %d empty cluster(s) restarted on outlying frames", iteration, len(empty))
+            log.info("%s %d: %d empty cluster(s) restarted on outlying frames", stage, iteration, len(empty))
         centroids = updated.astype(np.float32)
-    return centroids, max_iter
+    return centroids, assign(frames, centroids)[0], max_iter
 
 
 def _minibatch(frames: np.ndarray, centroids: np.ndarray, rng: np.random.Generator, batch_size: int, max_iter: int, tol: float) -> tuple[np.ndarray, int]:
@@ -288,10 +295,14 @@ def fit_kmeans(
         centroids = kmeans_plusplus(frames[init_rows], k, rng)
         log.info("run %d/%d: k-means++ picked %d centroids from %d frames", run, n_init, k, len(init_rows))
         if algorithm == "full":
-            centroids, iterations = _lloyd(frames, centroids, max_iter, tol)
+            if len(init_rows) < len(frames):
+                # Settling on the init frames first costs a fraction of an iteration on all of them.
+                centroids, _, _ = _lloyd(frames[init_rows], centroids, max_iter, tol, f"warm-up on {len(init_rows)} frames, iteration")
+            centroids, labels, iterations = _lloyd(frames, centroids, max_iter, tol)
+            total = _exact_inertia(frames, centroids, labels)
         else:
             centroids, iterations = _minibatch(frames, centroids, rng, batch_size, max_iter, tol)
-        total = inertia(frames, centroids)
+            total = inertia(frames, centroids)
         log.info("run %d/%d: inertia %.6g after %d %s", run, n_init, total, iterations, "iterations" if algorithm == "full" else "epochs")
         if best is None or total < best.inertia:
             best = KMeansResult(centroids, total, iterations, 0.0)

@@ -24,6 +24,8 @@ from audiotok.units.alignments import Interval
 log = logging.getLogger("audiotok")
 # Above this share of frames outside every aligned interval, the frame rate is probably wrong.
 UNALIGNED_WARNING = 0.2
+DPI = 100
+LABEL_PIXELS = 12  # a run narrower than this on the plot is left unlabelled rather than overprinted
 
 Units = Mapping[str, np.ndarray]
 
@@ -149,7 +151,7 @@ def phone_unit_stats(units: Units, alignments: Mapping[str, list[Interval]], fra
     # Only codes that occur get a column: unused codes add nothing to any statistic.
     used_codes, z = np.unique(z, return_inverse=True)
     joint = np.zeros((len(phone_ids), len(used_codes)), dtype=np.int64)
-    np.add.at(joint, (y, z.reshape(-1)), 1)
+    np.add.at(joint, (y, z), 1)
     aligned = len(y)
     if matched and unaligned > UNALIGNED_WARNING * (aligned + unaligned):
         log.warning("%d of %d frames fall outside every aligned interval: is the frame rate (%g Hz) right?", unaligned, aligned + unaligned, frame_rate)
@@ -198,7 +200,7 @@ def _save(figure, path: str | Path) -> None:
 
     FigureCanvasAgg(figure)
     with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=100)
+        figure.savefig(handle, format="png", dpi=DPI)
 
 
 def plot_code_usage(counts: np.ndarray, path: str | Path) -> None:
@@ -238,7 +240,9 @@ def plot_units_spectrogram(samples: np.ndarray, rate: int, codes: np.ndarray, fr
 
     duration = max(len(samples) / rate, len(codes) / frame_rate)
     spectrogram = log_spectrogram(samples, rate)
-    figure = Figure(figsize=(min(max(8.0, 1.5 * duration), 30.0), 5), layout="constrained")
+    width = min(max(8.0, 1.5 * duration), 30.0)  # inches: longer utterances get wider figures
+    seconds_per_pixel = duration / (0.9 * width * DPI)  # the axes take about 90% of the width
+    figure = Figure(figsize=(width, 5), layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(4, 1))
     top.imshow(spectrogram, origin="lower", aspect="auto", cmap="magma", extent=(0, len(samples) / rate, 0, rate / 2000), vmin=spectrogram.max() - 80)
     top.set_ylabel("kHz")
@@ -247,10 +251,10 @@ def plot_units_spectrogram(samples: np.ndarray, rate: int, codes: np.ndarray, fr
     start = 0
     for length in run_lengths(codes):
         code = int(codes[start])
-        left, width = start / frame_rate, length / frame_rate
-        bottom.axvspan(left, left + width, color=colours(code % colours.N))
-        if width >= duration / 60:  # leave narrow runs unlabelled rather than overprint
-            bottom.text(left + width / 2, 0.5, str(code), ha="center", va="center", fontsize=7, rotation=90)
+        left, span = start / frame_rate, length / frame_rate
+        bottom.axvspan(left, left + span, color=colours(code % colours.N))
+        if span >= LABEL_PIXELS * seconds_per_pixel:
+            bottom.text(left + span / 2, 0.5, str(code), ha="center", va="center", fontsize=7, rotation=90)
         start += length
     bottom.set_yticks([])
     bottom.set_xlim(0, duration)

