@@ -52,11 +52,13 @@ def test_mini_recipe_end_to_end(tmp_path):
     env = {**os.environ, "AUDIOTOK_PYTHON": sys.executable}
     result = subprocess.run(["./run.sh"], cwd=recipe, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
-    assert "Stage 2: report" in result.stderr
+    assert "Stage 5: units" in result.stderr
     clean = recipe / "data" / "mini_clean"
     keys = [line.split()[0] for line in (clean / "wav.scp").read_text().splitlines()]
     assert len(keys) == 12 and keys == sorted(keys)
     assert [line.split()[0] for line in (clean / "utt2dur").read_text().splitlines()] == keys
     assert (clean / "text").read_text().splitlines()[0].startswith("spk0-utt00 the quick brown fox")
     rerun = subprocess.run(["./run.sh", "--stage", "1"], cwd=recipe, capture_output=True, text=True, env=env)
-    assert rerun.returncode == 0 and rerun.stderr.count("already done") == 5
+    assert rerun.returncode == 0 and rerun.stderr.count("already done") == 9  # every command of stages 1-5
+    report = (recipe / "exp" / "km50_mfcc" / "report.txt").read_text()
+    assert "codebook_usage" in report and len((recipe / "exp" / "km50_mfcc" / "units.txt").read_text().splitlines()) == 12

@@ -1,0 +1,106 @@
+"""extract-feats vs a one-utterance-at-a-time fp32 PyTorch loop, on a HuBERT-base-size
+model with random weights (the compute of the trained one), measured in one run.
+
+    .venv/bin/python bench/bench_extract.py [--audio DIR] [--layer 6] [--seconds 120]
+
+The baseline runs each utterance through the whole transformers model in
+fp32 and keeps hidden_states[layer]. audiotok runs fp32 (must be equal bit
+for bit) and bf16 (must give >= 99% identical units). Units: nearest of 100
+centroids drawn from the baseline's features.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def corpus(audio_dir, seconds):
+    from audiotok.dsp.resample import resample
+    from audiotok.io.audio_table import open_audio_source
+
+    waves, total = {}, 0.0
+    if audio_dir:
+        source, _ = open_audio_source(str(audio_dir))
+        for item in source:
+            audio = item.load()
+            wave = resample(audio.samples, audio.rate, 16000)
+            waves[item.key] = wave
+            total += len(wave) / 16000
+            if total >= seconds:
+                break
+    else:
+        rng = np.random.default_rng(0)
+        while total < seconds:
+            length = rng.uniform(2, 12)
+            t = np.arange(int(16000 * length)) / 16000
+            waves[f"s{len(waves):03d}"] = (0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t * (1 + 0.1 * np.sin(t))) + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+            total += length
+    return waves, total
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--audio", default=os.environ.get("AUDIOTOK_TEST_AUDIO"))
+    parser.add_argument("--layer", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    from audiotok.io.audio import Audio, AudioInfo
+    from audiotok.io.audio_table import AudioItem
+    from audiotok.units.assign import NearestCentroid
+    from audiotok.units.encoders import load_encoder
+    from audiotok.units.extract import extract_features
+
+    torch.manual_seed(0)
+    threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
+    torch.set_num_threads(threads)
+    waves, total = corpus(args.audio, args.seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        HubertModel(HubertConfig()).save_pretrained(tmp)  # HuBERT-base: group norm, 12 layers, 768 wide
+        Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=False).save_pretrained(tmp)
+
+        model = HubertModel.from_pretrained(tmp).eval()
+        start = time.perf_counter()
+        baseline = {}
+        for key, wave in waves.items():
+            with torch.inference_mode():
+                baseline[key] = model(torch.from_numpy(wave)[None], output_hidden_states=True).hidden_states[args.layer][0].numpy()
+        baseline_t = time.perf_counter() - start
+
+        def items():
+            for key, wave in waves.items():
+                audio = Audio(wave, 16000, AudioInfo(16000, 1, len(wave), "WAV", "FLOAT"))
+                yield AudioItem(key, key, key, _read=lambda channel, a=audio: a)
+
+        results = {}
+        for dtype in ("float32", "bfloat16"):
+            encoder = load_encoder(tmp, args.layer, "cpu", dtype)
+            start = time.perf_counter()
+            results[dtype] = (dict(extract_features(items(), encoder, batch_seconds=60.0)), time.perf_counter() - start)
+
+    frames = np.concatenate(list(baseline.values()))
+    centroids = frames[np.random.default_rng(0).choice(len(frames), 100, replace=False)]
+    assign = NearestCentroid(centroids, mode="fp32")
+    reference_units = np.concatenate([assign(baseline[k]) for k in waves])
+    print(f"HuBERT-base size, random weights, layer {args.layer}, {len(waves)} utterances, {total:.0f} s of audio, {threads} threads")
+    print(f"{'run':>24} {'x real time':>12} {'speed ratio':>12} {'max abs diff':>13} {'identical units':>16}")
+    print(f"{'baseline loop fp32':>24} {total / baseline_t:>12.1f} {1.0:>11.2f}x {0.0:>13.2e} {1.0:>16.4f}")
+    for dtype, (features, seconds) in results.items():
+        diff = max(float(np.max(np.abs(features[k] - baseline[k]))) for k in waves)
+        units = np.concatenate([assign(features[k]) for k in waves])
+        print(f"{'audiotok ' + dtype:>24} {total / seconds:>12.1f} {baseline_t / seconds:>11.2f}x {diff:>13.2e} {np.mean(units == reference_units):>16.4f}")
+
+
+if __name__ == "__main__":
+    main()
