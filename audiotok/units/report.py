@@ -20,6 +20,7 @@ import numpy as np
 
 from audiotok.errors import AudiotokError
 from audiotok.units.alignments import Interval
+from audiotok.units.assign import run_lengths
 
 log = logging.getLogger("audiotok")
 # Above this share of frames outside every aligned interval, the frame rate is probably wrong.
@@ -50,19 +51,11 @@ def entropy_bits(counts: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def run_lengths(codes: np.ndarray) -> np.ndarray:
-    """Lengths of the runs of repeated codes: [5, 5, 5, 2, 5] -> [3, 1, 1]."""
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
-    return np.diff(np.append(starts, len(codes)))
-
-
 def unit_summary(units: Units, k: int, frame_rate: float | None = None) -> dict:
     """Codebook and rate statistics of a whole table; rates only with a frame rate (Hz)."""
     counts = code_counts(units, k)
     tokens = int(counts.sum())
-    runs = sum(len(run_lengths(codes)) for codes in units.values())
+    runs = sum(len(run_lengths(codes)[1]) for codes in units.values())
     entropy = entropy_bits(counts)
     used = int((counts > 0).sum())
     summary = {
@@ -249,7 +242,7 @@ def plot_units_spectrogram(samples: np.ndarray, rate: int, codes: np.ndarray, fr
     top.set_title(title)
     colours = matplotlib.colormaps["tab20"]
     start = 0
-    for length in run_lengths(codes):
+    for length in run_lengths(codes)[1]:
         code = int(codes[start])
         left, span = start / frame_rate, length / frame_rate
         bottom.axvspan(left, left + span, color=colours(code % colours.N))

@@ -16,7 +16,6 @@ from audiotok.units.report import (
     plot_code_usage,
     plot_units_spectrogram,
     purity_and_pnmi,
-    run_lengths,
     unit_summary,
 )
 from tests.conftest import sine
@@ -37,8 +36,6 @@ def test_uniform_codes_have_log2_k_bits_and_perplexity_k():
 
 
 def test_runs_dedup_ratio_and_entropy():
-    assert run_lengths(np.array([5, 5, 5, 2, 5])).tolist() == [3, 1, 1]
-    assert run_lengths(np.array([], dtype=np.int64)).tolist() == []
     summary = unit_summary(units(a=[5, 5, 5, 2, 5], b=[2, 2, 2], c=[]), k=6)
     assert summary["dedup_ratio"] == 4 / 8 and summary["mean_run_length"] == 2.0  # runs 3+1+1 | 3
     assert summary["entropy_bits"] == pytest.approx(1.0)  # four 5s, four 2s
