@@ -31,7 +31,7 @@ def command(
     feats: Annotated[str, typer.Argument(metavar="FEATS", help="Features: scp:FILE, ark:FILE, ark,t:FILE or ark:- (or -).", show_default=False)],
     bundle_dir: Annotated[str, typer.Argument(metavar="BUNDLE_DIR", help="Directory for centroids.npy and config.json.", show_default=False)],
     k: Annotated[int, typer.Option("--k", min=1, help="Number of centroids (units).")] = 500,
-    percent: Annotated[float, typer.Option("--percent", min=0.0, max=100.0, help="Keep this share of utterances, in percent (10 keeps about a tenth).")] = 100.0,
+    percent: Annotated[float, typer.Option("--percent", min=0.0, max=100.0, help="Keep this share of utterances, in percent: 10 keeps about a tenth (fairseq's --percent 0.1).")] = 100.0,
     max_frames: Annotated[int, typer.Option("--max-frames", min=0, help="Keep at most this many frames (a seeded reservoir sample); 0: no cap.")] = 1_000_000,
     algorithm: Annotated[str, typer.Option("--algorithm", help="full (Lloyd, exact assignment of all frames) or minibatch.")] = "full",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and k-means++; the same seed gives the same centroids.")] = 0,
