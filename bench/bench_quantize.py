@@ -12,7 +12,6 @@ labels; then the peak memory of the CLI for a corpus and one 4x larger.
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -53,13 +52,32 @@ def fairseq_apply_kmeans(x, centroids):
 
 
 def run_cli(bundle, ark):
+    """Seconds, labels and peak RSS (MB) of `audiotok quantize BUNDLE < ark > units`.
+
+    GNU time measures the peak: a child's own rusage would include this process's memory,
+    which Linux carries over a fork and exec.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with open(ark, "rb") as stdin:
+    with open(ark, "rb") as stdin, tempfile.TemporaryFile() as stdout, tempfile.NamedTemporaryFile("r") as peak:
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "audiotok", "-q", "quantize", str(bundle)], stdin=stdin, capture_output=True, env=env, check=True)
+        command = ["/usr/bin/time", "-f", "%M", "-o", peak.name, sys.executable, "-m", "audiotok", "-q", "quantize", str(bundle)]
+        subprocess.run(command, stdin=stdin, stdout=stdout, env=env, check=True)
         seconds = time.perf_counter() - start
-    labels = np.concatenate([np.array(line.split()[1:], dtype=np.int64) for line in proc.stdout.decode().splitlines()])
-    return seconds, labels
+        stdout.seek(0)
+        text = stdout.read().decode()
+        peak_mb = int(peak.read().split()[-1]) / 1024
+    labels = np.concatenate([np.array(line.split()[1:], dtype=np.int64) for line in text.splitlines()])
+    return seconds, labels, peak_mb
+
+
+def tmp_empty_run():
+    with tempfile.TemporaryDirectory() as tmp:
+        Bundle(np.eye(2, dtype=np.float32), {"dim": 2}, {}).save(Path(tmp) / "km")
+        (Path(tmp) / "empty.ark").write_bytes(b"")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "audiotok", "-q", "quantize", "--min-success", "0", str(Path(tmp) / "km"), f"ark:{tmp}/empty.ark"], env=env, capture_output=True)
+        return time.perf_counter() - start
 
 
 def best(fn, repeat=2):
@@ -78,6 +96,8 @@ def main():
     args = parser.parse_args()
     from sklearn.cluster import KMeans
 
+    empty = tmp_empty_run()
+    print(f"CLI start-up (an empty archive): {empty:.2f} s, included below\n")
     print(f"{'D':>5} {'K':>5} {'frames':>8} {'CLI fr/s':>10} {'numpy fr/s':>11} {'sklearn fr/s':>13} {'CLI/numpy':>10} {'CLI/sklearn':>12} {'same as numpy':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -90,7 +110,7 @@ def main():
             km = KMeans(n_clusters=k)  # fitted by hand: predict needs only the centres
             km.cluster_centers_, km.n_features_in_, km._n_threads = centroids, dim, os.cpu_count()
             sklearn_t, _ = best(lambda: km.predict(x))
-            cli_t, labels = run_cli(tmp / "km", tmp / "f.ark")
+            cli_t, labels, _ = run_cli(tmp / "km", tmp / "f.ark")
             same = float(np.mean(labels == reference))
             print(f"{dim:>5} {k:>5} {frames:>8} {frames / cli_t:>10.0f} {frames / numpy_t:>11.0f} {frames / sklearn_t:>13.0f} {numpy_t / cli_t:>9.2f}x {sklearn_t / cli_t:>11.2f}x {same:>14.6f}")
         # Peak memory of the CLI for a corpus and one four times larger: constant if it streams.
@@ -105,8 +125,7 @@ def main():
                 data = (tmp / "part.ark").read_bytes().replace(b"utt", f"c{c}u".encode())
                 with open(tmp / "f.ark", "ab") as handle:
                     handle.write(data)
-            run_cli(tmp / "km", tmp / "f.ark")
-            peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+            peaks.append(run_cli(tmp / "km", tmp / "f.ark")[2])
         print(f"\nCLI peak RSS: {peaks[0]:.0f} MB for {args.frames // 4} frames, {peaks[1]:.0f} MB for {args.frames} frames (ratio {peaks[1] / peaks[0]:.2f})")
 
 

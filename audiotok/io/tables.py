@@ -53,7 +53,8 @@ def read_int_vectors(spec: str) -> Iterator[tuple[str, np.ndarray]]:
 
 def format_int_vector(key: str, values) -> str:
     check_key(key, "output")
-    return key + "".join(f" {int(v)}" for v in values)
+    values = values.tolist() if isinstance(values, np.ndarray) else [int(v) for v in values]
+    return " ".join([key, *map(str, values)])
 
 
 def iter_json_records(spec: str) -> Iterator[tuple[str, dict]]:

@@ -20,6 +20,7 @@ def quantize_table(command, bundle_dir, features, output, output_format, dedup, 
     from audiotok.io.outputs import make_signature
     from audiotok.io.tables import read_matrices
     from audiotok.runner import Tally, progress
+    from audiotok.units.assign import row_norms
     from audiotok.units.bundle import Bundle, read_recipe_for
     from audiotok.units.unit_output import UnitWriter
 
@@ -31,17 +32,13 @@ def quantize_table(command, bundle_dir, features, output, output_format, dedup, 
     signature = make_signature(command, bundle=str(bundle_dir), features=features, format=output_format, dedup=dedup, durations=durations)
     tally = Tally(min_success)
     writer = UnitWriter(output, output_format, dedup, durations, signature, force)
-    pending: list[tuple[str, np.ndarray]] = []
+    pending: list[tuple[str, np.ndarray, np.ndarray]] = []  # key, features, row norms
     pending_frames = 0
 
     def flush():
-        if not pending:
-            return
-        labels = assigner(np.concatenate([m for _, m in pending]))
-        start = 0
-        for key, matrix in pending:
-            writer.write(key, labels[start : start + len(matrix)])
-            start += len(matrix)
+        labels = assigner.label_many([m for _, m, _ in pending], [n for _, _, n in pending])
+        for (key, _, _), units in zip(pending, labels, strict=True):
+            writer.write(key, units)
             tally.success()
         pending.clear()
 
@@ -51,13 +48,16 @@ def quantize_table(command, bundle_dir, features, output, output_format, dedup, 
             if matrix.ndim == 1:
                 matrix = matrix[None, :]
             bundle.check_features(matrix.shape[1], None, f"{features} entry {key!r}")
-            if not np.all(np.isfinite(matrix)):
-                tally.fail(key, "features hold NaN or Inf")
-                continue
             if len(matrix) == 0:
                 tally.fail(key, "no frames")
                 continue
-            pending.append((key, matrix))
+            # The row norms serve the bf16 error bound, and are finite unless a feature is not
+            # (or they overflow): one pass for both.
+            norms = row_norms(matrix)
+            if not np.all(np.isfinite(norms)) and not np.all(np.isfinite(matrix)):
+                tally.fail(key, "features hold NaN or Inf")
+                continue
+            pending.append((key, matrix, norms))
             pending_frames += len(matrix)
             if pending_frames >= BLOCK_FRAMES:
                 flush()
