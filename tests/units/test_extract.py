@@ -173,3 +173,36 @@ def test_whisper_encoder_matches_transformers_and_windows_long_audio(whisper_dir
     long = np.concatenate([decode(speech_dir / name).samples for name in ("acoustic_corpus.wav", "cold_corpus.wav")])
     stitched = dict(extract_features([item("long", long)], encoder, window_seconds=30.0, overlap_seconds=2.0))["long"]
     assert stitched.shape == (encoder.output_frames(len(long)), 384)
+
+
+def test_onnx_encoder_equals_its_pytorch_source(tmp_path):
+    import warnings
+
+    import torch
+
+    class TinyEncoder(torch.nn.Module):
+        """20 ms frames from a strided convolution, as a wav2vec2-style front end would give."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(1, 8, 400, stride=320)
+
+        def forward(self, wav):
+            return torch.tanh(self.conv(wav[:, None, :])).transpose(1, 2)
+
+    torch.manual_seed(0)
+    model = TinyEncoder().eval()
+    path = tmp_path / "enc.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 16000),), str(path), input_names=["wav"], output_names=["feats"], dynamic_axes={"wav": {0: "b", 1: "t"}, "feats": {0: "b", 1: "f"}}, dynamo=False)
+    encoder = load_encoder(str(path), None, "cpu", "float32")
+    assert (encoder.dim, encoder.recipe.frame_rate, encoder.hop, encoder.recipe.backend) == (8, 50.0, 320, "onnx")
+    waves = [speech_like(1.2, 0), speech_like(0.8, 1)]
+    out = dict(extract_features([item(f"u{i}", w) for i, w in enumerate(waves)], encoder, window_seconds=30.0))
+    for i, wave in enumerate(waves):
+        with torch.inference_mode():
+            reference = model(torch.from_numpy(wave)[None])[0].numpy()
+        np.testing.assert_allclose(out[f"u{i}"], reference, atol=1e-5)
+    with pytest.raises(AudiotokError, match="has no output 'nope'"):
+        load_encoder(str(path), None, "cpu", "float32", onnx_output="nope")
