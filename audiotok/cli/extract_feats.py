@@ -56,9 +56,7 @@ def command(
     if len(inputs) < 2:
         raise UsageError("give the audio input and the output wspecifier", "e.g. audiotok extract-feats --backend mfcc data/train ark:-")
     *sources, output = inputs
-    if model is not None and backend == "model":
-        backend = "model"
-    elif backend == "model" and model is None:
+    if backend == "model" and model is None:
         raise UsageError("give --model for an encoder, or --backend fbank, mfcc or logmel")
     if backend not in BACKENDS:
         raise UsageError(f"unknown --backend {backend!r}", f"choose one of {', '.join(BACKENDS)}")
