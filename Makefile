@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
-APT_PACKAGES := espeak-ng
+# command:package pairs; a package is installed when its command is missing.
+# espeak-ng speaks the demo corpus; slurm-wlm and munge run the Slurm launcher tests.
+APT_DEPS := espeak-ng:espeak-ng slurmctld:slurm-wlm munged:munge
 
 .PHONY: venv system-deps test demo lint clean
 
@@ -15,9 +17,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
-# Debian packages the tests and the demo use (espeak-ng speaks the demo corpus).
+# Debian packages the tests and the demo use.
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for d in $(APT_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
