@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_corpus_recipes import librispeech  # noqa: F401 - the fixture
 
 UTILS = ROOT / "recipes" / "utils"
 SLURM_LOCAL = UTILS / "slurm_local.sh"
@@ -87,3 +88,20 @@ def test_slurm_single_job_with_sbatch_options(slurm, tmp_path):
     assert results["local"].returncode == results["slurm"].returncode == 1
     assert untimed(results["slurm"].stderr) == untimed(results["local"].stderr)
     assert results["slurm"].stderr.startswith("launch.sh: 1 of 1 jobs failed: 2 (see log/s.2.log)\n")
+
+
+@pytest.mark.skipif(not os.environ.get("AUDIOTOK_TEST_AUDIO"), reason="set AUDIOTOK_TEST_AUDIO to the shared speech recordings")
+def test_librispeech_recipe_gives_the_same_units_on_slurm(slurm, tmp_path, librispeech):
+    from tests.test_corpus_recipes import OPTS, copy_recipe, run
+
+    outputs = {}
+    for backend in ("local", "slurm"):
+        recipe = copy_recipe("librispeech", tmp_path / backend)
+        (recipe / "cmd.sh").write_text(f'export cmd="utils/launch.sh --backend {backend} --max-jobs 2"\n')
+        result = run(recipe, "--corpus", str(librispeech), "--sets", "dev-clean", "--nj", "2", "--stop-stage", "4", *OPTS)
+        assert "Stage 4: units" in result.stderr
+        km = recipe / "exp" / "km8_mfcc"
+        logs = sorted(p.name for p in (recipe / "dump" / "mfcc" / "dev-clean").rglob("*.log"))
+        outputs[backend] = ((km / "centroids.npy").read_bytes(), (km / "dev-clean" / "units.txt").read_text(), logs)
+    assert outputs["slurm"] == outputs["local"]
+    assert len(outputs["local"][1].splitlines()) == 4 and len(outputs["local"][2]) == 2

@@ -4,20 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
+. ./cmd.sh
 . utils/log.sh
 
 stage=0
 stop_stage=100
 corpus=          # a directory of audio files; empty: synthesise one with espeak-ng
 rate=16000
-feat=mfcc        # extract-feats backend: mfcc (with deltas), fbank or logmel
+feat=mfcc        # features: conf/feats_$feat.conf (mfcc with deltas, fbank or logmel)
 k=50             # number of units
+nj=2             # parallel jobs for features and units
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
-help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--rate HZ] [--feat mfcc|fbank|logmel] [--k K]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--rate HZ] [--feat mfcc|fbank|logmel] [--k K] [--nj N]
   stage 0: data prep   (corpus -> data/mini)
   stage 1: front end   (data/mini -> resample -> normalize -> trim -> data/mini_clean)
   stage 2: audio report (data/mini_clean -> utt2dur, exp/info.tsv)
-  stage 3: features    (data/mini_clean -> dump/\$feat/feats.{ark,scp})
+  stage 3: features    (data/mini_clean -> dump/\$feat/feats.scp, options from conf/feats_\$feat.conf)
   stage 4: k-means     (dump/\$feat/feats.scp -> exp/km\${k}_\$feat bundle)
   stage 5: units       (features + bundle -> exp/km\${k}_\$feat/units.txt, report.txt)"
 . utils/parse_options.sh
@@ -26,8 +28,6 @@ data=data/mini
 clean=data/mini_clean
 dump=dump/$feat
 km=exp/km${k}_$feat
-feat_opts=()
-[ "$feat" = mfcc ] && feat_opts=(--deltas)
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: ${corpus:-espeak-ng sentences} -> $data"
@@ -42,9 +42,8 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "Stage 1: front end: $data -> resample $rate -> normalize peak -> trim energy -> $clean"
-  audiotok resample --rate "$rate" "$data" "data/mini_${rate}"
-  audiotok normalize --method peak "data/mini_${rate}" data/mini_norm
-  audiotok trim --method energy data/mini_norm "$clean"
+  # Intermediates: data/mini_$rate, data/mini_norm. Stage 2 writes utt2dur.
+  steps/frontend.sh --rate "$rate" --normalize peak --trim energy --utt2dur false "$data" "$clean"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
@@ -56,18 +55,18 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "Stage 3: features: $clean -> $dump/feats.{ark,scp} ($feat)"
-  audiotok extract-feats --backend "$feat" "${feat_opts[@]}" "$clean" "ark,scp:$dump/feats.ark,$dump/feats.scp"
+  log "Stage 3: features: $clean -> $dump/feats.scp (conf/feats_$feat.conf, $nj jobs)"
+  steps/extract_feats.sh --nj "$nj" --feat-conf "conf/feats_$feat.conf" "$clean" "$dump"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: k-means: $dump/feats.scp -> $km (k=$k)"
-  audiotok fit-kmeans --k "$k" --seed 0 "scp:$dump/feats.scp" "$km"
+  steps/fit_kmeans.sh --kmeans-conf conf/kmeans.conf --k "$k" "$dump" "$km"
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "Stage 5: units: $dump/feats.scp + $km -> $km/units.txt, $km/report.txt"
-  audiotok quantize "$km" "scp:$dump/feats.scp" -o "$km/units.txt"
+  log "Stage 5: units: $dump/feats.scp + $km -> $km/units.txt, $km/report.txt ($nj jobs)"
+  steps/quantize.sh --nj "$nj" "$km" "$dump" "$km"
   audiotok report "$km/units.txt" --bundle "$km" -o "$km/report.txt"
   log "units: $km/units.txt; report: $km/report.txt"
 fi

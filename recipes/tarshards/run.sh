@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# WebDataset tar shards -> discrete units: audio out of the shards, optional trimming,
+# features in nj jobs, k-means, units in nj jobs, unit reports. Outputs go under this
+# directory (data/, dump/, exp/).
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+. utils/log.sh
+. steps/lib.sh
+
+stage=0
+stop_stage=100
+nj=4
+corpus=                         # a directory of shards: *.tar holding NAME.flac + NAME.json
+set_name=train                  # the data set the shards make: data/SET_NAME
+trim=false                      # stage 1: trim silence by energy
+rate=16000                      # stage 0 writes the audio at this rate
+feat_conf=conf/feats_mfcc.conf  # extract-feats options; feats_NAME.conf names dump/NAME/
+kmeans_conf=conf/kmeans.conf    # fit-kmeans options
+k=                              # units; default: --k of --kmeans-conf
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="usage: $0 --corpus DIR [--set-name NAME] [--nj N] [--stage N] [--stop-stage N]
+                [--trim true|false] [--rate HZ] [--feat-conf FILE] [--kmeans-conf FILE] [--k K]
+  stage 0: data prep  (DIR/*.tar -> data/SET/{audio/,wav.scp,utt2dur}; SET is --set-name)
+  stage 1: front end  (--trim true: data/SET -> trim -> data/SET_trim)
+  stage 2: features   (data/SET[_trim] -> dump/FEAT/SET[_trim]/feats.scp, nj jobs)
+  stage 3: k-means    (dump/FEAT/SET -> exp/kmK_FEAT[_trim] bundle)
+  stage 4: units      (bundle + features -> exp/kmK_FEAT[_trim]/SET/units.txt, nj jobs)
+  stage 5: reports    (units -> exp/kmK_FEAT[_trim]/SET/report.txt)
+  FEAT is NAME of --feat-conf conf/feats_NAME.conf (default mfcc)."
+. utils/parse_options.sh
+
+# Directory names carry the configuration: the feature config's name, k, and trimming.
+set_list=("$set_name") kmeans_set=$set_name
+feat=$(basename "$feat_conf" .conf); feat=${feat#feats_}
+k=${k:-$(conf_get k "$kmeans_conf")}; k=${k:-500}
+suffix=
+if [ "$trim" = true ]; then suffix=_trim; fi
+km=exp/km${k}_${feat}${suffix}
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  log "Stage 0: data prep: $corpus/*.tar -> resample $rate -> data/$set_name"
+  [ -n "$corpus" ] || { echo "error: stage 0 needs --corpus DIR (see $0 --help)" >&2; exit 2; }
+  for s in "${set_list[@]}"; do
+    # utt2dur is written last (atomically): with it the data dir is complete.
+    if [ -s "data/$s/utt2dur" ]; then log "data/$s is already done; skipping"; continue; fi
+    local/data_prep.sh "$corpus" "$rate" "data/$s"
+    steps/finish_data_dir.sh "data/$s"
+  done
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log "Stage 1: front end: data/$set_name -> trim energy -> data/${set_name}_trim (--trim $trim)"
+  if [ "$trim" = true ]; then
+    for s in "${set_list[@]}"; do
+      steps/frontend.sh --rate "" --trim energy "data/$s" "data/$s$suffix"  # stage 0 resampled
+    done
+  else
+    log "--trim false: the features are made from data/SET"
+  fi
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log "Stage 2: features: data/$set_name$suffix -> dump/$feat/SET$suffix/feats.scp ($feat_conf, $nj jobs)"
+  for s in "${set_list[@]}"; do
+    steps/extract_feats.sh --nj "$nj" --feat-conf "$feat_conf" "data/$s$suffix" "dump/$feat/$s$suffix"
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log "Stage 3: k-means: dump/$feat/$kmeans_set$suffix/feats.scp -> $km (k=$k, $kmeans_conf)"
+  steps/fit_kmeans.sh --kmeans-conf "$kmeans_conf" --k "$k" "dump/$feat/$kmeans_set$suffix" "$km"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "Stage 4: units: $km + dump/$feat/SET$suffix -> $km/SET$suffix/units.txt ($nj jobs)"
+  for s in "${set_list[@]}"; do
+    steps/quantize.sh --nj "$nj" "$km" "dump/$feat/$s$suffix" "$km/$s$suffix"
+  done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "Stage 5: reports: $km/SET$suffix/units.txt -> $km/SET$suffix/report.txt"
+  for s in "${set_list[@]}"; do
+    audiotok report "$km/$s$suffix/units.txt" --bundle "$km" -o "$km/$s$suffix/report.txt"
+  done
+  log "units: $km/SET$suffix/units.txt; reports: $km/SET$suffix/report.txt"
+fi
