@@ -10,7 +10,7 @@ import sys
 import typer
 
 from audiotok import __version__
-from audiotok.cli import deinterleave, extract_feats, fit_kmeans, info, interleave, normalize, quantize, report, resample, tokenize, trim, wav_to_duration
+from audiotok.cli import deinterleave, extract_feats, fit_kmeans, info, interleave, normalize, quantize, report, resample, s3_extract, tokenize, trim, wav_to_duration
 
 app = typer.Typer(
     name="audiotok",
@@ -24,7 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (resample, trim, normalize, wav_to_duration, info, extract_feats, fit_kmeans, quantize, tokenize, report, interleave, deinterleave):
+for module in (resample, trim, normalize, wav_to_duration, info, extract_feats, fit_kmeans, quantize, tokenize, report, interleave, deinterleave, s3_extract):
     app.command(module.NAME, help=module.__doc__, no_args_is_help=True)(module.command)
 
 

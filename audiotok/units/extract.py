@@ -94,7 +94,6 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
     window = None if window_seconds is None else int(window_seconds * rate) // hop * hop
     overlap = int(overlap_seconds * rate)
     resampled_from: set[int] = set()
-    pending: list = []
 
     def run_block(block_items):
         keys, failures, pieces = [], {}, []
@@ -133,15 +132,22 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
 
     if not getattr(backend, "batching", True):
         block = 1  # nothing to batch: stream item by item
+    for chunk in in_blocks(items, block, skip):
+        yield from run_block(chunk)
+
+
+def in_blocks(items: Iterable, block: int, skip=None) -> Iterator[list]:
+    """Consecutive items in lists of `block` (the last may be shorter), leaving out skip(key) ones."""
+    pending = []
     for item in items:
         if skip is not None and skip(item.key):
             continue
         pending.append(item)
         if len(pending) >= block:
-            yield from run_block(pending)
+            yield pending
             pending = []
     if pending:
-        yield from run_block(pending)
+        yield pending
 
 
 def select_shard(items: list, shard: str | None) -> list:

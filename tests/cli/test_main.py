@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import ROOT, assert_no_traceback
 
-COMMANDS = ["resample", "trim", "normalize", "wav-to-duration", "info", "extract-feats", "fit-kmeans", "quantize", "tokenize", "report", "interleave", "deinterleave"]
+COMMANDS = ["resample", "trim", "normalize", "wav-to-duration", "info", "extract-feats", "fit-kmeans", "quantize", "tokenize", "report", "interleave", "deinterleave", "s3-extract"]
 
 
 def test_top_level_help_lists_every_command_without_heavy_imports(cli):
