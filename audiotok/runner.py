@@ -68,3 +68,30 @@ def progress(items: Iterable[T], description: str) -> Iterator[T]:
         for item in items:
             yield item
             bar.advance(task)
+
+
+def fill_sink(command: str, sink, results: Iterable, source_failures: list, tally: Tally, write) -> None:
+    """Write each `(key, result)` with write(key, result); a result that is an exception, or
+    an ItemError from write, is a counted failure. The sink is committed whatever happens
+    (finished outputs are never lost), then the tally decides and the run is marked done."""
+    from audiotok.errors import ItemError
+
+    completed = False
+    try:
+        for key, result in progress(results, command):
+            if isinstance(result, Exception):
+                tally.fail(key, str(result))
+                continue
+            try:
+                write(key, result)
+            except ItemError as err:
+                tally.fail(key, str(err))
+                continue
+            tally.success()
+        for name, reason in source_failures:
+            tally.fail(name, reason)
+        completed = True
+    finally:
+        sink.close(completed)
+    tally.finish()
+    sink.mark_done()

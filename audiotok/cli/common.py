@@ -50,33 +50,25 @@ def map_audio(
     from audiotok.errors import ItemError
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import check_not_same, make_signature, open_audio_sink
-    from audiotok.runner import Tally, progress
+    from audiotok.runner import Tally, fill_sink
 
     check_not_same(inputs, output)
     source, source_failures = open_audio_source(inputs)
     signature = make_signature(command, inputs=inputs, channel=channel, subtype=subtype, audio_format=audio_format, **signature_args)
     sink = open_audio_sink(output, signature, force, audio_format, subtype, source.data_dir)
     tally = Tally(min_success)
-    completed = False
-    try:
-        for item in progress(source, command):
+
+    def results():
+        for item in source:
             if sink.already_done(item.key):
                 tally.success(already_done=True)
                 continue
             try:
-                samples, rate = transform(item.load(channel))
-                sink.write(item.key, samples, rate)
+                yield item.key, transform(item.load(channel))
             except ItemError as err:
-                tally.fail(item.key, str(err))
-                continue
-            tally.success()
-        for name, reason in source_failures:
-            tally.fail(name, reason)
-        completed = True
-    finally:
-        sink.close(completed)
-    tally.finish()
-    sink.mark_done()
+                yield item.key, err
+
+    fill_sink(command, sink, results(), source_failures, tally, lambda key, out: sink.write(key, *out))
 
 
 TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the table here (a file or ark,t:FILE) instead of stdout.")]

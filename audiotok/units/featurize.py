@@ -55,7 +55,7 @@ def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float3
 def run_extraction(command, sources, output, backend, options, *, channel, batch_seconds, window, overlap, shard, min_success, force):
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import MatrixSink, make_signature
-    from audiotok.runner import Tally, progress
+    from audiotok.runner import Tally, fill_sink
     from audiotok.units.extract import SignalBackend, extract_features, select_shard
 
     source, source_failures = open_audio_source(sources)
@@ -65,23 +65,9 @@ def run_extraction(command, sources, output, backend, options, *, channel, batch
     sink = MatrixSink(output, signature, force, recipe)
     tally = Tally(min_success)
     window_seconds = None if isinstance(backend, SignalBackend) else window
-    completed = False
     log.info("%s: %d items%s, %s features of dim %d at %g Hz", command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"])
     for key in (item.key for item in items):
         if sink.already_done(key):
             tally.success(already_done=True)
-    try:
-        results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done)
-        for key, result in progress(results, command):
-            if isinstance(result, Exception):
-                tally.fail(key, str(result))
-            else:
-                sink.write(key, result)
-                tally.success()
-        for name, reason in source_failures:
-            tally.fail(name, reason)
-        completed = True
-    finally:
-        sink.close(completed)
-    tally.finish()
-    sink.mark_done()
+    results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done)
+    fill_sink(command, sink, results, source_failures, tally, sink.write)

@@ -34,11 +34,7 @@ help_message="usage: $0 --corpus DIR [--sets \"dev-clean test-clean\"] [--nj N] 
 # Directory names carry the configuration: the feature config's name, k, and trimming.
 read -ra set_list <<<"$sets"
 kmeans_set=${kmeans_set:-${set_list[0]}}
-feat=$(basename "$feat_conf" .conf); feat=${feat#feats_}
-k=${k:-$(conf_get k "$kmeans_conf")}; k=${k:-500}
-suffix=
-if [ "$trim" = true ]; then suffix=_trim; fi
-km=exp/km${k}_${feat}${suffix}
+unit_names
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: $corpus/{${sets// /,}} -> data/{${sets// /,}}"

@@ -62,3 +62,15 @@ quote_args() {
   printf -v out '%q ' "$@"
   printf '%s\n' "${out% }"
 }
+
+# unit_names: the directory names of a corpus recipe, which carry its configuration:
+# feat (NAME of feats_NAME.conf), k (--k, else the k-means config's, else 500), suffix
+# (_trim when trimming) and km (exp/km<k>_<feat><suffix>). Reads feat_conf kmeans_conf k trim.
+# shellcheck disable=SC2034,SC2154  # reads and sets the sourcing run.sh's variables
+unit_names() {
+  feat=$(basename "$feat_conf" .conf); feat=${feat#feats_}
+  k=${k:-$(conf_get k "$kmeans_conf")}; k=${k:-500}
+  suffix=
+  if [ "$trim" = true ]; then suffix=_trim; fi
+  km=exp/km${k}_${feat}${suffix}
+}

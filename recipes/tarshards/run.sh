@@ -33,11 +33,7 @@ help_message="usage: $0 --corpus DIR [--set-name NAME] [--nj N] [--stage N] [--s
 
 # Directory names carry the configuration: the feature config's name, k, and trimming.
 set_list=("$set_name") kmeans_set=$set_name
-feat=$(basename "$feat_conf" .conf); feat=${feat#feats_}
-k=${k:-$(conf_get k "$kmeans_conf")}; k=${k:-500}
-suffix=
-if [ "$trim" = true ]; then suffix=_trim; fi
-km=exp/km${k}_${feat}${suffix}
+unit_names
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: $corpus/*.tar -> resample $rate -> data/$set_name"

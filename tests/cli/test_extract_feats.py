@@ -5,7 +5,6 @@ import sys
 import time
 
 import kaldiio
-import numpy as np
 
 from tests.conftest import ROOT, make_data_dir, sine, write_audio
 
