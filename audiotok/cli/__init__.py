@@ -4,13 +4,30 @@ Command modules import only typer at module level; numpy, soundfile, torch
 and the rest are imported inside the command, so `audiotok --help` is instant.
 """
 
+import importlib
 import os
 import sys
 
 import typer
 
 from audiotok import __version__
-from audiotok.cli import deinterleave, extract_feats, fit_kmeans, info, interleave, normalize, quantize, report, resample, s3_extract, tokenize, trim, wav_to_duration
+
+# Command modules under audiotok/cli/, in the order `audiotok --help` lists them; one a line.
+COMMANDS = (
+    "resample",
+    "trim",
+    "normalize",
+    "wav_to_duration",
+    "info",
+    "extract_feats",
+    "fit_kmeans",
+    "quantize",
+    "tokenize",
+    "report",
+    "interleave",
+    "deinterleave",
+    "s3_extract",
+)
 
 app = typer.Typer(
     name="audiotok",
@@ -24,7 +41,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (resample, trim, normalize, wav_to_duration, info, extract_feats, fit_kmeans, quantize, tokenize, report, interleave, deinterleave, s3_extract):
+for module in (importlib.import_module(f"audiotok.cli.{name}") for name in COMMANDS):
     app.command(module.NAME, help=module.__doc__, no_args_is_help=True)(module.command)
 
 
