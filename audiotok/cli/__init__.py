@@ -21,6 +21,7 @@ COMMANDS = (
     "info",
     "extract_feats",
     "fit_kmeans",
+    "import_centroids",
     "quantize",
     "tokenize",
     "report",

@@ -112,3 +112,22 @@ def read_recipe_for(spec: str) -> dict | None:
         return json.loads(recipe_sidecar(path).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def read_centroid_matrix(path: str | Path) -> np.ndarray:
+    """Centroids trained elsewhere: a [k, dim] .npy (no pickles) or a text matrix, one centroid a line."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudiotokError(f"no such centroids file: {path}")
+    try:
+        if path.suffix == ".npy":
+            matrix = np.load(path, allow_pickle=False)
+        else:
+            matrix = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError as err:
+        raise AudiotokError(f"{path} is not a numeric matrix: {str(err).splitlines()[0]}", "give a .npy array or text with one centroid a line") from None
+    if matrix.ndim != 2 or min(matrix.shape) == 0:
+        raise AudiotokError(f"{path}: centroids must be a [k, dim] matrix, this one has shape {matrix.shape}")
+    if not np.issubdtype(matrix.dtype, np.number) or not np.all(np.isfinite(matrix)):
+        raise AudiotokError(f"{path}: centroids must be finite numbers")
+    return matrix.astype(np.float32)
