@@ -28,6 +28,7 @@ COMMANDS = (
     "interleave",
     "deinterleave",
     "s3_extract",
+    "model",
 )
 
 app = typer.Typer(
@@ -43,7 +44,10 @@ app = typer.Typer(
 )
 
 for module in (importlib.import_module(f"audiotok.cli.{name}") for name in COMMANDS):
-    app.command(module.NAME, help=module.__doc__, no_args_is_help=True)(module.command)
+    if hasattr(module, "app"):  # a command group: `audiotok model list`
+        app.add_typer(module.app, name=module.NAME, help=module.__doc__)
+    else:
+        app.command(module.NAME, help=module.__doc__, no_args_is_help=True)(module.command)
 
 
 def _version(value: bool) -> None:

@@ -27,7 +27,7 @@ NAME = "s3-extract"
 def command(
     inputs: common.Inputs,
     model: Annotated[
-        str, typer.Option("--model", help="speech_tokenizer_*.onnx, or S3Tokenizer weights (.safetensors/.pt file or directory).", show_default=False)
+        str, typer.Option("--model", help="A preset (cosyvoice-s3-v1-25hz, ...), speech_tokenizer_*.onnx, or S3Tokenizer weights (.safetensors/.pt file or directory).", show_default=False)
     ],
     version: Annotated[str | None, typer.Option("--version", help="v1 or v2; checked against the model.")] = None,
     rate: Annotated[int | None, typer.Option("--rate", help="Tokens a second, 25 or 50: needed for v1 PyTorch weights, checked for ONNX.")] = None,
@@ -46,6 +46,7 @@ def command(
     from audiotok.errors import UsageError
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import make_signature
+    from audiotok.models.store import resolve_model_path
     from audiotok.runner import Tally, progress
     from audiotok.units.encoders import resolve_device
     from audiotok.units.extract import select_shard
@@ -59,6 +60,7 @@ def command(
     if rate not in (None, 25, 50):
         raise UsageError(f"--rate {rate}: S3 tokenizers give 25 or 50 tokens a second")
     device = resolve_device(device)
+    model = resolve_model_path(model)
     if model.endswith(".onnx"):
         backend = S3Onnx(model, device, version, rate)
         known = f"the official S3 {backend.version}" if backend.version else "an S3 (not an official file)"
