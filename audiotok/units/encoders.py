@@ -1,5 +1,6 @@
 """Neural feature backends: transformers speech encoders (HuBERT, mHuBERT, wav2vec2,
-XLS-R, WavLM, data2vec, Whisper's encoder) at any layer, and a generic ONNX encoder.
+XLS-R, WavLM, data2vec, Whisper's encoder) at any layer, a generic ONNX encoder, and
+FunASR's streaming Paraformer encoder (Step-Audio's vq02 features, units/paraformer.py).
 
 Every backend takes a list of equal-rate waveforms and returns one float32
 matrix [frames, dim] per waveform. `padding_safe` says whether waveforms of
@@ -47,7 +48,10 @@ def file_digest(path: Path, chunk: int = 1 << 24) -> str:
 
 def model_directory(model: str) -> Path:
     """A local model directory, or a hub id fetched where a hub is reachable; one clear error otherwise."""
-    path = Path(model)
+    from audiotok.models.store import resolve_model
+
+    resolved, _ = resolve_model(model)  # a preset name becomes its local copy
+    path = resolved or Path(model)
     if path.is_dir():
         return path
     if path.exists():
@@ -249,6 +253,10 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
         encoder.recipe.model, encoder.recipe.model_hash = path.name, file_digest(path)[:16]
         return encoder
     directory = model_directory(model)
+    from audiotok.units.funasr_dir import looks_like_funasr
+
+    if looks_like_funasr(directory):
+        return load_paraformer_backend(directory, model, layer, device, dtype)
     quiet_transformers()
     from transformers import AutoConfig
 
@@ -256,6 +264,11 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
         config = AutoConfig.from_pretrained(str(directory))
     except (OSError, ValueError) as err:
         raise AudiotokError(f"{directory} is not a transformers model directory: {str(err).splitlines()[0]}") from None
+    if layer is None:
+        from audiotok.models.registry import find_preset
+
+        preset = find_preset(model)
+        layer = preset.layer if preset is not None else None
     if layer is None:
         raise AudiotokError("--layer is needed for a transformers encoder", "e.g. --layer 6 for HuBERT-base units")
     if config.model_type == "whisper":
@@ -267,3 +280,16 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
     encoder.recipe.model = str(model)
     encoder.recipe.model_hash = weights_digest(directory)
     return encoder
+
+
+def load_paraformer_backend(directory: Path, model: str, layer: int | None, device: str, dtype: str):
+    """A FunASR streaming Paraformer directory: Step-Audio's vq02 encoder (enc_out of the last block)."""
+    from audiotok.units.funasr_dir import load_paraformer
+    from audiotok.units.paraformer import ParaformerBackend, chunking_options
+
+    paraformer, _ = load_paraformer(directory, device, dtype)
+    blocks = paraformer.encoder.config.num_blocks
+    if layer is not None and layer != blocks:
+        raise AudiotokError(f"--layer {layer}: a Paraformer gives the output of its last block only ({blocks})", "leave --layer out")
+    options = {**chunking_options(paraformer.chunking), "frontend": "fbank80-lfr7/6-cmvn"}
+    return ParaformerBackend(paraformer, device, dtype, str(model), weights_digest(directory), options)

@@ -90,7 +90,10 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
     from audiotok.dsp.resample import resample
 
     rate, hop = backend.sample_rate, backend.hop
-    # No window: the backend takes whole recordings (signal features have no length limit).
+    # No window: the backend takes whole recordings (signal features have no length limit;
+    # a streaming encoder with bounded context, as Step-Audio's Paraformer, is never windowed).
+    if getattr(backend, "whole_recordings", False):
+        window_seconds = None
     window = None if window_seconds is None else int(window_seconds * rate) // hop * hop
     overlap = int(overlap_seconds * rate)
     resampled_from: set[int] = set()

@@ -38,7 +38,7 @@ def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float3
         return open_backend(kind, num_mels=options.get("num_bins"), num_ceps=options.get("num_ceps") or 13, deltas=bool(options.get("deltas")))
     if kind == "logmel":
         return open_backend("logmel", num_mels=options.get("num_mels"))
-    if kind in ("hf", "whisper", "onnx"):
+    if kind in ("hf", "whisper", "onnx", "paraformer"):
         path = model or recipe.get("model")
         if not path:
             raise AudiotokError("the bundle's recipe names no model", "pass --model")
