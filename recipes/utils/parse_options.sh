@@ -3,11 +3,12 @@
 # same name (dashes and underscores alike) that the calling script defined.
 # `--help` prints the script's $help_message. Source it after the defaults:
 #   stage=0; nj=4; . utils/parse_options.sh
-# Leaves positional arguments in "$@".
+# Leaves positional arguments in "$@"; everything after `--` is positional as it is.
 
 __positional=()
 while [ $# -gt 0 ]; do
   case "$1" in
+    --) shift; __positional+=("$@"); break ;;
     --help|-h)
       printf '%s\n' "${help_message:-usage: $0 [--option value]...}"
       exit 0 ;;
