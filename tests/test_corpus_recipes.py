@@ -142,3 +142,10 @@ def test_tarshards_to_units(tmp_path):
     assert keys(recipe / "data/train/wav.scp") == expected == keys(recipe / "data/train/utt2dur")
     assert keys(recipe / "exp/km8_mfcc/train/units.txt") == expected
 
+    # Stage 6: the shards straight to JSONL in 2 processes, the same units as stage 4's
+    # (stage 0 wrote the audio at 16 kHz as FLAC; the shards hold the original rates).
+    lines = [json.loads(line) for path in sorted((recipe / "exp/km8_mfcc/shard_tokens").glob("shards_*.jsonl")) for line in path.read_text().splitlines()]
+    assert sorted(line["key"] for line in lines) == expected
+    assert {line["key"]: line["text"] for line in lines}["s1_001"] == "LJ002-0020"
+    stage4 = {line.split()[0]: len(line.split()) - 1 for line in (recipe / "exp/km8_mfcc/train/units.txt").read_text().splitlines()}
+    assert {line["key"]: len(line["units"]) for line in lines} == stage4

@@ -25,6 +25,7 @@ class ShardSample:
     audio_name: str | None = None
     audio: bytes | None = None
     metadata: dict = field(default_factory=dict)
+    metadata_name: str | None = None  # the JSON member, when the sample has one
     problems: list[str] = field(default_factory=list)
 
 
@@ -65,6 +66,7 @@ def iter_shard(path: str) -> Iterator[ShardSample]:
                 current.audio_name = member.name
             elif ext == "json" or ext.endswith(".json"):
                 handle = archive.extractfile(member)
+                current.metadata_name = member.name
                 try:
                     current.metadata = json.loads(handle.read().decode("utf-8")) if handle else {}
                     if not isinstance(current.metadata, dict):

@@ -28,6 +28,7 @@ help_message="usage: $0 --corpus DIR [--set-name NAME] [--nj N] [--stage N] [--s
   stage 3: k-means    (dump/FEAT/SET -> exp/kmK_FEAT[_trim] bundle)
   stage 4: units      (bundle + features -> exp/kmK_FEAT[_trim]/SET/units.txt, nj jobs)
   stage 5: reports    (units -> exp/kmK_FEAT[_trim]/SET/report.txt)
+  stage 6: shard tokens (DIR/*.tar -> bundle in nj processes -> exp/kmK_FEAT[_trim]/shard_tokens/*.jsonl)
   FEAT is NAME of --feat-conf conf/feats_NAME.conf (default mfcc)."
 . utils/parse_options.sh
 
@@ -48,3 +49,10 @@ fi
 
 front_rate=   # stage 0 already wrote the audio at --rate
 . steps/unit_stages.sh
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: shard tokens: $corpus/*.tar -> $km/shard_tokens/ ($nj processes)"
+  [ -n "$corpus" ] || { echo "error: stage 6 needs --corpus DIR (see $0 --help)" >&2; exit 2; }
+  # Resumable by itself: a rerun skips the samples already written.
+  audiotok tokenize-shards --input-dir "$corpus" --output-dir "$km/shard_tokens" --tokenizer "bundle:$km" --num-proc "$nj"
+fi

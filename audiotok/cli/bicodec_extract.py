@@ -1,0 +1,66 @@
+"""Spark-TTS BiCodec tokens: 32 global (speaker) tokens in [0, 4096) per recording and
+semantic tokens in [0, 8192) at 50 a second, one JSON line per key:
+{"key": ..., "global_tokens": [...], "semantic_tokens": [...]}.
+
+MODEL is the Spark-TTS-0.5B directory (config.yaml, BiCodec/config.yaml,
+BiCodec/model.safetensors, wav2vec2-large-xlsr-53/). Audio is resampled to 16 kHz and
+volume-normalised as Spark-TTS does; global tokens come from the first 6 s (tiled when
+shorter). Recordings are batched by --batch-seconds of padded audio, longest first,
+with length masks: a batch gives each recording the tokens it gets alone. A killed run
+with -o FILE resumes from FILE.partial.
+
+\b
+Example:
+  audiotok bicodec-extract --model Spark-TTS-0.5B data/train -o bicodec.jsonl
+  audiotok bicodec-extract --model Spark-TTS-0.5B --device cuda --shard 2/8 'shards/*.tar' -o bicodec.2.jsonl
+  audiotok deinterleave bicodec.jsonl --ratio 1 --prefix-length 32 --prefix-output global.txt -o semantic.txt
+
+See also: s3-extract, interleave, deinterleave, tokenize-shards.
+"""
+
+from typing import Annotated
+
+import typer
+
+from audiotok.cli import common
+
+NAME = "bicodec-extract"
+
+
+def command(
+    inputs: common.Inputs,
+    model: Annotated[str, typer.Option("--model", help="Spark-TTS-0.5B directory (config.yaml, BiCodec/, wav2vec2-large-xlsr-53/).", show_default=False)],
+    output: common.TextOutputOption = "-",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16 (tokens may differ from fp32).")] = "float32",
+    batch_seconds: Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Padded audio seconds per model batch (0: one at a time).")] = 60.0,
+    shard: Annotated[str | None, typer.Option("--shard", help="J/N: only the J-th of N contiguous parts of the input.")] = None,
+    channel: common.Channel = None,
+    min_success: common.MinSuccess = 0.95,
+    force: common.Force = False,
+) -> None:
+    from pathlib import Path
+
+    from audiotok.bicodec.extract import bicodec_tokens
+    from audiotok.bicodec.jsonl_output import ResumableJsonl
+    from audiotok.bicodec.tokenizer import DTYPES, BiCodecTokenizer
+    from audiotok.errors import UsageError
+    from audiotok.io.audio_table import open_audio_source
+    from audiotok.io.outputs import make_signature
+    from audiotok.runner import Tally, fill_sink
+    from audiotok.units.encoders import resolve_device
+    from audiotok.units.extract import select_shard
+
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
+    signature = make_signature(NAME, model=str(Path(model).resolve()), dtype=dtype, inputs=inputs, shard=shard, channel=channel)
+    target = ResumableJsonl(output, signature, force)  # a finished output stops here, before the model loads
+    tokenizer = BiCodecTokenizer(Path(model), resolve_device(device), dtype)
+    source, source_failures = open_audio_source(inputs)
+    items = select_shard(list(source), shard)
+    tally = Tally(min_success)
+    target.open()
+    for _ in (item for item in items if item.key in target.done_keys):
+        tally.success(already_done=True)
+    results = bicodec_tokens(items, tokenizer, channel=channel, batch_seconds=batch_seconds, skip=target.done_keys.__contains__)
+    fill_sink(NAME, target, results, source_failures, tally, lambda key, tokens: target.write(key, **tokens))

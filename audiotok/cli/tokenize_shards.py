@@ -1,0 +1,65 @@
+"""Tokenize a directory of WebDataset tar shards (NAME.flac + NAME.json per sample)
+with many worker processes, one JSONL file each: OUT/{input dir name}_{process}.jsonl,
+one line a sample: {"key", "shard", "language", "text", <token fields>} (language and
+text from the sample's JSON, null when absent). Shards are the sorted *.tar of
+--input-dir from --from-index (included) to --to-index (excluded); shard i of that
+slice goes to process i % --num-proc. Process p uses GPU (p // --procs-per-gpu) %
+GPUs, or the CPU when there is none. A rerun (after a kill, Ctrl-C, a memory stop or
+with another --num-proc) skips every sample already in any {name}_*.jsonl, so each
+sample ends up on exactly one line. A sample that cannot be used (no audio, no JSON,
+undecodable, too short) and a damaged shard are warnings; the run ends `done N/M`.
+
+\b
+Tokenizers (--tokenizer SPEC):
+  bundle:DIR    an audiotok units bundle (fit-kmeans): field units
+  s3:MODEL      CosyVoice S3 (.onnx or S3Tokenizer weights): field s3_tokens
+  bicodec:DIR   BiCodec (Spark-TTS): global_tokens, semantic_tokens
+  DIR           a bundle directory
+
+\b
+Example:
+  audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 4
+  audiotok tokenize-shards --input-dir emilia/ZH --output-dir out --tokenizer bicodec:Spark-TTS-0.5B --from-index 0 --to-index 100
+
+See also: tokenize, s3-extract, interleave.
+"""
+
+from typing import Annotated
+
+import typer
+
+from audiotok.cli import common
+
+NAME = "tokenize-shards"
+
+
+def command(
+    input_dir: Annotated[str, typer.Option("--input-dir", help="Directory of *.tar shards.", show_default=False)],
+    output_dir: Annotated[str, typer.Option("--output-dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
+    tokenizer: Annotated[str, typer.Option("--tokenizer", help="bundle:DIR, s3:MODEL, bicodec:DIR, or a bundle DIR.", show_default=False)],
+    num_proc: Annotated[int, typer.Option("--num-proc", min=1, help="Worker processes.")] = 4,
+    from_index: Annotated[int, typer.Option("--from-index", min=0, help="First shard (0-based, included) of the sorted list.")] = 0,
+    to_index: Annotated[int | None, typer.Option("--to-index", min=0, help="Shard index where to stop (excluded); default: the end.")] = None,
+    procs_per_gpu: Annotated[int, typer.Option("--procs-per-gpu", min=1, help="Processes sharing one GPU.")] = 2,
+    device: Annotated[str, typer.Option("--device", help="auto (GPUs when present), cpu or cuda.")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="Model precision: float32, float16 or bfloat16.")] = "float32",
+    batch_seconds: Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Audio seconds handed to the tokenizer at once.")] = 60.0,
+    stats_every: Annotated[int, typer.Option("--stats-every", min=0, help="Log statistics every N samples (0: only at the end).")] = 1000,
+    memory_limit: Annotated[float, typer.Option("--memory-limit", help="Share of memory in use above which a worker frees caches, then stops.")] = 0.9,
+    memory_check_every: Annotated[int, typer.Option("--memory-check-every", min=1, help="Samples between memory checks.")] = 20,
+    min_success: common.MinSuccess = 0.95,
+) -> None:
+    from audiotok.errors import UsageError
+    from audiotok.pipeline.shard_run import ShardRunOptions, run_shards
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device {device!r}", "choose auto, cpu or cuda")
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise UsageError(f"--dtype {dtype!r}", "choose float32, float16 or bfloat16")
+    run_shards(
+        ShardRunOptions(
+            input_dir=input_dir, output_dir=output_dir, tokenizer=tokenizer, num_proc=num_proc, from_index=from_index,
+            to_index=to_index, procs_per_gpu=procs_per_gpu, device=device, dtype=dtype, batch_seconds=batch_seconds,
+            stats_every=stats_every, memory_limit=memory_limit, memory_check_every=memory_check_every, min_success=min_success,
+        )  # fmt: skip
+    )

@@ -1,0 +1,264 @@
+"""tokenize-shards: tar shards -> one JSONL file per worker process, resumable, with every failure counted."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, assert_no_traceback, run_cli
+from tests.pipeline.shards import by_identity, flac_bytes, generated_shards, make_mfcc_bundle, read_lines, signal_of, write_shard
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return make_mfcc_bundle(tmp_path_factory.mktemp("bundle") / "km")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """4 shards x 4 generated samples, a quarter at 22.05 kHz; and the (shard, key) of each."""
+    return generated_shards(tmp_path_factory.mktemp("corpus") / "shards")
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, bundle, tmp_path_factory) -> tuple[Path, object]:
+    """An uninterrupted one-process run: the output the other runs must equal."""
+    out = tmp_path_factory.mktemp("reference")
+    result = run_cli("tokenize-shards", "--input-dir", corpus[0], "--output-dir", out, "--tokenizer", f"bundle:{bundle}", "--num-proc", 1)
+    return out, result
+
+
+def shards_cmd(corpus_dir, out, bundle, *extra):
+    return ("tokenize-shards", "--input-dir", corpus_dir, "--output-dir", out, "--tokenizer", f"bundle:{bundle}", *extra)
+
+
+def tokenize_lines(bundle, inputs) -> dict[str, list[int]]:
+    """What `audiotok tokenize` gives for the same audio: key -> units."""
+    result = run_cli("tokenize", bundle, inputs, "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    return {record["key"]: record["tokens"] for record in map(json.loads, result.text.splitlines())}
+
+
+def test_one_and_two_processes_give_the_same_lines_and_equal_tokenize(corpus, bundle, reference, tmp_path):
+    corpus_dir, identities = corpus
+    one_dir, one = reference
+    assert one.returncode == 0, one.stderr
+    assert "done 16/16" in one.stderr and one.stdout == b""
+    two = run_cli(*shards_cmd(corpus_dir, tmp_path / "two", bundle, "--num-proc", 2))
+    assert two.returncode == 0, two.stderr
+    assert sorted(p.name for p in one_dir.glob("*.jsonl")) == ["shards_0.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "two").glob("*.jsonl")) == ["shards_0.jsonl", "shards_1.jsonl"]
+    # Shard i goes to process i % 2.
+    assert {line["shard"] for line in read_lines_of(tmp_path / "two" / "shards_1.jsonl")} == {"part-001.tar", "part-003.tar"}
+    lines_one, lines_two = by_identity(read_lines(one_dir)), by_identity(read_lines(tmp_path / "two"))
+    assert sorted(lines_one) == sorted(identities) and lines_one == lines_two
+    first = lines_one[("part-000.tar", "s0_00")]
+    assert list(first) == ["key", "shard", "language", "text", "units"]
+    assert first["language"] is None and first["text"] == "sentence 0"
+    assert lines_one[("part-000.tar", "s0_01")]["language"] == "en" and lines_one[("part-000.tar", "s0_01")]["text"] == "sentence 1 é"
+    expected = tokenize_lines(bundle, f"tar:{corpus_dir}")
+    assert {key: line["units"] for (_, key), line in lines_one.items()} == expected
+
+
+def read_lines_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def start(args, env_extra=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
+    env.pop("AUDIOTOK_DEBUG", None)
+    return subprocess.Popen([sys.executable, "-m", "audiotok", *map(str, args)], stderr=subprocess.PIPE, env=env, start_new_session=True)
+
+
+def wait_for_lines(out: Path, count: int, proc, timeout=60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        lines = sum(p.read_bytes().count(b"\n") for p in out.glob("*.jsonl")) if out.is_dir() else 0
+        if lines >= count:
+            return
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    raise AssertionError(f"{count} lines never appeared in {out}")
+
+
+def test_kill9_of_the_whole_run_then_rerun_equals_an_uninterrupted_run(corpus, bundle, reference, tmp_path):
+    corpus_dir, _ = corpus
+    out = tmp_path / "out"
+    slow = {"AUDIOTOK_TEST_ITEM_DELAY": "0.25"}
+    proc = start(shards_cmd(corpus_dir, out, bundle, "--num-proc", 2, "--batch-seconds", 0), slow)
+    wait_for_lines(out, 3, proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # the parent and both workers at once
+    proc.wait()
+    proc.stderr.close()
+    written = sum(p.read_bytes().count(b"\n") for p in out.glob("*.jsonl"))
+    assert 3 <= written < 16
+    # A kill can land mid-line: make sure one torn line is there, as the worst case leaves it.
+    with open(out / "shards_1.jsonl", "a") as handle:
+        handle.write('{"key":"s1_03","shard":"part-001.tar","language":"en","text":"sen')
+    # Resume with another process count: keys are read from every shards_*.jsonl.
+    resumed = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 1))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "dropped a torn last line" in resumed.stderr
+    assert f"done 16/16 ({written} already done)" in resumed.stderr
+    assert by_identity(read_lines(out)) == by_identity(read_lines(reference[0]))
+
+
+@pytest.mark.parametrize(
+    "how, code, last",
+    [("sigterm-to-parent", 143, "error: terminated"), ("ctrl-c-to-group", 130, "error: interrupted")],
+)
+def test_sigterm_or_ctrl_c_stop_the_workers_cleanly(corpus, bundle, tmp_path, how, code, last):
+    corpus_dir, _ = corpus
+    out = tmp_path / "out"
+    proc = start(shards_cmd(corpus_dir, out, bundle, "--num-proc", 1, "--batch-seconds", 0), {"AUDIOTOK_TEST_ITEM_DELAY": "0.25"})
+    wait_for_lines(out, 2, proc)
+    if how == "sigterm-to-parent":
+        proc.send_signal(signal.SIGTERM)  # the parent only: it must stop its workers itself
+    else:
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: every process of the group
+    _, stderr = proc.communicate(timeout=60)
+    stderr = stderr.decode()
+    assert proc.returncode == code, stderr
+    assert stderr.rstrip().endswith(last)
+    assert "stopping: waiting for 1 worker(s)" in stderr
+    assert_no_traceback(stderr)
+    lines = read_lines(out)  # asserts no torn line
+    assert 2 <= len(lines) < 16
+    by_identity(lines)
+
+
+def test_memory_guard_stops_cleanly_and_a_rerun_completes(corpus, bundle, reference, tmp_path):
+    corpus_dir, _ = corpus
+    out = tmp_path / "out"
+    stopped = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 1, "--batch-seconds", 0, "--memory-limit", 0.001, "--memory-check-every", 3))
+    assert stopped.returncode == 1, stopped.stderr
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: worker ") and "above --memory-limit 0.001" in last
+    assert "(hint: run the same command again: finished samples are skipped)" in last
+    assert "done 3/3 (0 already done), run incomplete" in stopped.stderr
+    assert len(read_lines(out)) == 3  # three samples, then the check stopped the worker
+    resumed = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 1))
+    assert resumed.returncode == 0 and "done 16/16 (3 already done)" in resumed.stderr, resumed.stderr
+    assert by_identity(read_lines(out)) == by_identity(read_lines(reference[0]))
+
+
+def test_bad_samples_and_a_truncated_shard_are_counted_skips(bundle, tmp_path):
+    good = {f"a{i}": {"audio": flac_bytes(signal_of(i), 16000), "meta": {"text": f"t{i}"}} for i in range(3)}
+    bad = {
+        "b_no_audio": {"meta": {"text": "no audio"}},
+        "b_garbage": {"audio": b"this is not a flac file at all" * 20, "meta": {"text": "garbage"}},
+        "b_no_json": {"audio": flac_bytes(signal_of(7), 16000)},
+        "b_short": {"audio": flac_bytes(signal_of(8)[:40], 16000), "meta": {"text": "short"}},
+        "b_bad_json": {"audio": flac_bytes(signal_of(9), 16000), "meta": b"{not json"},
+    }
+    shards = tmp_path / "shards"
+    write_shard(shards / "a.tar", {**good, **bad})
+    whole = write_shard(tmp_path / "b.tar", {f"c{i}": {"audio": flac_bytes(signal_of(10 + i), 16000), "meta": {"text": "c"}} for i in range(4)})
+    with tarfile.open(whole) as archive:
+        third_audio = archive.getmembers()[4]  # c2's audio: c0 and c1 come before the damage
+    (shards / "b.tar").write_bytes(whole.read_bytes()[: third_audio.offset_data + 100])
+    result = run_cli(*shards_cmd(shards, tmp_path / "out", bundle, "--num-proc", 1))
+    assert result.returncode == 1, result.stderr
+    assert_no_traceback(result.stderr)
+    assert "done 5/11" in result.stderr
+    for name, reason in (
+        ("a.tar:b_no_audio", "sample has no audio member"),
+        ("a.tar:b_garbage", "cannot decode audio"),
+        ("a.tar:b_no_json", "sample has no JSON metadata member"),
+        ("a.tar:b_short", "too short"),
+        ("a.tar:b_bad_json", "bad JSON in b_bad_json.json"),
+        ("b.tar", f"damaged tar shard {shards / 'b.tar'}"),
+    ):
+        assert f"WARNING audiotok: {name}: {reason}" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "error: only 5 of 11 samples succeeded, below --min-success 0.95 (hint: see the warnings above for each failed item)"
+    assert sorted(line["key"] for line in read_lines(tmp_path / "out")) == ["a0", "a1", "a2", "c0", "c1"]
+
+
+def test_shard_slices_and_their_processes(tmp_path):
+    from audiotok.pipeline.shard_run import assign_shards, list_shards
+
+    for name in ("b.tar", "a.tar", "c.tar", "d.tar", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    every = [str(tmp_path / f"{n}.tar") for n in "abcd"]
+    assert list_shards(str(tmp_path)) == every
+    assert list_shards(str(tmp_path), 1, 3) == every[1:3]  # from included, to excluded
+    assert list_shards(str(tmp_path), 2) == every[2:]
+    assert assign_shards(every, 3) == [[every[0], every[3]], [every[1]], [every[2]]]
+    assert assign_shards(every[:1], 4) == [[every[0]]]  # no process without a shard
+
+
+def test_bad_arguments_are_one_line_errors(corpus, bundle, reference, tmp_path):
+    corpus_dir, _ = corpus
+
+    def command(tokenizer, *extra):
+        return ("tokenize-shards", "--input-dir", corpus_dir, "--output-dir", tmp_path / "bad", "--tokenizer", tokenizer, *extra)
+
+    cases = [
+        (command("nope:x"), 2, "error: --tokenizer 'nope:x': unknown tokenizer"),
+        (command(f"bicodec:{tmp_path / 'none'}"), 1, "error: no such BiCodec model directory"),
+        (command(f"bundle:{tmp_path}"), 1, "is not a units bundle"),
+        (command(str(corpus_dir)), 1, "is not a units bundle"),
+        (command(f"bundle:{bundle}", "--from-index", 7), 2, "selects no shard of the 4"),
+        (command(f"bundle:{bundle}", "--memory-limit", 0), 2, "--memory-limit 0: a share of memory within (0, 1]"),
+    ]
+    # Lines of another tokenizer never go into files made with this one.
+    other_tokenizer = ("tokenize-shards", "--input-dir", corpus_dir, "--output-dir", reference[0], "--tokenizer", f"s3:{bundle / 'centroids.npy'}")
+    cases.append((other_tokenizer, 1, f"holds shards_*.jsonl made with --tokenizer bundle:{bundle}, not s3:"))
+    for args, code, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == code and message in result.stderr, (args, result.stderr)
+        assert_no_traceback(result.stderr)
+
+
+
+
+def test_a_tokenizer_that_cannot_load_is_one_error_line(corpus, bundle, tmp_path):
+    config = json.loads((bundle / "config.json").read_text())
+    config["recipe"].update(backend="hf", model=str(tmp_path / "missing-model"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps(config))
+    (broken / "centroids.npy").write_bytes((bundle / "centroids.npy").read_bytes())
+    result = run_cli(*shards_cmd(corpus[0], tmp_path / "out", broken, "--num-proc", 1))
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot start the tokenizer: ") and "missing-model" in last, result.stderr
+    assert_no_traceback(result.stderr)
+
+def test_real_speech_two_processes_equal_tokenize(speech_dir, bundle, tmp_path):
+    files = sorted(p for p in speech_dir.iterdir() if p.suffix in (".flac", ".ogg"))[:4]
+    for s in range(2):
+        samples = {p.name.split(".")[0]: {"audio": p.read_bytes(), "ext": p.suffix[1:], "meta": {"text": p.name}} for p in files[s::2]}
+        write_shard(tmp_path / "speech" / f"sp-{s}.tar", samples)
+    result = run_cli(*shards_cmd(tmp_path / "speech", tmp_path / "out", bundle, "--num-proc", 2, "--batch-seconds", 20))
+    assert result.returncode == 0, result.stderr
+    assert "done 4/4" in result.stderr
+    lines = by_identity(read_lines(tmp_path / "out"))
+    assert {key: line["units"] for (_, key), line in lines.items()} == tokenize_lines(bundle, f"tar:{tmp_path / 'speech'}")
+
+
+def test_torn_tails_are_cut_and_finished_keys_read_from_every_file(tmp_path):
+    from audiotok.pipeline.jsonl_store import line_identity, output_files, read_done, repair_tail, sample_line
+
+    first = tmp_path / "shards_0.jsonl"
+    whole = sample_line("k1", "a.tar", None, "é", {"units": [1, 2]}) + sample_line('k"2', "a.tar", "en", None, {"units": []})
+    first.write_text(whole + '{"key":"k3","shard":"a.t', encoding="utf-8")
+    assert repair_tail(first) == len('{"key":"k3","shard":"a.t') and first.read_text(encoding="utf-8") == whole
+    assert repair_tail(first) == 0
+    only_torn = tmp_path / "shards_7.jsonl"
+    only_torn.write_text('{"key":"x"')
+    assert repair_tail(only_torn) == 10 and only_torn.read_bytes() == b""
+    (tmp_path / "shards_1.jsonl").write_text('{"shard":"b.tar","key":"k9","units":[3]}\nnot json\n{"key":"k4","shard":"b.tar"')
+    (tmp_path / "other_0.jsonl").write_text(sample_line("z", "a.tar", None, None, {"units": [0]}))
+    files = output_files(tmp_path, "shards")
+    assert [p.name for p in files] == ["shards_0.jsonl", "shards_1.jsonl", "shards_7.jsonl"]
+    assert read_done(files) == {("a.tar", "k1"), ("a.tar", 'k"2'), ("b.tar", "k9")}  # a line still being written is not done
+    assert read_done(files, {"b.tar"}) == {("b.tar", "k9")}
+    assert line_identity("{}") is None
