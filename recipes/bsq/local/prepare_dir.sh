@@ -1,0 +1,1 @@
+../../mini/local/prepare_dir.sh

@@ -1,0 +1,1 @@
+../../mini/local/synth_corpus.sh
