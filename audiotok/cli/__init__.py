@@ -24,10 +24,17 @@ COMMANDS = (
     "import_centroids",
     "quantize",
     "tokenize",
+    "stream",
     "report",
     "interleave",
     "deinterleave",
     "s3_extract",
+    "bsq_train",
+    "bsq_encode",
+    "bsq_decode",
+    "bsq_eval",
+    "tokenize_shards",
+    "bicodec_extract",
     "model",
 )
 
