@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from audiotok.io.atomic import DoneMarker, atomic_write_text
+from audiotok.io.atomic import DoneMarker, atomic_write_text, install
 from audiotok.io.outputs import AlreadyDone
 from audiotok.io.tables import format_jsonl
 
@@ -67,7 +67,7 @@ class ResumableJsonl:
         os.fsync(self.stream.fileno())
         self.stream.close()
         if completed:
-            os.replace(self.partial, self.spec)
+            install(self.partial, self.spec)
             self.meta.unlink(missing_ok=True)
         # otherwise the partial file and its signature stay for a resumed run
 

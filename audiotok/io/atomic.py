@@ -17,10 +17,33 @@ def tmp_path_for(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.name}.tmp.{os.getpid()}")
 
 
+def is_special(path: str | os.PathLike) -> bool:
+    """An existing non-regular file (/dev/null, a FIFO, a terminal): written in place, never renamed onto."""
+    path = Path(path)
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def install(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put a finished temporary file at `path`: a rename, or for a special file (`-o /dev/null`)
+    a copy into it, since renaming onto a device would replace the device with a plain file."""
+    if not is_special(path):
+        os.replace(tmp, path)
+        return
+    import shutil
+
+    with open(tmp, "rb") as source, open(path, "wb") as target:
+        shutil.copyfileobj(source, target)
+    os.unlink(tmp)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs):
     """Open a temporary sibling of `path`; rename it onto `path` on success."""
     path = Path(path)
+    if is_special(path):
+        with open(path, mode, **kwargs) as handle:
+            yield handle
+        return
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(path)
@@ -52,6 +75,7 @@ class DoneMarker:
     def __init__(self, output: str | os.PathLike, directory: bool):
         self.output = Path(output)
         self.path = self.output / ".done" if directory else self.output.with_name(f".{self.output.name}.done")
+        self.special = is_special(self.output)  # /dev/null and FIFOs are never "done": no marker beside them
 
     def read(self) -> dict | None:
         try:
@@ -61,10 +85,12 @@ class DoneMarker:
 
     def matches(self, signature: dict) -> bool:
         """True when the output exists and a run with this signature finished it."""
-        marker = self.read()
+        marker = None if self.special else self.read()
         return marker is not None and self.output.exists() and marker.get("signature") == signature
 
     def write(self, signature: dict, **extra) -> None:
+        if self.special:
+            return
         atomic_write_text(self.path, json.dumps({"signature": signature, **extra}, indent=1, sort_keys=True) + "\n")
 
     def clear(self) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from audiotok import __version__
 from audiotok.errors import AudiotokError, ItemError, UsageError
 from audiotok.io.ark import AudioArkWriter
-from audiotok.io.atomic import DoneMarker, atomic_open, atomic_write_bytes, atomic_write_text, tmp_path_for
+from audiotok.io.atomic import DoneMarker, atomic_open, atomic_write_bytes, atomic_write_text, install, tmp_path_for
 from audiotok.io.audio import encode
 from audiotok.io.keys import c_order, safe_file_name
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
@@ -99,9 +99,9 @@ class ArkSink(AudioSink):
                         os.unlink(tmp_path_for(path))
             return
         DoneMarker(self.ark, directory=False).clear()
-        os.replace(tmp_path_for(self.ark), self.ark)
+        install(tmp_path_for(self.ark), self.ark)
         if self.scp:
-            os.replace(tmp_path_for(self.scp), self.scp)
+            install(tmp_path_for(self.scp), self.scp)
 
     def mark_done(self):
         if self.ark != "-":
@@ -336,7 +336,7 @@ class MatrixSink:
         self.index_stream.close()
         if not completed:
             return  # the partial archive and its index stay for a resumed run
-        os.replace(self.partial, self.ark)
+        install(self.partial, self.ark)
         if self.scp:
             atomic_write_text(self.scp, "".join(f"{key} {self.ark}:{offset}\n" for key, offset in self.done.items()))
         from audiotok.units.bundle import recipe_sidecar
