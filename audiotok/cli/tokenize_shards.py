@@ -12,7 +12,8 @@ undecodable, too short) and a damaged shard are warnings; the run ends `done N/M
 \b
 Tokenizers (--tokenizer SPEC):
   bundle:DIR    an audiotok units bundle (fit-kmeans): field units
-  s3:MODEL      CosyVoice S3 (.onnx or S3Tokenizer weights): field s3_tokens
+  s3:MODEL      CosyVoice S3 (.onnx, S3Tokenizer weights or a preset; add
+                ,version=v1,rate=25 for v1 weights): field s3_tokens
   bicodec:DIR   BiCodec (Spark-TTS): global_tokens, semantic_tokens
   DIR           a bundle directory
 
@@ -36,7 +37,7 @@ NAME = "tokenize-shards"
 def command(
     input_dir: Annotated[str, typer.Option("--input-dir", help="Directory of *.tar shards.", show_default=False)],
     output_dir: Annotated[str, typer.Option("--output-dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
-    tokenizer: Annotated[str, typer.Option("--tokenizer", help="bundle:DIR, s3:MODEL, bicodec:DIR, or a bundle DIR.", show_default=False)],
+    tokenizer: Annotated[str, typer.Option("--tokenizer", help="bundle:DIR, s3:MODEL[,version=V][,rate=R], bicodec:DIR, or a bundle DIR.", show_default=False)],
     num_proc: Annotated[int, typer.Option("--num-proc", min=1, help="Worker processes.")] = 4,
     from_index: Annotated[int, typer.Option("--from-index", min=0, help="First shard (0-based, included) of the sorted list.")] = 0,
     to_index: Annotated[int | None, typer.Option("--to-index", min=0, help="Shard index where to stop (excluded); default: the end.")] = None,

@@ -22,8 +22,9 @@ Rules a tokenizer follows:
 - The constructor loads the model once (each worker process opens its own tokenizer)
   on `device` ("cpu", "cuda", "cuda:N") and writes nothing to stdout.
 
-SPEC forms: `bundle:DIR` (an audiotok units bundle: field `units`), `s3:MODEL` (CosyVoice
-S3, an .onnx file or S3Tokenizer weights: field `s3_tokens`), `bicodec:DIR` (BiCodec from
+SPEC forms: `bundle:DIR` (an audiotok units bundle: field `units`), `s3:MODEL[,version=V][,rate=R]`
+(CosyVoice S3, an .onnx file, S3Tokenizer weights or a preset, as `s3-extract --model
+--version --rate`: field `s3_tokens`), `bicodec:DIR` (BiCodec from
 audiotok.bicodec.tokenizer: `global_tokens`, `semantic_tokens`), or a bare directory
 holding a bundle. A new kind is one entry in KINDS: a check that runs in the parent
 without loading anything, and an opener that runs in each worker.
@@ -103,11 +104,17 @@ class S3Tokenizer:
 
     fields = ("s3_tokens",)
 
-    def __init__(self, model: str, device: str, dtype: str = "float32"):
+    def __init__(self, target: str, device: str, dtype: str = "float32"):
+        from audiotok.models.store import resolve_model_path
         from audiotok.units.s3 import SAMPLE_RATE, S3Torch, load_torch_model
         from audiotok.units.s3_onnx import S3Onnx
 
-        self.backend = S3Onnx(model, device) if model.endswith(".onnx") else S3Torch(load_torch_model(model), device)
+        model, version, rate = parse_s3_target(target)
+        model = resolve_model_path(model)
+        if model.endswith(".onnx"):
+            self.backend = S3Onnx(model, device, version, rate)
+        else:
+            self.backend = S3Torch(load_torch_model(model, version, rate), device)
         self.sample_rate = SAMPLE_RATE
         self.batch_seconds = 60.0
 
@@ -145,9 +152,32 @@ def _check_bundle(target: str) -> None:
         raise AudiotokError(f"{target} is not a units bundle (no config.json + centroids.npy)", "make one with audiotok fit-kmeans")
 
 
+def parse_s3_target(target: str) -> tuple[str, str | None, int | None]:
+    """`MODEL[,version=v1][,rate=25]` -> (MODEL, version, rate)."""
+    model, version, rate = target, None, None
+    while "," in model:
+        head, _, option = model.rpartition(",")
+        name, equals, value = option.partition("=")
+        if not equals or name not in ("version", "rate"):
+            break  # a comma that belongs to the path
+        if name == "version":
+            if value not in ("v1", "v2"):
+                raise UsageError(f"--tokenizer s3:{target}: version must be v1 or v2, not {value!r}")
+            version = value
+        else:
+            if value not in ("25", "50"):
+                raise UsageError(f"--tokenizer s3:{target}: rate must be 25 or 50, not {value!r}")
+            rate = int(value)
+        model = head
+    return model, version, rate
+
+
 def _check_s3(target: str) -> None:
-    if not os.path.exists(target):
-        raise AudiotokError(f"no such S3 tokenizer model: {target}", "give speech_tokenizer_*.onnx or S3Tokenizer weights")
+    from audiotok.models.registry import find_preset
+
+    model, _, _ = parse_s3_target(target)
+    if not os.path.exists(model) and find_preset(model) is None:
+        raise AudiotokError(f"no such S3 tokenizer model: {model}", "give speech_tokenizer_*.onnx, S3Tokenizer weights or a preset name; options: s3:MODEL,version=v1,rate=25")
 
 
 def _check_bicodec(target: str) -> None:
@@ -169,7 +199,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "bundle": Kind(_check_bundle, _open_bundle, "bundle:DIR, an audiotok units bundle (field units)"),
-    "s3": Kind(_check_s3, _open_s3, "s3:MODEL, CosyVoice S3 .onnx or S3Tokenizer weights (field s3_tokens)"),
+    "s3": Kind(_check_s3, _open_s3, "s3:MODEL[,version=V][,rate=R], CosyVoice S3 .onnx, S3Tokenizer weights or a preset (field s3_tokens)"),
     "bicodec": Kind(_check_bicodec, _open_bicodec, "bicodec:DIR, BiCodec from Spark-TTS (global_tokens, semantic_tokens)"),
 }
 

@@ -190,16 +190,9 @@ class OnnxEncoder:
     """Any ONNX encoder with input 0 = waveform [batch, samples] (input 1, when present, = lengths)."""
 
     def __init__(self, path: Path, device: str, output: str | None = None):
-        import onnxruntime as ort
+        from audiotok.units.onnx_session import make_session
 
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0"))
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types for bad files
-            raise AudiotokError(f"cannot load ONNX model {path}: {str(err).splitlines()[0]}") from None
+        self.session = make_session(path, device)
         self.inputs = self.session.get_inputs()
         outputs = [o.name for o in self.session.get_outputs()]
         if output is not None and output not in outputs:

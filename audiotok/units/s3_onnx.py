@@ -7,12 +7,12 @@ Nothing says the official graphs mask padding, so a batch holds windows of
 one length only: no padding, tokens equal to one-at-a-time runs.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from audiotok.errors import AudiotokError
+from audiotok.units.onnx_session import make_session
 from audiotok.units.s3 import token_count
 
 # SHA-256 of the official files [S3 s3tokenizer/__init__.py]: which model a path really holds.
@@ -22,21 +22,6 @@ OFFICIAL = {
     "d43342aa12163a80bf07bffb94c9de2e120a8df2f9917cd2f642e7f4219c6f71": ("v2", 25),
 }
 PROBE_FRAMES = 100  # 1 s of mel: 25 tokens at 25 Hz, 50 at 50 Hz
-
-
-def make_session(path: Path, device: str, threads: int | None = None):
-    """A quiet session: CUDA only when asked for and present; intra-op threads from OMP_NUM_THREADS."""
-    import onnxruntime as ort
-
-    use_cuda = device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads if threads is not None else int(os.environ.get("OMP_NUM_THREADS", "0"))
-    options.log_severity_level = 3  # no provider warnings on stderr
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
-    try:
-        return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types for bad files
-        raise AudiotokError(f"cannot load ONNX model {path}: {(str(err).strip().splitlines() or ['unreadable'])[0]}") from None
 
 
 class S3Onnx:

@@ -1,0 +1,41 @@
+"""Tokenizer SPECs of tokenize-shards (S3 options), and ONNX providers per device."""
+
+import numpy as np
+import pytest
+
+from audiotok.errors import AudiotokError, UsageError
+from audiotok.pipeline.tokenizers import S3Tokenizer, parse_s3_target, parse_spec
+from audiotok.units import onnx_session
+from tests.units.test_s3 import save_tiny, speech_like
+
+
+def test_s3_options_are_parsed_from_the_end_of_the_target():
+    assert parse_s3_target("s3.pt") == ("s3.pt", None, None)
+    assert parse_s3_target("s3.pt,version=v1,rate=25") == ("s3.pt", "v1", 25)
+    assert parse_s3_target("dir,with,commas/s3.onnx,rate=50") == ("dir,with,commas/s3.onnx", None, 50)
+    with pytest.raises(UsageError, match="rate must be 25 or 50, not '30'"):
+        parse_s3_target("s3.pt,rate=30")
+    with pytest.raises(UsageError, match="version must be v1 or v2"):
+        parse_s3_target("s3.pt,version=v3")
+
+
+def test_s3_spec_with_rate_loads_v1_weights_like_s3_extract(tmp_path):
+    weights, onnx = save_tiny(tmp_path, "v1", 50)
+    assert parse_spec(f"s3:{weights},version=v1,rate=50") == ("s3", f"{weights},version=v1,rate=50")
+    with pytest.raises(AudiotokError, match=f"no such S3 tokenizer model: {tmp_path}/missing.pt"):
+        parse_spec(f"s3:{tmp_path}/missing.pt,rate=25")
+    wave = speech_like(2.0, 1)
+    torch_tokens = S3Tokenizer(f"{weights},version=v1,rate=50", "cpu")([wave])[0]["s3_tokens"]
+    onnx_tokens = S3Tokenizer(f"{onnx},rate=50", "cpu")([wave])[0]["s3_tokens"]
+    assert len(torch_tokens) == 100 and np.array_equal(torch_tokens, onnx_tokens)
+
+
+def test_onnx_providers_follow_the_device(monkeypatch):
+    import onnxruntime as ort
+
+    assert onnx_session.providers_for("cpu") == ["CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert onnx_session.providers_for("cuda:3") == [("CUDAExecutionProvider", {"device_id": 3}), "CPUExecutionProvider"]
+    assert onnx_session.providers_for("cuda") == [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert onnx_session.providers_for("cuda:1") == ["CPUExecutionProvider"]
