@@ -35,6 +35,7 @@ COMMANDS = (
     "bsq_eval",
     "tokenize_shards",
     "bicodec_extract",
+    "taste_extract",
     "model",
 )
 

@@ -206,19 +206,23 @@ class FeatureStoreWriter:
         path = self.directory / name
         tmp = path.with_name(f"{name}.tmp.{os.getpid()}")
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # safetensors creates files 0600; shards are as readable as the index
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        # The items are in a shard now: a second flush (Ctrl-C here, then close) must not write them again.
+        items, self._buffer, self._buffer_bytes = self._buffer, [], 0
         with open(self.index_path, "a", encoding="utf-8") as index:
-            for item in self._buffer:
+            for item in items:
                 row = {"key": item.key, "shard": name, "tokens": int(len(item.text_ids)), "frames": int(len(item.whisper)), "text": item.text}
                 index.write(json.dumps(row, ensure_ascii=False) + "\n")
             index.flush()
             os.fsync(index.fileno())
-        self.done.update(item.key for item in self._buffer)
-        self.written += len(self._buffer)
+        self.done.update(item.key for item in items)
+        self.written += len(items)
         self._next_shard += 1
-        self._buffer, self._buffer_bytes = [], 0
 
     def close(self) -> None:
         self.flush()
