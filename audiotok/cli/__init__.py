@@ -36,6 +36,8 @@ COMMANDS = (
     "tokenize_shards",
     "bicodec_extract",
     "taste_extract",
+    "taste_train",
+    "taste_encode",
     "model",
 )
 

@@ -5,7 +5,11 @@ import pytest
 
 from tests.conftest import ROOT, assert_no_traceback
 
-COMMANDS = ["resample", "trim", "normalize", "wav-to-duration", "info", "extract-feats", "fit-kmeans", "quantize", "tokenize", "report", "interleave", "deinterleave", "s3-extract"]
+COMMANDS = [
+    "resample", "trim", "normalize", "wav-to-duration", "info", "extract-feats", "fit-kmeans", "import-centroids", "quantize", "tokenize",
+    "stream", "report", "interleave", "deinterleave", "s3-extract", "bsq-train", "bsq-encode", "bsq-decode", "bsq-eval", "tokenize-shards",
+    "bicodec-extract", "taste-extract", "taste-train", "taste-encode",
+]
 
 
 def test_top_level_help_lists_every_command_without_heavy_imports(cli):

@@ -1,0 +1,329 @@
+"""The taste-train loop: aggregator (+ RVQ) + fusion + decoder, trained to predict S3 units.
+
+State lives in OUTPUT_DIR:
+  checkpoints/step-NNNNNNN.pt     model, optimiser, schedule, RNG states, step
+  model.safetensors, config.json  the latest weights and everything taste-encode needs
+                                  (the resolved config and the feature store's meta)
+  train_config.yaml               the resolved config
+  baselines.json                  majority-class and copy-previous-unit accuracy, fitted once
+  metrics.jsonl                   training lines (loss, batch accuracy) and evaluation lines
+                                  (loss, accuracy, top-k accuracy on train and valid)
+  loss_curve.png                  loss and accuracy by step, with the baselines
+  examples.txt, summary.json      at the end: true vs predicted units; final numbers
+A run finding a checkpoint resumes from it. Batches are a function of the step and
+the CPU kernels are deterministic, so a stopped and resumed run writes the same
+metrics as one that was never stopped.
+"""
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from audiotok.errors import AudiotokError
+
+log = logging.getLogger("audiotok")
+FORMAT = "audiotok-taste-1"
+
+
+def lr_factor(step: int, optim: dict) -> float:
+    """Linear warm-up to `lr`, then a cosine down to `min_lr` at max_steps."""
+    warmup, total = optim["warmup_steps"], optim["max_steps"]
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    floor = optim["min_lr"] / optim["lr"]
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AudiotokError("--device cuda but no CUDA device is visible")
+    if device not in ("cpu", "cuda"):
+        raise AudiotokError(f"unknown device {device!r}", "auto, cpu or cuda")
+    return torch.device(device)
+
+
+def evaluate(model, corpus, indices: list[int], config: dict, device, zero_speech: bool = False) -> dict:
+    """Teacher-forced loss (units and EOS), accuracy and top-k accuracy (units only) over `indices`."""
+    from audiotok.taste.data import collate
+    from audiotok.taste.model import IGNORE, unit_scores
+
+    was_training = model.training
+    model.eval()
+    size = config["optim"]["batch_size"]
+    loss_sum, loss_count, counts = 0.0, 0, {"correct": 0, "top_k": 0, "total": 0}
+    codes = []
+    with torch.no_grad():
+        for start in range(0, len(indices), size):
+            batch = collate([corpus.item(i) for i in indices[start : start + size]]).to(device)
+            out = model(batch, zero_speech=zero_speech)
+            if out["codes"] is not None:
+                codes.append(out["codes"][batch.text_mask].cpu())
+            real = int((out["targets"] != IGNORE).sum())
+            loss_sum += float(out["ce"]) * real
+            loss_count += real
+            for key, value in unit_scores(out["logits"], out["targets"], model.eos, config["top_k"]).items():
+                counts[key] += value
+    model.train(was_training)
+    scores = {"loss": loss_sum / loss_count, "accuracy": counts["correct"] / counts["total"], f"top{config['top_k']}_accuracy": counts["top_k"] / counts["total"]}
+    if codes:
+        scores.update(code_usage(torch.cat(codes), config["rvq"]["size"]))
+    return scores
+
+
+def code_usage(codes: torch.Tensor, size: int) -> dict:
+    """Per codebook: codes in use and the perplexity of their distribution (size: all used evenly)."""
+    used, perplexity = [], []
+    for column in codes.t():
+        p = torch.bincount(column, minlength=size).double() / len(column)
+        used.append(int((p > 0).sum()))
+        perplexity.append(round(float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum())), 2))
+    return {"codes_used": used, "code_perplexity": perplexity}
+
+
+def load_weights(model, state: dict, where) -> None:
+    """Load a saved state; only a frozen LM's own weights may be absent (they come from its directory)."""
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("decoder.backbone.")]
+    if missing or result.unexpected_keys:
+        names = (missing or result.unexpected_keys)[:3]
+        raise AudiotokError(f"{where} does not fit this model ({'missing' if missing else 'unexpected'} {', '.join(names)})", "train again with the config that made it, or another --output-dir")
+
+
+def _checkpoints(directory: Path) -> list[Path]:
+    return sorted((directory / "checkpoints").glob("step-*.pt"))
+
+
+def save_model_dir(output: Path, model, config: dict, features_meta: dict, extra: dict) -> None:
+    from safetensors.torch import save_file
+
+    from audiotok.io.atomic import atomic_write_text, tmp_path_for
+    from audiotok.taste.model import trainable_state
+
+    weights = output / "model.safetensors"
+    tmp = tmp_path_for(weights)
+    save_file({k: v.detach().float().contiguous().cpu() for k, v in trainable_state(model).items()}, str(tmp))
+    tmp.replace(weights)
+    meta = {"format": FORMAT, "model": model.config, "config": config, "features": features_meta, **extra}
+    atomic_write_text(output / "config.json", json.dumps(meta, indent=2) + "\n")
+
+
+def _save_checkpoint(output: Path, step: int, model, optimizer, scheduler, config: dict, features_meta: dict) -> None:
+    from audiotok.taste.model import trainable_state
+
+    state = {
+        "step": step,
+        "model": trainable_state(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    path = output / "checkpoints" / f"step-{step:07d}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp.{os.getpid()}")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    for old in _checkpoints(output)[: -config["optim"]["keep_checkpoints"]]:
+        old.unlink()
+    save_model_dir(output, model, config, features_meta, {"trained_steps": step})
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop lines a stopped or killed run wrote after its last checkpoint: they are redone."""
+    if not path.exists():
+        return
+    from audiotok.io.atomic import atomic_write_text
+
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if line.strip() and json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError):
+            break  # a torn last line
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def plot_curve(metrics_path: Path, baselines: dict, png: Path, top_k: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    for field, style, label in (("loss", "-", "train loss (batch)"), ("train_loss", "o-", "train loss (eval)"), ("valid_loss", "s-", "valid loss")):
+        points = [(r["step"], r[field]) for r in rows if field in r]
+        if points:
+            loss_axis.plot(*zip(*points), style, label=label)
+    for field, style, label in (("train_accuracy", "o-", "train"), (f"train_top{top_k}_accuracy", "o:", f"train top-{top_k}"), ("valid_accuracy", "s-", "valid"), (f"valid_top{top_k}_accuracy", "s:", f"valid top-{top_k}")):
+        points = [(r["step"], r[field]) for r in rows if field in r]
+        if points:
+            accuracy_axis.plot(*zip(*points), style, label=label)
+    for field, color, label in (("train_majority_accuracy", "gray", "majority (train)"), ("train_copy_previous_accuracy", "black", "copy-previous (train)")):
+        if field in baselines:
+            accuracy_axis.axhline(baselines[field], color=color, linestyle="--", label=label)
+    loss_axis.set_xlabel("step")
+    loss_axis.set_ylabel("cross-entropy (S3 units + EOS)")
+    loss_axis.set_yscale("log")
+    accuracy_axis.set_xlabel("step")
+    accuracy_axis.set_ylabel("S3 unit accuracy (teacher-forced)")
+    accuracy_axis.set_ylim(0, 1)
+    for axis in (loss_axis, accuracy_axis):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    tmp = png.with_name(png.stem + f".tmp.{os.getpid()}.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    tmp.replace(png)
+
+
+def _units_text(units, limit: int = 40) -> str:
+    units = list(units)
+    return " ".join(map(str, units[:limit])) + (f" ... (+{len(units) - limit})" if len(units) > limit else "")
+
+
+def examples(model, corpus, count: int, device) -> str:
+    """True vs predicted units for the first `count` items: teacher-forced (each unit predicted
+    from the true ones before it) and greedy free-running (from the model's own units)."""
+    from audiotok.taste.data import collate
+
+    lines = []
+    model.eval()
+    with torch.no_grad():
+        for index in range(min(count, len(corpus))):
+            item = corpus.item(index)
+            batch = collate([item]).to(device)
+            out = model(batch)
+            true = item.units.tolist()
+            forced = out["logits"][0, : len(true)].argmax(-1).tolist()
+            free = model.generate(batch, max_units=len(true) + 10)[0]
+            forced_acc = sum(a == b for a, b in zip(true, forced)) / len(true)
+            free_acc = sum(a == b for a, b in zip(true, free)) / len(true)
+            lines += [
+                f"{item.key}: {item.text}",
+                f"  true           ({len(true)}): {_units_text(true)}",
+                f"  teacher-forced ({forced_acc:.0%} right): {_units_text(forced)}",
+                f"  free-running   ({len(free)} units, {free_acc:.0%} right in place): {_units_text(free)}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def train(config: dict, output: Path, device: str = "auto", stop_after: int | None = None) -> dict:
+    """Train (or resume) into `output`; returns the summary (final metrics and baselines)."""
+    import yaml
+
+    from audiotok.io.atomic import atomic_write_text
+    from audiotok.taste.data import UnitCorpus, baselines, batch_indices, collate
+    from audiotok.taste.model import TasteModel, parameter_count, unit_scores
+
+    d, o = config["data"], config["optim"]
+    if not d["train"]["features"]:
+        raise AudiotokError("no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE")
+    device = resolve_device(device)
+    output.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config["seed"])
+    corpus = UnitCorpus(d["train"]["features"], d["train"]["units"], config, "train")
+    valid = UnitCorpus(d["valid"]["features"], d["valid"]["units"], config, "valid") if d["valid"]["features"] else None
+    if valid is not None and (valid.text_dim, valid.whisper_dim) != (corpus.text_dim, corpus.whisper_dim):
+        raise AudiotokError(f"valid features are {valid.text_dim}/{valid.whisper_dim} wide, train features {corpus.text_dim}/{corpus.whisper_dim}", "make both with the same taste-extract options")
+    model = TasteModel(config, corpus.text_dim, corpus.whisper_dim).to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=o["lr"], betas=tuple(o["betas"]), weight_decay=o["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, o))
+    eval_train = list(range(min(d["eval_train_items"], len(corpus))))
+    top = f"top{config['top_k']}_accuracy"
+
+    reference = baselines(corpus.all_units(), {"train": [corpus.units[corpus.keys[i]] for i in eval_train], **({"valid": valid.all_units()} if valid else {})})
+    reference["train_items"], reference["eval_train_items"] = len(corpus), len(eval_train)
+    reference["data"] = {"train": corpus.report, **({"valid": valid.report} if valid else {})}
+    atomic_write_text(output / "baselines.json", json.dumps(reference, indent=2) + "\n")
+    log.info("baselines (no model): majority unit %d: train accuracy %.3f; copy-previous unit: train accuracy %.3f%s", reference["majority_unit"], reference["train_majority_accuracy"], reference["train_copy_previous_accuracy"],
+             f"; valid majority {reference['valid_majority_accuracy']:.3f}, copy-previous {reference['valid_copy_previous_accuracy']:.3f}" if valid else "")
+
+    step = 0
+    saved = _checkpoints(output)
+    if saved:
+        state = torch.load(saved[-1], map_location=device, weights_only=True)
+        load_weights(model, state["model"], saved[-1])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_cpu"].cpu())
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+        step = state["step"]
+        log.info("resuming from %s (step %d)", saved[-1], step)
+    metrics_path = output / "metrics.jsonl"
+    _truncate_metrics(metrics_path, step)
+    atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
+    log.info("%d training items%s; %.2fM parameters (%.2fM trained) on %s", len(corpus), f", {len(valid)} valid" if valid else "", parameter_count(model) / 1e6, parameter_count(model, True) / 1e6, device)
+
+    features_meta = corpus.meta
+    model.train()
+    last: dict = {}
+    started, started_step = time.time(), step
+    with open(metrics_path, "a", encoding="utf-8") as metrics:
+        while step < o["max_steps"]:
+            batch = collate([corpus.item(i) for i in batch_indices(step, len(corpus), o["batch_size"], config["seed"])]).to(device)
+            out = model(batch)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, o["grad_clip"])
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if step % o["log_every"] == 0 or step == o["max_steps"]:
+                scores = unit_scores(out["logits"].detach(), out["targets"], model.eos, config["top_k"])
+                last = {"step": step, "loss": out["loss"].item(), "ce": out["ce"].item(), "quant_loss": out["quant_loss"].item(), "accuracy": scores["correct"] / scores["total"], "lr": lr, "grad_norm": float(grad_norm)}
+                metrics.write(json.dumps(last) + "\n")
+                metrics.flush()
+                rate = (time.time() - started) / (step - started_step)
+                log.info("step %d/%d loss %.4f (ce %.4f rvq %.4f) batch accuracy %.3f lr %.2e %.2f s/step", step, o["max_steps"], last["loss"], last["ce"], last["quant_loss"], last["accuracy"], lr, rate)
+            if step % config["eval_every"] == 0 or step == o["max_steps"]:
+                row = {"step": step, **{f"train_{k}": v for k, v in evaluate(model, corpus, eval_train, config, device).items()}}
+                if valid:
+                    row.update({f"valid_{k}": v for k, v in evaluate(model, valid, list(range(len(valid))), config, device).items()})
+                metrics.write(json.dumps(row) + "\n")
+                metrics.flush()
+                usage = f"; RVQ codes used {row['train_codes_used']} of {config['rvq']['size']}" if "train_codes_used" in row else ""
+                log.info("step %d train accuracy %.3f (top-%d %.3f, loss %.4f)%s%s", step, row["train_accuracy"], config["top_k"], row[f"train_{top}"], row["train_loss"],
+                         f"; valid accuracy {row['valid_accuracy']:.3f} (top-{config['top_k']} {row[f'valid_{top}']:.3f})" if valid else "", usage)
+                last.update(row)
+            stopping = stop_after is not None and step >= stop_after and step < o["max_steps"]
+            if step % config["checkpoint_every"] == 0 or step == o["max_steps"] or stopping:
+                metrics.flush()
+                _save_checkpoint(output, step, model, optimizer, scheduler, config, features_meta)
+                plot_curve(metrics_path, reference, output / "loss_curve.png", config["top_k"])
+            if stopping:
+                log.info("stopped after step %d as asked; the same command resumes", step)
+                return {"stopped_at": step}
+
+    final = {}
+    for line in metrics_path.read_text().splitlines():
+        row = json.loads(line)
+        if "train_accuracy" in row:
+            final = row
+    if not config["model"]["zero_speech"]:
+        # The trained model with its speech embeddings replaced by zeros: what the speech side adds.
+        zeroed = evaluate(model, corpus, eval_train, config, device, zero_speech=True)
+        final["train_accuracy_speech_zeroed"] = zeroed["accuracy"]
+    summary = {**final, **{k: v for k, v in reference.items() if k.endswith("accuracy") or k == "majority_unit"}, "steps": step, "fusion_gate": torch.sigmoid(model.fusion_gate.detach()).item()}
+    atomic_write_text(output / "summary.json", json.dumps(summary, indent=2) + "\n")
+    shown = valid if valid else corpus
+    text = examples(model, shown, d["examples"], device)
+    atomic_write_text(output / "examples.txt", text)
+    log.info("examples (%s items, true vs predicted S3 units; also in %s):\n%s", "valid" if valid else "train", output / "examples.txt", text.rstrip())
+    zeroed_note = f"; the same model with its speech embeddings zeroed {final['train_accuracy_speech_zeroed']:.3f}" if "train_accuracy_speech_zeroed" in final else " (trained with the speech embeddings zeroed)"
+    log.info("train accuracy %.3f (top-%d %.3f) vs majority-class %.3f and copy-previous %.3f%s",
+             final.get("train_accuracy", float("nan")), config["top_k"], final.get(f"train_{top}", float("nan")), reference["train_majority_accuracy"], reference["train_copy_previous_accuracy"], zeroed_note)
+    return summary
