@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# How the steps run their jobs (utils/launch.sh --help). On a Slurm cluster use e.g.
+#   export cmd="utils/launch.sh --backend slurm --max-jobs 50 --slurm-opts=--partition=cpu --slurm-opts=--mem=4G --slurm-opts=--time=120"
+# ($cmd is split on blanks: give --slurm-opts one option at a time.)
+# (and for GPU feature extraction add --gres=gpu:1 to --slurm-opts).
+export cmd="utils/launch.sh --backend local --max-jobs 2"
