@@ -110,8 +110,10 @@ def scp_value_reader(value: str, where: str) -> tuple[Callable[[int | None], Aud
 # ---------------------------------------------------------------- Kaldi data directories
 
 
-def read_kaldi_lines(path: Path, fields: int | None, sorted_required: bool = True) -> list[tuple[int, list[str]]]:
-    """Lines of a Kaldi table file split on whitespace: [(line_number, [key, rest...])]."""
+def read_kaldi_lines(path: Path, fields: int | None, sorted_required: bool = True, allow_empty: bool = False) -> list[tuple[int, list[str]]]:
+    """Lines of a Kaldi table file split on whitespace: [(line_number, [key, rest...])].
+
+    allow_empty: a key with no value (an empty transcript) gives [key, ""] instead of an error."""
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
@@ -124,7 +126,9 @@ def read_kaldi_lines(path: Path, fields: int | None, sorted_required: bool = Tru
         where = f"{path}:{number}"
         if fields is None:
             parts = line.strip().split(maxsplit=1)
-            if len(parts) < 2:
+            if len(parts) < 2 and allow_empty:
+                parts.append("")
+            elif len(parts) < 2:
                 raise AudiotokError(f"{where}: key {parts[0]!r} has no value")
         else:
             parts = line.split()

@@ -183,7 +183,7 @@ def open_corpus(spec: str) -> Corpus:
                 f"{source.data_dir} has no text file",
                 'taste-extract needs transcripts: add DIR/text with `key transcript` lines, or give a JSONL manifest with a "text" field',
             )
-        texts = {parts[0]: parts[1] for _, parts in read_kaldi_lines(path, None)}
+        texts = {parts[0]: parts[1] for _, parts in read_kaldi_lines(path, None, allow_empty=True)}  # an empty transcript is a counted skip
     return Corpus(source, failures, texts)
 
 

@@ -280,6 +280,24 @@ def test_bad_items_are_counted_skips(tmp_path, tiny_whisper_dir, tiny_corpus):
     assert FeatureStore(out).keys() == ["utt1"]
 
 
+def test_data_dir_empty_or_missing_transcripts_are_counted_skips(tmp_path, tiny_whisper_dir, tiny_corpus):
+    from audiotok.taste.store import FeatureStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(tiny_corpus.data_dir / "wav.scp", data / "wav.scp")
+    keys = tiny_corpus.keys
+    # keys[0]: a line with no transcript (Kaldi's empty text); keys[1]: no line at all.
+    lines = [keys[0]] + [f"{key} {tiny_corpus.texts[key]}" for key in keys[2:]]
+    (data / "text").write_text("\n".join(lines) + "\n")
+    result = run_cli("taste-extract", data, "-o", tmp_path / "out", "--whisper", tiny_whisper_dir, "--min-success", "0.5")
+    assert result.returncode == 0, result.stderr
+    assert f"WARNING audiotok: {keys[0]}: empty text" in result.stderr
+    assert f"WARNING audiotok: {keys[1]}: no text" in result.stderr
+    assert f"done {len(keys) - 2}/{len(keys)}" in result.stderr
+    assert FeatureStore(tmp_path / "out").keys() == keys[2:]
+
+
 def test_data_dir_without_text_is_a_one_line_error(tmp_path, tiny_corpus):
     data = tmp_path / "data"
     data.mkdir()
