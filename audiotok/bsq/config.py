@@ -5,12 +5,13 @@ names it (a typo must not silently fall back to a default). `preset: small`
 (tiny, small, base, large) starts from a shipped config in audiotok/bsq/configs/.
 """
 
-import copy
 from pathlib import Path
 
 from audiotok.errors import UsageError
+from audiotok.training import layered_config, read_yaml
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+SECTIONS = "model, data and optim sections"
 PRESETS = ("tiny", "small", "base", "large")
 
 DEFAULTS = {
@@ -66,56 +67,16 @@ DEFAULTS = {
 }
 
 
-def _merge(base: dict, override: dict, where: str) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        name = f"{where}.{key}" if where else key
-        if key not in base:
-            raise UsageError(f"unknown config key {name!r}", f"known keys here: {', '.join(sorted(base))}")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise UsageError(f"config key {name!r} must be a mapping")
-            merged[key] = _merge(base[key], value, name)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_yaml(path: Path) -> dict:
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no such config file: {path}") from None
-    except yaml.YAMLError as err:
-        raise UsageError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise UsageError(f"{path} must hold a mapping with model, data and optim sections")
-    return loaded
-
-
 def resolve(raw: dict) -> dict:
     """Defaults, then the preset named by `preset`, then the file's own keys; checked."""
-    raw = dict(raw)
-    preset = raw.pop("preset", None)
-    config = DEFAULTS
-    if preset is not None:
-        if preset not in PRESETS:
-            raise UsageError(f"unknown preset {preset!r}", f"one of {', '.join(PRESETS)}")
-        config = _merge(DEFAULTS, _read_yaml(CONFIG_DIR / f"{preset}.yaml"), "")
-    config = _merge(config, raw, "")
-    check(config)
-    return config
+    return layered_config(raw, DEFAULTS, CONFIG_DIR, PRESETS, SECTIONS, check)
 
 
 def load(path: str | Path) -> dict:
     """Read a config file (or a preset name) into a full, checked config."""
     if str(path) in PRESETS:
         return resolve({"preset": str(path)})
-    return resolve(_read_yaml(Path(path)))
+    return resolve(read_yaml(Path(path), SECTIONS, PRESETS))
 
 
 def check(config: dict) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from audiotok.errors import AudiotokError, ItemError
+from audiotok.training import batch_order
 
 log = logging.getLogger("audiotok")
 
@@ -121,18 +122,6 @@ def _slot_generator(seed: int, step: int, slot: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 65_537 + slot)
 
 
-def global_indices(step: int, count: int, batch_size: int, seed: int) -> list[int]:
-    """The utterance indices of global batch `step` (epochs of seeded permutations; wraps)."""
-    indices, position = [], step * batch_size
-    while len(indices) < batch_size:
-        epoch, offset = divmod(position, count)
-        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-        take = min(batch_size - len(indices), count - offset)
-        indices.extend(order[offset : offset + take].tolist())
-        position += take
-    return indices
-
-
 def spec_augment(mel: torch.Tensor, options: dict, generator: torch.Generator) -> torch.Tensor:
     """Time and frequency masks, filled with the segment's mean (the model input only)."""
     mel = mel.clone()
@@ -153,7 +142,7 @@ def training_batch(corpus: MelCorpus, config: dict, step: int, rank: int = 0, wo
     """-> (augmented input, clean target, frame mask) for this rank's share of global batch `step`."""
     d, o = config["data"], config["optim"]
     segment = d["segment_frames"] or config["model"]["input_length"]
-    indices = global_indices(step, len(corpus), o["batch_size"], o["seed"])
+    indices = batch_order(step, len(corpus), o["batch_size"], o["seed"])
     inputs, targets, masks = [], [], []
     for slot in range(rank, len(indices), world):
         generator = _slot_generator(o["seed"], step, slot)

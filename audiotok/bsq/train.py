@@ -13,7 +13,6 @@ same losses, step for step, as one that was never stopped.
 
 import json
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -21,18 +20,9 @@ from pathlib import Path
 import torch
 
 from audiotok.errors import AudiotokError
+from audiotok.training import checkpoint_paths, lr_factor, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
-
-
-def lr_factor(step: int, optim: dict) -> float:
-    """Linear warm-up to `lr`, then a cosine down to `min_lr` at max_steps."""
-    warmup, total = optim["warmup_steps"], optim["max_steps"]
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    floor = optim["min_lr"] / optim["lr"]
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def masked_errors(reconstruction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,39 +82,11 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def _checkpoints(directory: Path) -> list[Path]:
-    return sorted((directory / "checkpoints").glob("step-*.pt"))
-
-
 def _save_checkpoint(output: Path, step: int, model, optimizer, scheduler, config: dict) -> None:
     from audiotok.bsq import modeldir
 
-    state = {
-        "step": step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-    path = output / "checkpoints" / f"step-{step:07d}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp.{os.getpid()}")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    for old in _checkpoints(output)[: -config["optim"]["keep_checkpoints"]]:
-        old.unlink()
+    write_checkpoint(output, step, model.state_dict(), optimizer, scheduler, config["optim"]["keep_checkpoints"])
     modeldir.save(output, model, config, {"trained_steps": step})
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop lines a killed run wrote after its last checkpoint: they are redone."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    from audiotok.io.atomic import atomic_write_text
-
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def plot_curve(metrics_path: Path, png: Path) -> None:
@@ -190,7 +152,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, o))
 
     step = 0
-    saved = _checkpoints(output)
+    saved = checkpoint_paths(output)
     if saved:
         state = torch.load(saved[-1], map_location=dist.device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -203,7 +165,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
         log.info("resuming from %s (step %d)", saved[-1], step)
     metrics_path = output / "metrics.jsonl"
     if dist.main:
-        _truncate_metrics(metrics_path, step)
+        truncate_metrics(metrics_path, step)
         atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
         atomic_write_text(output / "valid_keys.txt", "".join(u.key + "\n" for u in valid_set))
         params = sum(p.numel() for p in model.parameters())

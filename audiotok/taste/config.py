@@ -8,12 +8,13 @@ constants at the top of a script; a typo here must not fall back to a default).
 `preset: tiny|small` starts from a shipped config in audiotok/taste/configs/.
 """
 
-import copy
 from pathlib import Path
 
 from audiotok.errors import UsageError
+from audiotok.training import layered_config, read_yaml
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+SECTIONS = "model, rvq, decoder, data, optim, ..."
 PRESETS = ("tiny", "small")
 
 DEFAULTS = {
@@ -75,49 +76,9 @@ DEFAULTS = {
 }
 
 
-def _merge(base: dict, override: dict, where: str) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        name = f"{where}.{key}" if where else key
-        if key not in base:
-            raise UsageError(f"unknown config key {name!r}", f"known keys here: {', '.join(sorted(base))}")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise UsageError(f"config key {name!r} must be a mapping")
-            merged[key] = _merge(base[key], value, name)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_yaml(path: Path) -> dict:
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no such config file: {path}", f"a YAML file, or a preset: {', '.join(PRESETS)}") from None
-    except yaml.YAMLError as err:
-        raise UsageError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise UsageError(f"{path} must hold a mapping (model, rvq, decoder, data, optim, ...)")
-    return loaded
-
-
 def resolve(raw: dict) -> dict:
     """Defaults, then the preset named by `preset`, then the file's own keys; checked."""
-    raw = dict(raw)
-    preset = raw.pop("preset", None)
-    config = DEFAULTS
-    if preset is not None:
-        if preset not in PRESETS:
-            raise UsageError(f"unknown preset {preset!r}", f"one of {', '.join(PRESETS)}")
-        config = _merge(DEFAULTS, _read_yaml(CONFIG_DIR / f"{preset}.yaml"), "")
-    config = _merge(config, raw, "")
-    check(config)
-    return config
+    return layered_config(raw, DEFAULTS, CONFIG_DIR, PRESETS, SECTIONS, check)
 
 
 def load(path: str | Path) -> dict:
@@ -125,7 +86,7 @@ def load(path: str | Path) -> dict:
     in a file are taken relative to the current directory, as on the command line."""
     if str(path) in PRESETS:
         return resolve({"preset": str(path)})
-    return resolve(_read_yaml(Path(path)))
+    return resolve(read_yaml(Path(path), SECTIONS, PRESETS))
 
 
 def _positive_int(value, name: str) -> None:

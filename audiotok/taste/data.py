@@ -149,18 +149,6 @@ def collate(items: list, units: bool = True) -> Batch:
     return Batch([i.key for i in items], text_emb, text_mask, whisper, whisper_mask, unit_tensor, unit_lengths)
 
 
-def batch_indices(step: int, count: int, batch_size: int, seed: int) -> list[int]:
-    """The item indices of batch `step`: epochs of seeded permutations, wrapping across epochs."""
-    indices, position = [], step * batch_size
-    while len(indices) < batch_size:
-        epoch, offset = divmod(position, count)
-        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-        take = min(batch_size - len(indices), count - offset)
-        indices.extend(order[offset : offset + take].tolist())
-        position += take
-    return indices
-
-
 def baselines(train_units: list[np.ndarray], eval_sets: dict[str, list[np.ndarray]]) -> dict:
     """Accuracy of two predictors that need no model, fitted on the training units:
     majority (always the most frequent training unit) and copy-previous (unit t-1

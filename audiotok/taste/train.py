@@ -17,7 +17,6 @@ metrics as one that was never stopped.
 
 import json
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -25,19 +24,10 @@ from pathlib import Path
 import torch
 
 from audiotok.errors import AudiotokError
+from audiotok.training import batch_order, checkpoint_paths, lr_factor, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
 FORMAT = "audiotok-taste-1"
-
-
-def lr_factor(step: int, optim: dict) -> float:
-    """Linear warm-up to `lr`, then a cosine down to `min_lr` at max_steps."""
-    warmup, total = optim["warmup_steps"], optim["max_steps"]
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    floor = optim["min_lr"] / optim["lr"]
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -97,10 +87,6 @@ def load_weights(model, state: dict, where) -> None:
         raise AudiotokError(f"{where} does not fit this model ({'missing' if missing else 'unexpected'} {', '.join(names)})", "train again with the config that made it, or another --output-dir")
 
 
-def _checkpoints(directory: Path) -> list[Path]:
-    return sorted((directory / "checkpoints").glob("step-*.pt"))
-
-
 def save_model_dir(output: Path, model, config: dict, features_meta: dict, extra: dict) -> None:
     from safetensors.torch import save_file
 
@@ -118,38 +104,8 @@ def save_model_dir(output: Path, model, config: dict, features_meta: dict, extra
 def _save_checkpoint(output: Path, step: int, model, optimizer, scheduler, config: dict, features_meta: dict) -> None:
     from audiotok.taste.model import trainable_state
 
-    state = {
-        "step": step,
-        "model": trainable_state(model),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-    path = output / "checkpoints" / f"step-{step:07d}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp.{os.getpid()}")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    for old in _checkpoints(output)[: -config["optim"]["keep_checkpoints"]]:
-        old.unlink()
+    write_checkpoint(output, step, trainable_state(model), optimizer, scheduler, config["optim"]["keep_checkpoints"])
     save_model_dir(output, model, config, features_meta, {"trained_steps": step})
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop lines a stopped or killed run wrote after its last checkpoint: they are redone."""
-    if not path.exists():
-        return
-    from audiotok.io.atomic import atomic_write_text
-
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if line.strip() and json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError):
-            break  # a torn last line
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def plot_curve(metrics_path: Path, baselines: dict, png: Path, top_k: int) -> None:
@@ -223,7 +179,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     import yaml
 
     from audiotok.io.atomic import atomic_write_text
-    from audiotok.taste.data import UnitCorpus, baselines, batch_indices, collate
+    from audiotok.taste.data import UnitCorpus, baselines, collate
     from audiotok.taste.model import TasteModel, parameter_count, unit_scores
 
     d, o = config["data"], config["optim"]
@@ -251,7 +207,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
              f"; valid majority {reference['valid_majority_accuracy']:.3f}, copy-previous {reference['valid_copy_previous_accuracy']:.3f}" if valid else "")
 
     step = 0
-    saved = _checkpoints(output)
+    saved = checkpoint_paths(output)
     if saved:
         state = torch.load(saved[-1], map_location=device, weights_only=True)
         load_weights(model, state["model"], saved[-1])
@@ -263,7 +219,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
         step = state["step"]
         log.info("resuming from %s (step %d)", saved[-1], step)
     metrics_path = output / "metrics.jsonl"
-    _truncate_metrics(metrics_path, step)
+    truncate_metrics(metrics_path, step)
     atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
     log.info("%d training items%s; %.2fM parameters (%.2fM trained) on %s", len(corpus), f", {len(valid)} valid" if valid else "", parameter_count(model) / 1e6, parameter_count(model, True) / 1e6, device)
 
@@ -273,7 +229,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     started, started_step = time.time(), step
     with open(metrics_path, "a", encoding="utf-8") as metrics:
         while step < o["max_steps"]:
-            batch = collate([corpus.item(i) for i in batch_indices(step, len(corpus), o["batch_size"], config["seed"])]).to(device)
+            batch = collate([corpus.item(i) for i in batch_order(step, len(corpus), o["batch_size"], config["seed"])]).to(device)
             out = model(batch)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
