@@ -264,15 +264,22 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
                 log.info("stopped after step %d as asked; the same command resumes", step)
                 return {"stopped_at": step}
 
-    final = {}
+    final, best = {}, None
     for line in metrics_path.read_text().splitlines():
         row = json.loads(line)
         if "train_accuracy" in row:
             final = row
+            # Held-out accuracy can peak long before the last step on a small corpus: report where.
+            if "valid_accuracy" in row and (best is None or row["valid_accuracy"] > best["valid_accuracy"]):
+                best = row
+    if best is not None:
+        final["best_valid_accuracy"], final["best_valid_step"] = best["valid_accuracy"], best["step"]
     if not config["model"]["zero_speech"]:
         # The trained model with its speech embeddings replaced by zeros: what the speech side adds.
         zeroed = evaluate(model, corpus, eval_train, config, device, zero_speech=True)
         final["train_accuracy_speech_zeroed"] = zeroed["accuracy"]
+        if valid:
+            final["valid_accuracy_speech_zeroed"] = evaluate(model, valid, list(range(len(valid))), config, device, zero_speech=True)["accuracy"]
     summary = {**final, **{k: v for k, v in reference.items() if k.endswith("accuracy") or k == "majority_unit"}, "steps": step, "fusion_gate": torch.sigmoid(model.fusion_gate.detach()).item()}
     atomic_write_text(output / "summary.json", json.dumps(summary, indent=2) + "\n")
     shown = valid if valid else corpus

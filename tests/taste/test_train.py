@@ -73,6 +73,11 @@ def test_a_stopped_and_resumed_run_writes_the_uninterrupted_metrics(tmp_path):
     rows = [json.loads(line) for line in whole.splitlines()]
     assert [r["step"] for r in rows if "train_accuracy" in r] == [3, 6]
     assert {"train_top5_accuracy", "valid_accuracy", "valid_top5_accuracy", "valid_loss"} <= set(rows[-1])
+    summary = json.loads((tmp_path / "parts" / "summary.json").read_text())
+    evals = [r for r in rows if "valid_accuracy" in r]
+    best = max(evals, key=lambda r: r["valid_accuracy"])  # the first of equals, as the summary keeps
+    assert (summary["best_valid_accuracy"], summary["best_valid_step"]) == (best["valid_accuracy"], best["step"])
+    assert 0.0 <= summary["valid_accuracy_speech_zeroed"] <= 1.0
 
 
 def test_a_frozen_hf_decoder_trains_resumes_and_is_not_saved(tmp_path, tiny_text_model_dir):

@@ -7,8 +7,10 @@ With random codewords nearly every frame picks the same code (a random encoder's
 share one direction), so units would say nothing about the audio. With --fit DATA, N of
 the K codewords are instead frames of the random encoder's (normalised) output on DATA's
 audio, chosen at random: the units are then a fixed, audio-dependent, deterministic function
-of the recording, like a real tokenizer's, which is what a pipeline run needs. The real
-model: `audiotok model fetch cosyvoice-s3-v1-25hz`.
+of the recording, like a real tokenizer's, which is what a pipeline run needs. They mostly
+encode the recording's voice and pitch rather than its words (bench/bench_taste_heldout.py),
+so they test the pipeline, not what TASTE's speech side learns: for held-out speech-vs-text
+comparisons use the real tokenizer (`audiotok model fetch cosyvoice-s3-v1-25hz`).
 """
 
 import argparse
