@@ -53,7 +53,8 @@ def command(
     force: Annotated[bool, typer.Option("--force", help="Remove OUT_DIR's features and start over.")] = False,
 ) -> None:
     from audiotok.errors import UsageError
-    from audiotok.taste.extract import STORE_DTYPES, TasteExtractor, extract_corpus, open_corpus, prepare_output
+    from audiotok.taste.extract import STORE_DTYPES, TasteExtractor, extract_corpus, finished_without_models, open_corpus, prepare_output
+    from audiotok.taste.text_model import local_model_name
 
     if store_dtype not in STORE_DTYPES:
         raise UsageError(f"unknown --store-dtype {store_dtype!r}", f"choose one of {', '.join(STORE_DTYPES)}")
@@ -61,6 +62,11 @@ def command(
         raise UsageError("--subset-ratio must be above 0")
     corpus = open_corpus(input_table)  # a bad input fails before the models load
     prepare_output(output, force)
+    settings = {"whisper_model": local_model_name(whisper), "text_model": local_model_name(text_model or whisper), "store_dtype": store_dtype, "dtype": dtype, "add_special_tokens": add_special_tokens}
+    if layer is not None:
+        settings["layer"] = layer
+    if not force and finished_without_models(corpus, output, settings, subset_ratio, seed):
+        return
     extractor = TasteExtractor(whisper, layer=layer, text_model=text_model, device=device, dtype=dtype, add_special_tokens=add_special_tokens)
     extract_corpus(
         extractor,

@@ -204,6 +204,39 @@ def prepare_output(output, force: bool) -> None:
         shutil.rmtree(path)
 
 
+def finished_without_models(corpus: Corpus, output, settings: dict, subset_ratio: float, seed: int) -> bool:
+    """True when the store at `output` already holds every kept key of `corpus`, made with the
+    same settings as far as they can be told without loading the models (paths, layer when
+    given, dtypes, special tokens): a rerun of a finished extraction then skips the model
+    loading. Logs `done N/N (N already done)` like a run that found everything done."""
+    import json
+    from pathlib import Path
+
+    from audiotok.runner import Tally
+    from audiotok.taste.store import FeatureStore
+    from audiotok.units.kmeans import keep_utterance
+
+    meta_path = Path(output) / "meta.json"
+    if not meta_path.is_file():
+        return False
+    try:
+        meta = json.loads(meta_path.read_text())
+        done = set(FeatureStore(output).keys())
+    except (ValueError, AudiotokError):
+        return False  # let the full run report what is wrong
+    if any(meta.get(name) != value for name, value in settings.items()):
+        return False
+    kept = [item.key for item in corpus.source if keep_utterance(item.key, seed, subset_ratio * 100)]
+    if not kept or corpus.failures or not set(kept) <= done:
+        return False
+    tally = Tally()
+    for _ in kept:
+        tally.success(already_done=True)
+    log.info("%s already holds all %d kept items: nothing to do", output, len(kept))
+    tally.finish()
+    return True
+
+
 def extract_corpus(
     extractor: TasteExtractor,
     corpus: Corpus,

@@ -365,3 +365,15 @@ def test_real_whisper_tiny_en_on_the_english_transcripts(whisper_dir, speech_dir
         if row["sample_rate"] == "16000":
             samples = sf.info(speech_dir / row["file"]).frames
             assert item.whisper.shape[0] == (samples // 160 - 1) // 2 + 1
+
+
+def test_a_finished_store_reruns_without_loading_the_models(full_store, tiny_whisper_dir, tiny_text_model_dir, tiny_corpus):
+    before = contents(full_store)
+    rerun = run_cli("taste-extract", tiny_corpus.manifest, "-o", full_store, *model_args(tiny_whisper_dir, tiny_text_model_dir))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "already holds all 6 kept items: nothing to do" in rerun.stderr and "done 6/6 (6 already done)" in rerun.stderr
+    assert "encoder layer" not in rerun.stderr  # the models were never loaded
+    assert_same_contents(contents(full_store), before)
+    # Other settings are not "finished": the full run starts and the store refuses to mix them.
+    other = run_cli("taste-extract", tiny_corpus.manifest, "-o", full_store, *model_args(tiny_whisper_dir, tiny_text_model_dir), "--store-dtype", "float16")
+    assert other.returncode == 1 and "holds features made with other settings (store_dtype differ)" in other.stderr
