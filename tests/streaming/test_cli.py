@@ -152,3 +152,57 @@ def test_help_has_the_example_and_the_top_level_lists_stream(cli):
     assert result.returncode == 0 and "Example:" in result.text and "See also: tokenize" in result.text
     assert "pip install sounddevice" in result.text
     assert " stream " in cli("--help").text
+
+
+FAKE_SOUNDDEVICE = '''
+"""A stand-in for the sounddevice package: a "microphone" that plays $FAKE_MIC_AUDIO (.npy, [frames, channels])."""
+import os
+
+import numpy as np
+
+_audio = np.load(os.environ["FAKE_MIC_AUDIO"]).astype(np.float32)
+
+
+def query_devices(kind=None):
+    return {"name": "fake microphone"}
+
+
+def check_input_settings(samplerate=None, channels=None, dtype=None):
+    if channels != _audio.shape[1]:
+        raise ValueError(f"Invalid number of channels: {channels}")
+
+
+class InputStream:
+    def __init__(self, samplerate, channels, dtype, blocksize):
+        self.position = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, frames):
+        block = _audio[self.position : self.position + frames]
+        self.position += frames
+        if len(block) < frames:  # a microphone never ends: silence after the recording
+            block = np.concatenate([block, np.zeros((frames - len(block), _audio.shape[1]), np.float32)])
+        return block, False
+'''
+
+
+def test_the_microphone_path_streams_what_offline_tokenization_gives(cli, bundle, tmp_path):
+    audio = babble(2.5, seed=43)
+    stereo = np.stack([audio, 0.25 * audio], axis=1).astype(np.float32)
+    np.save(tmp_path / "mic.npy", stereo)
+    (tmp_path / "sounddevice.py").write_text(FAKE_SOUNDDEVICE)
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "FAKE_MIC_AUDIO": str(tmp_path / "mic.npy")}
+    result = cli("stream", bundle, "--input", "mic", "--channels", 2, "--duration", 2.0, "--chunk", 0.5, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "recording from fake microphone at 16000 Hz, 2 channel(s)" in result.stderr
+    mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)[:32000]
+    lines = result.text.splitlines()
+    assert [int(u) for line in lines for u in line.split()] == offline_units(bundle, mono).tolist()
+    assert len(lines) >= 4  # a line a 0.5 s chunk
+    wrong = cli("stream", bundle, "--input", "mic", "--channels", 1, "--duration", 1.0, env=env)
+    assert wrong.returncode == 1 and wrong.stderr.strip().splitlines()[-1].startswith("error: no usable audio input device: Invalid number of channels: 1")
