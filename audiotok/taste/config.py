@@ -68,6 +68,7 @@ DEFAULTS = {
         "grad_clip": 1.0,
         "log_every": 10,
         "keep_checkpoints": 2,
+        "mixed_precision": True,  # bf16 autocast on GPU (the RVQ stays fp32); the CPU always runs fp32
     },
     "eval_every": 100,
     "checkpoint_every": 100,

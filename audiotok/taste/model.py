@@ -157,6 +157,9 @@ class HFDecoder(nn.Module):
         super().__init__()
         from audiotok.errors import AudiotokError
 
+        from audiotok.units.encoders import quiet_transformers
+
+        quiet_transformers()  # no load report for the LM head a base model leaves out
         try:
             from transformers import AutoModel
 

@@ -70,6 +70,10 @@ class ResidualVQ(nn.Module):
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z [B, N, D], mask [B, N] (True: a real text token) -> (quantised z, codes [B, N, C], loss)."""
+        if torch.is_autocast_enabled(z.device.type):
+            # Nearest-code search and the EMA statistics in fp32: bf16 distances would pick other codes.
+            with torch.autocast(z.device.type, enabled=False):
+                return self.forward(z.float(), mask)
         valid = mask.unsqueeze(-1).to(z.dtype)
         count = valid.sum().clamp(min=1) * self.dim
         if self.training and not bool(self.initialised):

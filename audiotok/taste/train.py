@@ -224,13 +224,15 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     log.info("%d training items%s; %.2fM parameters (%.2fM trained) on %s", len(corpus), f", {len(valid)} valid" if valid else "", parameter_count(model) / 1e6, parameter_count(model, True) / 1e6, device)
 
     features_meta = corpus.meta
+    use_bf16 = o["mixed_precision"] and device.type == "cuda"
     model.train()
     last: dict = {}
     started, started_step = time.time(), step
     with open(metrics_path, "a", encoding="utf-8") as metrics:
         while step < o["max_steps"]:
             batch = collate([corpus.item(i) for i in batch_order(step, len(corpus), o["batch_size"], config["seed"])]).to(device)
-            out = model(batch)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                out = model(batch)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, o["grad_clip"])

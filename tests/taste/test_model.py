@@ -170,3 +170,34 @@ def test_unknown_config_key_names_it_and_presets_load():
         taste_config.resolve({"decoder": {"type": "hf"}})
     for preset in taste_config.PRESETS:
         assert taste_config.load(preset)["decoder"]["type"] == "transformer"
+
+
+def test_rvq_under_bf16_autocast_searches_in_fp32():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(16, 3, 8, ema=True).eval()
+    rvq.initialised.fill_(True)
+    z, mask = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
+    plain, plain_codes, plain_loss = rvq(z, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed, mixed_codes, mixed_loss = rvq(z.to(torch.bfloat16), mask)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed_codes, rvq(z.to(torch.bfloat16).float(), mask)[1])
+    assert torch.equal(plain_codes, rvq.encode(z)) and plain.shape == mixed.shape and float(mixed_loss) >= 0 and float(plain_loss) >= 0
+
+
+@pytest.mark.parametrize("decoder", ["transformer", "hf"])
+def test_a_bf16_autocast_step_runs_and_stays_close_to_fp32(decoder, tiny_text_model_dir):
+    # What taste-train does on a GPU (optim.mixed_precision), checked here with the CPU's autocast.
+    overrides = {"decoder": {"type": "hf", "path": str(tiny_text_model_dir), "freeze": False}} if decoder == "hf" else {}
+    model = tiny_model(**overrides).eval()  # eval: the RVQ's EMA codebooks stay put between the two passes
+    batch = collate(random_items())
+    with torch.no_grad():
+        reference = model(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(batch)
+    assert abs(float(mixed["ce"]) - float(reference["ce"])) < 0.05 * float(reference["ce"])
+    assert mixed["codes"].shape == reference["codes"].shape
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        step = model(batch)
+    step["loss"].backward()
+    assert torch.isfinite(step["loss"]) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
