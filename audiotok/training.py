@@ -132,3 +132,24 @@ def batch_order(step: int, count: int, batch_size: int, seed: int) -> list[int]:
         indices.extend(order[offset : offset + take].tolist())
         position += take
     return indices
+
+
+def resume_from_checkpoint(output: Path, device, load_model: Callable[[dict, Path], None], optimizer, scheduler) -> int:
+    """Restore the newest checkpoint in OUTPUT (model through `load_model(state, path)`, optimiser,
+    schedule, RNG states); the step it was taken at, or 0 when there is none."""
+    import logging
+
+    import torch
+
+    saved = checkpoint_paths(output)
+    if not saved:
+        return 0
+    state = torch.load(saved[-1], map_location=device, weights_only=True)
+    load_model(state["model"], saved[-1])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"].cpu())
+    if state["rng_cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+    logging.getLogger("audiotok").info("resuming from %s (step %d)", saved[-1], state["step"])
+    return state["step"]

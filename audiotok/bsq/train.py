@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from audiotok.errors import AudiotokError
-from audiotok.training import checkpoint_paths, lr_factor, truncate_metrics, write_checkpoint
+from audiotok.training import lr_factor, resume_from_checkpoint, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
 
@@ -151,18 +151,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     optimizer = torch.optim.AdamW(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, o))
 
-    step = 0
-    saved = checkpoint_paths(output)
-    if saved:
-        state = torch.load(saved[-1], map_location=dist.device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng_cpu"].cpu())
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
-        step = state["step"]
-        log.info("resuming from %s (step %d)", saved[-1], step)
+    step = resume_from_checkpoint(output, dist.device, lambda state, path: model.load_state_dict(state), optimizer, scheduler)
     metrics_path = output / "metrics.jsonl"
     if dist.main:
         truncate_metrics(metrics_path, step)

@@ -48,10 +48,9 @@ def command(
     from audiotok.io.outputs import TextOutput, make_signature
     from audiotok.runner import Tally, progress
     from audiotok.taste.encode import check_store_meta, load_encoder, load_tokenizer, record, stored_precision
-    from audiotok.taste.train import resolve_device
+    from audiotok.units.encoders import resolve_device
 
-    torch_device = resolve_device(device)
-    encoder, meta = load_encoder(model, str(torch_device))
+    encoder, meta = load_encoder(model, resolve_device(device))
     trained = meta["features"]
     tally = Tally(min_success)
     signature = make_signature(NAME, model=model, input=input_table, features=features, whisper=whisper, text_model=text_model, channel=channel)

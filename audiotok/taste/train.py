@@ -24,20 +24,10 @@ from pathlib import Path
 import torch
 
 from audiotok.errors import AudiotokError
-from audiotok.training import batch_order, checkpoint_paths, lr_factor, truncate_metrics, write_checkpoint
+from audiotok.training import batch_order, lr_factor, resume_from_checkpoint, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
 FORMAT = "audiotok-taste-1"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise AudiotokError("--device cuda but no CUDA device is visible")
-    if device not in ("cpu", "cuda"):
-        raise AudiotokError(f"unknown device {device!r}", "auto, cpu or cuda")
-    return torch.device(device)
 
 
 def evaluate(model, corpus, indices: list[int], config: dict, device, zero_speech: bool = False) -> dict:
@@ -185,7 +175,9 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     d, o = config["data"], config["optim"]
     if not d["train"]["features"]:
         raise AudiotokError("no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE")
-    device = resolve_device(device)
+    from audiotok.units.encoders import resolve_device
+
+    device = torch.device(resolve_device(device))
     output.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config["seed"])
     corpus = UnitCorpus(d["train"]["features"], d["train"]["units"], config, "train")
@@ -206,18 +198,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     log.info("baselines (no model): majority unit %d: train accuracy %.3f; copy-previous unit: train accuracy %.3f%s", reference["majority_unit"], reference["train_majority_accuracy"], reference["train_copy_previous_accuracy"],
              f"; valid majority {reference['valid_majority_accuracy']:.3f}, copy-previous {reference['valid_copy_previous_accuracy']:.3f}" if valid else "")
 
-    step = 0
-    saved = checkpoint_paths(output)
-    if saved:
-        state = torch.load(saved[-1], map_location=device, weights_only=True)
-        load_weights(model, state["model"], saved[-1])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng_cpu"].cpu())
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
-        step = state["step"]
-        log.info("resuming from %s (step %d)", saved[-1], step)
+    step = resume_from_checkpoint(output, device, lambda state, path: load_weights(model, state, path), optimizer, scheduler)
     metrics_path = output / "metrics.jsonl"
     truncate_metrics(metrics_path, step)
     atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
