@@ -153,3 +153,22 @@ def resume_from_checkpoint(output: Path, device, load_model: Callable[[dict, Pat
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
     logging.getLogger("audiotok").info("resuming from %s (step %d)", saved[-1], state["step"])
     return state["step"]
+
+
+def read_model_dir(directory: str | os.PathLike, model_format: str, kind: str, made_by: str) -> tuple[dict, Path]:
+    """A trained model directory's config.json (checked against `model_format`) and its weights path.
+
+    kind names the model in messages ("BSQ", "TASTE"); made_by is the command that writes one."""
+    from audiotok.errors import AudiotokError
+
+    directory = Path(directory)
+    config_path, weights = directory / "config.json", directory / "model.safetensors"
+    if not config_path.is_file() or not weights.is_file():
+        raise AudiotokError(f"{directory} is not a {kind} model directory (no config.json or model.safetensors)", f"give the --output-dir of {made_by}")
+    try:
+        meta = json.loads(config_path.read_text())
+    except json.JSONDecodeError as err:
+        raise AudiotokError(f"{config_path} is not valid JSON: {err}") from None
+    if meta.get("format") != model_format:
+        raise AudiotokError(f"{config_path} is not a {kind} model config (format {meta.get('format')!r}, expected {model_format!r})")
+    return meta, weights

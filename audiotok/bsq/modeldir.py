@@ -31,17 +31,10 @@ def load(directory: str | Path, device: str = "cpu"):
 
     from audiotok.bsq.mel import frontend_from_options
     from audiotok.bsq.model import AudioBSQModel
+    from audiotok.training import read_model_dir
 
-    directory = Path(directory)
-    config_path, weights = directory / "config.json", directory / "model.safetensors"
-    if not config_path.is_file() or not weights.is_file():
-        raise AudiotokError(f"{directory} is not a BSQ model directory (no config.json or model.safetensors)", "give the --output-dir of bsq-train")
-    try:
-        meta = json.loads(config_path.read_text())
-    except json.JSONDecodeError as err:
-        raise AudiotokError(f"{config_path} is not valid JSON: {err}") from None
-    if meta.get("format") != FORMAT:
-        raise AudiotokError(f"{config_path} is not a BSQ model config (format {meta.get('format')!r}, expected {FORMAT!r})")
+    meta, weights = read_model_dir(directory, FORMAT, "BSQ", "bsq-train")
+    config_path = weights.with_name("config.json")
     model = AudioBSQModel(meta["model"])
     try:
         model.load_state_dict(load_file(str(weights)))

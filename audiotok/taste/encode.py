@@ -50,17 +50,10 @@ def load_encoder(directory: str | Path, device: str = "cpu") -> tuple[TasteEncod
     from safetensors.torch import load_file
 
     from audiotok.taste.train import FORMAT
+    from audiotok.training import read_model_dir
 
-    directory = Path(directory)
-    config_path, weights = directory / "config.json", directory / "model.safetensors"
-    if not config_path.is_file() or not weights.is_file():
-        raise AudiotokError(f"{directory} is not a TASTE model directory (no config.json or model.safetensors)", "give the --output-dir of taste-train")
-    try:
-        meta = json.loads(config_path.read_text())
-    except json.JSONDecodeError as err:
-        raise AudiotokError(f"{config_path} is not valid JSON: {err}") from None
-    if meta.get("format") != FORMAT:
-        raise AudiotokError(f"{config_path} is not a TASTE model config (format {meta.get('format')!r}, expected {FORMAT!r})")
+    meta, weights = read_model_dir(directory, FORMAT, "TASTE", "taste-train")
+    config_path = weights.with_name("config.json")
     if not meta["model"]["rvq"]["enabled"]:
         raise AudiotokError(f"{directory} was trained without RVQ (rvq.enabled: false), so it has no text-aligned tokens", "train with rvq.enabled: true")
     encoder = TasteEncoder(meta["model"])
