@@ -172,3 +172,14 @@ def read_model_dir(directory: str | os.PathLike, model_format: str, kind: str, m
     if meta.get("format") != model_format:
         raise AudiotokError(f"{config_path} is not a {kind} model config (format {meta.get('format')!r}, expected {model_format!r})")
     return meta, weights
+
+
+def save_figure(figure, png: Path) -> None:
+    """Write a matplotlib figure to `png` atomically (a viewer never sees half a file) and close it."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    tmp = png.with_name(png.stem + f".tmp.{os.getpid()}.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    tmp.replace(png)

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from audiotok.errors import AudiotokError
-from audiotok.training import lr_factor, resume_from_checkpoint, truncate_metrics, write_checkpoint
+from audiotok.training import lr_factor, resume_from_checkpoint, save_figure, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
 
@@ -108,11 +108,7 @@ def plot_curve(metrics_path: Path, png: Path) -> None:
     axis.set_yscale("log")
     axis.legend()
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    tmp = png.with_name(png.stem + f".tmp.{os.getpid()}.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(png)
+    save_figure(figure, png)
 
 
 def validate(model, corpus) -> dict:

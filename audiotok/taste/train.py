@@ -17,14 +17,13 @@ metrics as one that was never stopped.
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from audiotok.errors import AudiotokError
-from audiotok.training import batch_order, lr_factor, resume_from_checkpoint, truncate_metrics, write_checkpoint
+from audiotok.training import batch_order, lr_factor, resume_from_checkpoint, save_figure, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
 FORMAT = "audiotok-taste-1"
@@ -126,11 +125,7 @@ def plot_curve(metrics_path: Path, baselines: dict, png: Path, top_k: int) -> No
     for axis in (loss_axis, accuracy_axis):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.tight_layout()
-    tmp = png.with_name(png.stem + f".tmp.{os.getpid()}.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(png)
+    save_figure(figure, png)
 
 
 def _units_text(units, limit: int = 40) -> str:
