@@ -1,7 +1,12 @@
-"""Sample-rate conversion with libsoxr (the resampler of SoX)."""
+"""Sample-rate conversion: libsoxr (the resampler of SoX, the default) or torchaudio's
+`transforms.Resample` with its defaults, which Step-Audio and S3Tokenizer use."""
+
+from functools import lru_cache
 
 import numpy as np
 import soxr
+
+RESAMPLERS = ("soxr", "torchaudio")
 
 
 def resampled_length(frames: int, rate_in: int, rate_out: int) -> int:
@@ -9,10 +14,20 @@ def resampled_length(frames: int, rate_in: int, rate_out: int) -> int:
     return (2 * frames * rate_out + rate_in) // (2 * rate_in)
 
 
-def resample(samples: np.ndarray, rate_in: int, rate_out: int, quality: str = "VHQ") -> np.ndarray:
-    """Resample up or down; the length is exactly `resampled_length(...)`."""
+def resample(samples: np.ndarray, rate_in: int, rate_out: int, quality: str = "VHQ", method: str = "soxr") -> np.ndarray:
+    """Resample up or down.
+
+    soxr: the length is exactly `resampled_length(...)`. torchaudio: the output of
+    `torchaudio.transforms.Resample(rate_in, rate_out)` as it is (windowed sinc, Hann,
+    width 6, rolloff 0.99; length ceil(frames x rate_out / rate_in)), for tokens equal to
+    tools that resample that way; `quality` does not apply.
+    """
     if rate_in == rate_out:
         return samples
+    if method == "torchaudio":
+        return _torchaudio_resample(samples, rate_in, rate_out)
+    if method != "soxr":
+        raise ValueError(f"unknown resampler {method!r}: choose one of {', '.join(RESAMPLERS)}")
     out = soxr.resample(samples, rate_in, rate_out, quality=quality)
     length = resampled_length(len(samples), rate_in, rate_out)
     # soxr's own length can differ from the rounded one by a sample; pad or cut to it.
@@ -21,3 +36,21 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int, quality: str = "V
     elif len(out) < length:
         out = np.pad(out, (0, length - len(out)))
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+@lru_cache(maxsize=8)
+def _torchaudio_resampler(rate_in: int, rate_out: int):
+    # The transform (not functional.resample): it builds its kernel in float64 and casts it
+    # to float32, functional.resample builds it in the input's dtype; the outputs differ.
+    import torchaudio
+
+    return torchaudio.transforms.Resample(orig_freq=rate_in, new_freq=rate_out)
+
+
+def _torchaudio_resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    import torch
+
+    wave = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None, :]
+    with torch.inference_mode():
+        out = _torchaudio_resampler(rate_in, rate_out)(wave)[0]
+    return np.ascontiguousarray(out.numpy(), dtype=np.float32)

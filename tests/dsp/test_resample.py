@@ -46,3 +46,22 @@ def test_length_rule_rounds_half_up_and_same_rate_is_identity():
     assert resampled_length(3, 2, 1) == 2  # 1.5 -> 2
     x = sine(100, 16000, 0.1)
     assert resample(x, 16000, 16000) is x
+
+
+@pytest.mark.parametrize("rate_in", [22050, 44100, 48000])
+def test_torchaudio_method_is_the_transform_with_its_defaults(rate_in):
+    """Step-Audio and S3Tokenizer resample with torchaudio.transforms.Resample(orig, new): equal to
+    the bit, length included (ceil, not rounded); functional.resample differs (kernel in float32)."""
+    import torch
+    import torchaudio
+
+    x = np.random.default_rng(rate_in).standard_normal(int(rate_in * 1.37)).astype(np.float32)
+    ours = resample(x, rate_in, 16000, method="torchaudio")
+    theirs = torchaudio.transforms.Resample(orig_freq=rate_in, new_freq=16000)(torch.from_numpy(x)[None])[0].numpy()
+    assert ours.dtype == np.float32 and np.array_equal(ours, theirs)
+    assert len(ours) == -(-len(x) * 16000 // rate_in)
+
+
+def test_unknown_resampler_is_refused():
+    with pytest.raises(ValueError, match="unknown resampler 'sinc'"):
+        resample(np.zeros(100, np.float32), 8000, 16000, method="sinc")
