@@ -72,13 +72,16 @@ class KaldiFeatures:
 
 
 def whisper_mel_filters(num_mels: int, sample_rate: int = 16000, n_fft: int = 400) -> np.ndarray:
-    """librosa's slaney mel filterbank [num_mels, n_fft // 2 + 1], as Whisper ships it."""
+    """librosa's slaney mel filterbank [num_mels, n_fft // 2 + 1], equal to the bit to the one Whisper
+    and S3Tokenizer ship (mel_filters.npz)."""
     from transformers.audio_utils import mel_filter_bank
 
+    # float32 before the slaney scaling, as librosa rounds: computed in float64 and cast once,
+    # 80-100 entries differ in their last bit, and so can a log-mel value and a token.
     return mel_filter_bank(
         num_frequency_bins=n_fft // 2 + 1, num_mel_filters=num_mels, min_frequency=0.0, max_frequency=sample_rate / 2,
-        sampling_rate=sample_rate, norm="slaney", mel_scale="slaney",
-    ).T.astype(np.float32)
+        sampling_rate=sample_rate, norm="slaney", mel_scale="slaney", dtype=np.float32,
+    ).T.copy()
 
 
 class WhisperLogMel:
