@@ -1,14 +1,29 @@
 """CosyVoice S3 speech tokenizer units (v1: 4096 codes, v2: 6561 FSQ codes; 25 or
 50 a second) from the official ONNX file, or from S3Tokenizer PyTorch weights
 (a local .safetensors/.pt file or a directory holding one) for batched GPU use.
-Audio is resampled to 16 kHz; log-mel is computed per utterance; recordings
-over 30 s are cut into 30 s windows with 4 s overlap and stitched. Items
-whose token count is off Step-Audio's check |tokens - rate x seconds| <= 2
-are counted and named in a warning.
+Audio is resampled to 16 kHz (torchaudio's resampler, as the references do) and
+gets a log-mel per model call. Recordings over 30 s are cut and joined the way
+--long-audio names, each mode equal token for token to its reference:
+
+\b
+  s3tokenizer  (default) the s3tokenizer package: one log-mel, 30 s windows
+               every 26 s, 2 s dropped at each inner edge. LOSES AUDIO where
+               the last window is under 4 s: up to the 2 s before the end
+               (a 53.0 s file gives 1275 tokens at 25 Hz, not 1325).
+  step-audio   Step-Audio's vq06: 30 s chunks without overlap, a log-mel per
+               chunk, a last chunk under 480 samples skipped.
+  sliding      audiotok's own: one log-mel, 30 s windows with 4 s overlap,
+               the last one ending at the end, overlaps split in the middle;
+               loses nothing, matches no reference past 30 s.
+
+Up to 30 s the modes agree. Items off Step-Audio's check |tokens - rate x
+seconds| <= 2 are counted and named in a warning. A file output gets
+OUT.recipe.json beside it: model, version, rate, codebook, mode, resampler.
 
 \b
 Example:
   audiotok s3-extract --model speech_tokenizer_v1.onnx data/train -o units.txt
+  audiotok s3-extract --model speech_tokenizer_v1.onnx --long-audio step-audio data/train -o vq06.txt
   audiotok s3-extract --model s3_v2.pt --device cuda --format jsonl a.wav b.flac
   audiotok s3-extract --model s3_v1_25hz.safetensors --rate 25 --shard 2/8 data/train -o units.2.txt
 
@@ -31,6 +46,11 @@ def command(
     ],
     version: Annotated[str | None, typer.Option("--version", help="v1 or v2; checked against the model.")] = None,
     rate: Annotated[int | None, typer.Option("--rate", help="Tokens a second, 25 or 50: needed for v1 PyTorch weights, checked for ONNX.")] = None,
+    long_audio: Annotated[str, typer.Option("--long-audio", help="Over 30 s: s3tokenizer, step-audio or sliding (see above).")] = "s3tokenizer",
+    resampler: Annotated[str, typer.Option("--resampler", help="To 16 kHz with torchaudio (the references' Resample defaults) or soxr.")] = "torchaudio",
+    attn_ln_eps: Annotated[
+        float | None, typer.Option("--attn-ln-eps", help="S3 v2 PyTorch weights: attention LayerNorm epsilon; default 1e-5 as s3tokenizer 0.3.0 (1e-6: S3Tokenizer's git). ONNX files carry their own.", show_default=False)
+    ] = None,
     output: common.TextOutputOption = "-",
     output_format: Annotated[str, typer.Option("--format", help="text, jsonl or npy (npy: -o DIR).")] = "text",
     dedup: Annotated[bool, typer.Option("--dedup", help="Collapse runs of a unit; keep run lengths as durations.")] = False,
@@ -43,39 +63,31 @@ def command(
 ) -> None:
     import logging
 
-    from audiotok.errors import UsageError
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import make_signature
-    from audiotok.models.store import resolve_model_path
     from audiotok.runner import Tally, progress
     from audiotok.units.encoders import resolve_device
     from audiotok.units.extract import select_shard
-    from audiotok.units.s3 import S3Torch, load_torch_model, s3_tokens, step_audio_check
+    from audiotok.units.s3 import S3Options, open_backend, s3_tokens, step_audio_check, units_recipe
     from audiotok.units.s3_onnx import S3Onnx
     from audiotok.units.unit_output import UnitWriter
 
     log = logging.getLogger("audiotok")
-    if version not in (None, "v1", "v2"):
-        raise UsageError(f"unknown --version {version!r}", "choose v1 or v2")
-    if rate not in (None, 25, 50):
-        raise UsageError(f"--rate {rate}: S3 tokenizers give 25 or 50 tokens a second")
-    device = resolve_device(device)
-    model = resolve_model_path(model)
-    if model.endswith(".onnx"):
-        backend = S3Onnx(model, device, version, rate)
+    options = S3Options(model, version, rate, long_audio, resampler, attn_ln_eps)
+    options.check()
+    backend = open_backend(options, resolve_device(device))
+    if isinstance(backend, S3Onnx):
         known = f"the official S3 {backend.version}" if backend.version else "an S3 (not an official file)"
         log.info("%s is %s ONNX model, %d tokens a second", model, known, backend.rate)
-    else:
-        backend = S3Torch(load_torch_model(model, version, rate), device)
+    recipe = units_recipe(backend, options)
     source, source_failures = open_audio_source(inputs)
     items = select_shard(list(source), shard)
-    signature = make_signature(
-        NAME, model=model, version=version, rate=backend.rate, inputs=inputs, format=output_format, dedup=dedup, shard=shard, channel=channel
-    )
+    signature = make_signature(NAME, **{k: v for k, v in recipe.items() if k != "audiotok"}, inputs=inputs, format=output_format, dedup=dedup, shard=shard, channel=channel)
     tally = Tally(min_success)
     off_rate = []
-    with UnitWriter(output, output_format, dedup, None, signature, force) as writer:
-        for result in progress(s3_tokens(items, backend, channel=channel, batch_seconds=batch_seconds), NAME):
+    tokens = s3_tokens(items, backend, channel=channel, batch_seconds=batch_seconds, long_audio=long_audio, resampler=resampler)
+    with UnitWriter(output, output_format, dedup, None, signature, force, recipe) as writer:
+        for result in progress(tokens, NAME):
             if isinstance(result.tokens, Exception):
                 tally.fail(result.key, str(result.tokens))
                 continue

@@ -22,9 +22,10 @@ Rules a tokenizer follows:
 - The constructor loads the model once (each worker process opens its own tokenizer)
   on `device` ("cpu", "cuda", "cuda:N") and writes nothing to stdout.
 
-SPEC forms: `bundle:DIR` (an audiotok units bundle: field `units`), `s3:MODEL[,version=V][,rate=R]`
-(CosyVoice S3, an .onnx file, S3Tokenizer weights or a preset, as `s3-extract --model
---version --rate`: field `s3_tokens`), `bicodec:DIR` (BiCodec from
+SPEC forms: `bundle:DIR` (an audiotok units bundle: field `units`),
+`s3:MODEL[,version=V][,rate=R][,long_audio=M][,resampler=R][,attn_ln_eps=E]` (CosyVoice S3, an
+.onnx file, S3Tokenizer weights or a preset, as `s3-extract --model --version --rate
+--long-audio --resampler --attn-ln-eps`: field `s3_tokens`), `bicodec:DIR` (BiCodec from
 audiotok.bicodec.tokenizer: `global_tokens`, `semantic_tokens`), or a bare directory
 holding a bundle. A new kind is one entry in KINDS: a check that runs in the parent
 without loading anything, and an opener that runs in each worker.
@@ -105,24 +106,19 @@ class S3Tokenizer:
     fields = ("s3_tokens",)
 
     def __init__(self, target: str, device: str, dtype: str = "float32"):
-        from audiotok.models.store import resolve_model_path
-        from audiotok.units.s3 import SAMPLE_RATE, S3Torch, load_torch_model
-        from audiotok.units.s3_onnx import S3Onnx
+        from audiotok.units.s3 import SAMPLE_RATE, open_backend
 
-        model, version, rate = parse_s3_target(target)
-        model = resolve_model_path(model)
-        if model.endswith(".onnx"):
-            self.backend = S3Onnx(model, device, version, rate)
-        else:
-            self.backend = S3Torch(load_torch_model(model, version, rate), device)
+        self.options = parse_s3_target(target)
+        self.backend = open_backend(self.options, device)
         self.sample_rate = SAMPLE_RATE
+        self.resampler = self.options.resampler  # how the runner brings waves to sample_rate
         self.batch_seconds = 60.0
 
     def __call__(self, waves: list[np.ndarray]) -> list:
         from audiotok.units.s3 import s3_tokens
 
         items = [_WaveItem(str(i), wave, self.sample_rate) for i, wave in enumerate(waves)]
-        results = s3_tokens(items, self.backend, batch_seconds=self.batch_seconds, block=max(1, len(items)))
+        results = s3_tokens(items, self.backend, batch_seconds=self.batch_seconds, block=max(1, len(items)), long_audio=self.options.long_audio)
         return [r.tokens if isinstance(r.tokens, Exception) else {"s3_tokens": r.tokens.tolist()} for r in results]
 
 
@@ -152,32 +148,42 @@ def _check_bundle(target: str) -> None:
         raise AudiotokError(f"{target} is not a units bundle (no config.json + centroids.npy)", "make one with audiotok fit-kmeans")
 
 
-def parse_s3_target(target: str) -> tuple[str, str | None, int | None]:
-    """`MODEL[,version=v1][,rate=25]` -> (MODEL, version, rate)."""
-    model, version, rate = target, None, None
+S3_SPEC_OPTIONS = ("version", "rate", "long_audio", "resampler", "attn_ln_eps")
+
+
+def parse_s3_target(target: str):
+    """`MODEL[,version=v1][,rate=25][,long_audio=MODE][,resampler=R][,attn_ln_eps=E]` -> S3Options."""
+    from audiotok.units.s3 import S3Options
+
+    model, values = target, {}
     while "," in model:
         head, _, option = model.rpartition(",")
         name, equals, value = option.partition("=")
-        if not equals or name not in ("version", "rate"):
+        if not equals or name.replace("-", "_") not in S3_SPEC_OPTIONS:
             break  # a comma that belongs to the path
-        if name == "version":
-            if value not in ("v1", "v2"):
-                raise UsageError(f"--tokenizer s3:{target}: version must be v1 or v2, not {value!r}")
-            version = value
-        else:
-            if value not in ("25", "50"):
-                raise UsageError(f"--tokenizer s3:{target}: rate must be 25 or 50, not {value!r}")
-            rate = int(value)
+        values[name.replace("-", "_")] = value
         model = head
-    return model, version, rate
+    options = S3Options(model, **{k: v for k, v in values.items() if k in ("version", "long_audio", "resampler")})
+    try:
+        if "rate" in values:
+            options.rate = int(values["rate"])
+        if "attn_ln_eps" in values:
+            options.attn_ln_eps = float(values["attn_ln_eps"])
+    except ValueError:
+        raise UsageError(f"--tokenizer s3:{target}: rate and attn_ln_eps take numbers") from None
+    try:
+        options.check()
+    except UsageError as err:
+        raise UsageError(f"--tokenizer s3:{target}: {err.message}", err.hint) from None
+    return options
 
 
 def _check_s3(target: str) -> None:
     from audiotok.models.registry import find_preset
 
-    model, _, _ = parse_s3_target(target)
+    model = parse_s3_target(target).model
     if not os.path.exists(model) and find_preset(model) is None:
-        raise AudiotokError(f"no such S3 tokenizer model: {model}", "give speech_tokenizer_*.onnx, S3Tokenizer weights or a preset name; options: s3:MODEL,version=v1,rate=25")
+        raise AudiotokError(f"no such S3 tokenizer model: {model}", "give speech_tokenizer_*.onnx, S3Tokenizer weights or a preset name; options: s3:MODEL,version=v1,rate=25,long_audio=step-audio")
 
 
 def _check_bicodec(target: str) -> None:
@@ -199,7 +205,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "bundle": Kind(_check_bundle, _open_bundle, "bundle:DIR, an audiotok units bundle (field units)"),
-    "s3": Kind(_check_s3, _open_s3, "s3:MODEL[,version=V][,rate=R], CosyVoice S3 .onnx, S3Tokenizer weights or a preset (field s3_tokens)"),
+    "s3": Kind(_check_s3, _open_s3, "s3:MODEL[,version=V][,rate=R][,long_audio=M], CosyVoice S3 .onnx, S3Tokenizer weights or a preset (field s3_tokens)"),
     "bicodec": Kind(_check_bicodec, _open_bicodec, "bicodec:DIR, BiCodec from Spark-TTS (global_tokens, semantic_tokens)"),
 }
 

@@ -8,9 +8,9 @@ v1's nearest codeword of the L2-normalised hidden state or v2's 8-digit
 base-3 FSQ code. Padded frames are masked before each convolution and in
 attention, so a padded batch gives each item its own tokens.
 
-Log-mel is computed once per utterance (the floor at max - 8 depends on
-the whole call); utterances over 30 s are cut into 30 s mel windows with
-4 s overlap, as S3Tokenizer does, and the overlaps split in the middle.
+The log-mel floor at max - 8 depends on what one call sees: recordings over
+30 s are cut and joined the way a chosen reference does it
+(audiotok.units.s3_long_audio).
 """
 
 from collections.abc import Iterable, Iterator
@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from audiotok.errors import AudiotokError, ItemError
+from audiotok.units.s3_long_audio import DEFAULT_MODE, SAMPLE_RATE, Layout
 
-SAMPLE_RATE = 16000
-MEL_HOP = 160  # samples per mel frame: 100 frames a second
-WINDOW_FRAMES = 3000  # 30 s: the longest input the model was trained on
-OVERLAP_FRAMES = 400  # 4 s shared by consecutive windows
 MIN_SAMPLES = 480  # Step-Audio skips shorter chunks; the STFT needs > 200 samples anyway
 HEAD_DIM = 64  # both official models; v2's rotary table is 64 wide
+# v2's attention LayerNorm epsilon: 1e-5 in the s3tokenizer release on PyPI (0.3.0, the one
+# users install), 1e-6 at S3Tokenizer's git commit 2abe1c5. It decides ~1% of tokens (those
+# near an FSQ rounding edge); an ONNX file carries its own.
+V2_ATTN_LN_EPS = 1e-5
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
@@ -40,6 +41,7 @@ class S3Config:
     n_head: int = 20
     n_layer: int = 6
     codebook_size: int = 4096  # v1 only
+    attn_ln_eps: float = V2_ATTN_LN_EPS  # v2 only: see V2_ATTN_LN_EPS
 
     def __post_init__(self):
         if self.version not in ("v1", "v2"):
@@ -102,7 +104,7 @@ def build_model(config: S3Config):
             super().__init__()
             n = config.n_state
             self.attn = Attention(fsmn=v2)
-            self.attn_ln = nn.LayerNorm(n, eps=1e-6 if v2 else 1e-5)
+            self.attn_ln = nn.LayerNorm(n, eps=config.attn_ln_eps if v2 else 1e-5)
             self.mlp = nn.Sequential(nn.Linear(n, 4 * n), nn.GELU(), nn.Linear(4 * n, n))
             self.mlp_ln = nn.LayerNorm(n)
 
@@ -164,9 +166,11 @@ def build_model(config: S3Config):
                 powers = 3.0 ** torch.arange(8, device=hidden.device, dtype=hidden.dtype)
                 return (digits * powers).sum(-1).round().long()
             unit = F.normalize(hidden, p=2.0, dim=-1)
-            # Nearest in Euclidean distance; |x|^2 is the same for every codeword.
-            distance = (book.embed * book.embed).sum(-1) - 2 * unit @ book.embed.t()
-            return distance.argmin(-1)
+            # The nearest codeword, with S3Tokenizer's own arithmetic (|x|^2 - 2xe + |e|^2, negated,
+            # the largest): dropping the constant |x|^2 rounds differently and can flip a near tie.
+            embed = book.embed.t()
+            distance = -(unit.pow(2).sum(-1, keepdim=True) - 2 * unit @ embed + embed.pow(2).sum(0, keepdim=True))
+            return distance.max(-1).indices
 
     class S3Tokenizer(nn.Module):
         """forward(feats [B, n_mels, T] float32, feats_len [B] int) -> tokens [B, T'] (past each length: padding)."""
@@ -242,13 +246,15 @@ def config_from_state(state: dict, version: str | None, rate: int | None, where:
     return S3Config(found, rate, n_mels=n_mels, n_state=n_state, n_head=max(1, n_state // HEAD_DIM), n_layer=len(layers), **extra)
 
 
-def load_torch_model(path: str | Path, version: str | None = None, rate: int | None = None, n_head: int | None = None):
+def load_torch_model(path: str | Path, version: str | None = None, rate: int | None = None, n_head: int | None = None, attn_ln_eps: float | None = None):
     """The PyTorch S3 tokenizer from a local weights file (or a directory holding one)."""
     file = weights_file(Path(path))
     state = read_state_dict(file)
     config = config_from_state(state, version, rate, str(file))
     if n_head is not None:
         config.n_head = n_head
+    if attn_ln_eps is not None:
+        config.attn_ln_eps = attn_ln_eps
     model = build_model(config)
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
@@ -260,6 +266,9 @@ def load_torch_model(path: str | Path, version: str | None = None, rate: int | N
     except RuntimeError as err:
         shape_line = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err).splitlines()[0])
         raise AudiotokError(f"{file} does not fit an S3 {config.version} model: {shape_line}") from None
+    from audiotok.units.encoders import file_digest
+
+    model.digest = file_digest(file)
     return model.eval()
 
 
@@ -272,6 +281,7 @@ class S3Torch:
         import torch
 
         self.torch = torch
+        self.digest = getattr(model, "digest", None)
         self.device = device
         self.model = model.to(device)
         self.config = model.config
@@ -289,6 +299,82 @@ class S3Torch:
         return [row[: token_count(n, self.frames_per_token)] for row, n in zip(tokens, lengths, strict=True)]
 
 
+# ---------------------------------------------------------------- one opener for every command
+
+
+@dataclass
+class S3Options:
+    """What picks an S3 tokenizer and how it is run: s3-extract's options, tokenize-shards' s3: spec."""
+
+    model: str  # a preset, an .onnx file, or S3Tokenizer weights (file or directory)
+    version: str | None = None  # v1 or v2: checked against the model
+    rate: int | None = None  # 25 or 50: needed for v1 PyTorch weights, checked for ONNX
+    long_audio: str = DEFAULT_MODE  # audiotok.units.s3_long_audio.MODES
+    resampler: str = "torchaudio"  # audiotok.dsp.resample.RESAMPLERS: both references use torchaudio's
+    attn_ln_eps: float | None = None  # PyTorch v2 weights only; None: V2_ATTN_LN_EPS
+
+    def check(self) -> None:
+        """Refuse bad values before anything loads (usage errors)."""
+        from audiotok.dsp.resample import RESAMPLERS
+        from audiotok.errors import UsageError
+        from audiotok.units.s3_long_audio import MODES
+
+        if self.version not in (None, "v1", "v2"):
+            raise UsageError(f"unknown S3 version {self.version!r}", "choose v1 or v2")
+        if self.rate not in (None, 25, 50):
+            raise UsageError(f"S3 rate {self.rate}: S3 tokenizers give 25 or 50 tokens a second")
+        if self.long_audio not in MODES:
+            raise UsageError(f"unknown long-audio mode {self.long_audio!r}", f"choose one of {', '.join(MODES)}")
+        if self.resampler not in RESAMPLERS:
+            raise UsageError(f"unknown resampler {self.resampler!r}", f"choose one of {', '.join(RESAMPLERS)}")
+        if self.attn_ln_eps is not None and not 0 < self.attn_ln_eps < 1e-2:
+            raise UsageError(f"attention LayerNorm epsilon {self.attn_ln_eps:g} is not a small positive number", "1e-5 (s3tokenizer 0.3.0) or 1e-6 (S3Tokenizer's git)")
+
+
+def open_backend(options: S3Options, device: str):
+    """The ONNX or PyTorch backend the options name, on `device` (a resolved device string)."""
+    from audiotok.errors import UsageError
+    from audiotok.models.store import resolve_model_path
+    from audiotok.units.s3_onnx import S3Onnx
+
+    options.check()
+    model = resolve_model_path(options.model)
+    if model.endswith(".onnx"):
+        if options.attn_ln_eps is not None:
+            raise UsageError("the attention LayerNorm epsilon is an option of PyTorch v2 weights", "an ONNX file carries its own")
+        return S3Onnx(model, device, options.version, options.rate)
+    backend = S3Torch(load_torch_model(model, options.version, options.rate, attn_ln_eps=options.attn_ln_eps), device)
+    if options.attn_ln_eps is not None and backend.config.version != "v2":
+        raise UsageError("the attention LayerNorm epsilon is an option of S3 v2 weights", f"{model} holds v1 weights")
+    return backend
+
+
+def units_recipe(backend, options: S3Options) -> dict:
+    """What made a unit table: recorded beside it (UNITS.recipe.json) for the tools that read it."""
+    from audiotok import __version__
+    from audiotok.units.s3_long_audio import REFERENCES
+
+    torch_model = isinstance(backend, S3Torch)
+    version = backend.config.version if torch_model else backend.version
+    recipe = {
+        "tokenizer": "s3",
+        "backend": "pytorch" if torch_model else "onnx",
+        "model": str(options.model),
+        "model_hash": backend.digest,
+        "version": version,
+        "frame_rate": backend.rate,
+        "codebook_size": {"v1": backend.config.codebook_size if torch_model else 4096, "v2": 6561}.get(version),
+        "sample_rate": SAMPLE_RATE,
+        "resampler": options.resampler,
+        "long_audio": options.long_audio,
+        "long_audio_reference": REFERENCES[options.long_audio],
+        "audiotok": __version__,
+    }
+    if torch_model and version == "v2":
+        recipe["attn_ln_eps"] = backend.config.attn_ln_eps
+    return recipe
+
+
 # ---------------------------------------------------------------- running over a table
 
 
@@ -304,40 +390,47 @@ def step_audio_check(tokens: int, seconds: float, rate: int) -> bool:
     return abs(tokens - rate * seconds) <= 2
 
 
-def s3_tokens(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, skip=None) -> Iterator[S3Result]:
-    """Tokens for each item in input order; failures as ItemError in place. skip(key) leaves an item out."""
+def s3_tokens(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, skip=None, long_audio=DEFAULT_MODE, resampler="soxr") -> Iterator[S3Result]:
+    """Tokens for each item in input order; failures as ItemError in place. skip(key) leaves an item out.
+
+    long_audio: how recordings over 30 s are cut and joined (audiotok.units.s3_long_audio);
+    resampler: how audio not at 16 kHz gets there (audiotok.dsp.resample methods).
+    """
     import torch
 
     from audiotok.dsp.resample import resample
-    from audiotok.units.extract import Piece, in_blocks, make_batches, stitch, window_starts
+    from audiotok.units.extract import Piece, in_blocks, make_batches
     from audiotok.units.features import WhisperLogMel
 
     mel = WhisperLogMel(128, SAMPLE_RATE)
-    hop = backend.frames_per_token
+    layout = Layout(long_audio, backend.frames_per_token)
+
+    def log_mel(samples: np.ndarray) -> np.ndarray:
+        return mel.log_mel(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))).T.numpy()
 
     def run_block(block_items):
-        results, pieces = [], []
+        results, windows = [], {}
         for item in block_items:
             try:
                 audio = item.load(channel)
-                samples = resample(audio.samples, audio.rate, SAMPLE_RATE)
+                samples = resample(audio.samples, audio.rate, SAMPLE_RATE, method=resampler)
                 if len(samples) < MIN_SAMPLES:
                     raise ItemError(f"too short: {len(samples)} samples at 16 kHz (at least {MIN_SAMPLES})")
             except ItemError as err:
                 results.append(S3Result(item.key, err))
                 continue
             results.append(S3Result(item.key, None, len(samples) / SAMPLE_RATE))
-            frames = mel.log_mel(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))).T.numpy()
-            # Windows start on token boundaries, so window tokens line up with the recording's.
-            pieces += [Piece(item.key, s, frames[s : s + WINDOW_FRAMES]) for s in window_starts(len(frames), WINDOW_FRAMES, OVERLAP_FRAMES, hop)]
-        outputs: dict[str, list] = {}
+            windows[item.key] = layout.windows(samples, log_mel)
+        pieces = [Piece(key, index, window.mel) for key, found in windows.items() for index, window in enumerate(found)]
+        outputs: dict[str, dict[int, np.ndarray]] = {key: {} for key in windows}
         # The ONNX backend is not padding-safe: it batches only windows of equal length.
         for batch in make_batches(pieces, batch_seconds, 100, backend.padding_safe):
             for piece, tokens in zip(batch, backend([p.wave for p in batch]), strict=True):
-                outputs.setdefault(piece.key, []).append((piece.start // hop, tokens[:, None]))
+                outputs[piece.key][piece.start] = tokens
         for result in results:
             if result.tokens is None:
-                result.tokens = stitch(sorted(outputs[result.key], key=lambda p: p[0]))[:, 0].astype(np.int64)
+                found = windows[result.key]
+                result.tokens = layout.join(found, [outputs[result.key][i] for i in range(len(found))])
             yield result
 
     for chunk in in_blocks(items, block, skip):

@@ -16,7 +16,7 @@ FORMATS = ("text", "jsonl", "npy")
 class UnitWriter:
     """Use as a context manager; `write(key, units)` per item, `mark_done()` after a successful run."""
 
-    def __init__(self, output: str, output_format: str, dedup: bool, durations: str | None, signature: dict, force: bool):
+    def __init__(self, output: str, output_format: str, dedup: bool, durations: str | None, signature: dict, force: bool, recipe: dict | None = None):
         if output_format not in FORMATS:
             raise UsageError(f"unknown --format {output_format!r}", f"choose one of {', '.join(FORMATS)}")
         if durations and not (dedup and output_format == "text"):
@@ -24,6 +24,7 @@ class UnitWriter:
         if output_format == "npy" and output == "-":
             raise UsageError("--format npy writes one file per key: give -o DIR")
         self.format, self.dedup = output_format, dedup
+        self.recipe = recipe  # what made the units: OUTPUT.recipe.json beside a file or directory output
         self.targets = []
         if output_format == "npy":
             self.directory = Path(output)
@@ -47,7 +48,19 @@ class UnitWriter:
     def __exit__(self, *exc_info):
         for target in reversed(self.targets):
             target.__exit__(*exc_info)
+        if exc_info[0] is None and self.recipe is not None:
+            self._write_recipe()
         return False
+
+    def _write_recipe(self) -> None:
+        import json
+
+        from audiotok.io.atomic import atomic_write_text, is_special
+        from audiotok.units.bundle import recipe_sidecar
+
+        output = self.directory if self.format == "npy" else self.targets[0].spec
+        if output != "-" and not is_special(output):
+            atomic_write_text(recipe_sidecar(output), json.dumps(self.recipe, indent=2) + "\n")
 
     def write(self, key: str, units: np.ndarray) -> None:
         durations = None

@@ -87,3 +87,37 @@ def test_real_speech(models, speech_dir):
     result = s3("--model", models["v1.onnx"], speech_dir, "--format", "jsonl")
     assert result.returncode == 0, result.stderr
     assert "Step-Audio" not in result.stderr and len(result.text.splitlines()) >= 10
+
+
+def test_long_audio_modes_recipe_and_option_errors(models, tmp_path):
+    """53.0 s at 16 kHz: s3tokenizer's layout loses the last 2 s (1275 tokens, flagged by the
+    token-count check), Step-Audio's chunks keep them (1325); OUT.recipe.json says which ran."""
+    wave = speech_like(53.0, 5)
+    data = make_data_dir(tmp_path / "data", {"long": write_audio(tmp_path / "long.wav", wave, 16000), "short": write_audio(tmp_path / "short.wav", wave[:32000], 16000)})
+    counts = {}
+    for mode in ("s3tokenizer", "step-audio"):
+        out = tmp_path / f"{mode}.txt"
+        result = s3("--model", models["v1.onnx"], "--long-audio", mode, data, "-o", out)
+        assert result.returncode == 0, result.stderr
+        counts[mode] = {line.split()[0]: len(line.split()) - 1 for line in out.read_text().splitlines()}
+        recipe = json.loads((tmp_path / f"{mode}.txt.recipe.json").read_text())
+        assert {k: recipe[k] for k in ("tokenizer", "backend", "version", "frame_rate", "long_audio", "resampler")} == {
+            "tokenizer": "s3", "backend": "onnx", "version": None, "frame_rate": 25, "long_audio": mode, "resampler": "torchaudio"}
+        assert len(recipe["model_hash"]) == 64 and "attn_ln_eps" not in recipe
+        flagged = "1 items fail Step-Audio's check" in result.stderr and "long (1275 tokens for 53.00 s)" in result.stderr
+        assert flagged == (mode == "s3tokenizer"), result.stderr
+    assert counts == {"s3tokenizer": {"long": 1275, "short": 50}, "step-audio": {"long": 1325, "short": 50}}
+    v2 = s3("--model", models["v2"], "--attn-ln-eps", "1e-6", data, "-o", tmp_path / "v2.txt", "--device", "cpu")
+    assert v2.returncode == 0, v2.stderr
+    recipe = json.loads((tmp_path / "v2.txt.recipe.json").read_text())
+    assert recipe["attn_ln_eps"] == 1e-6 and recipe["backend"] == "pytorch" and recipe["codebook_size"] == 6561
+    refused = {
+        "unknown long-audio mode 'chunks'": ("--model", models["v1.onnx"], "--long-audio", "chunks", data),
+        "unknown resampler 'sox'": ("--model", models["v1.onnx"], "--resampler", "sox", data),
+        "an ONNX file carries its own": ("--model", models["v2.onnx"], "--attn-ln-eps", "1e-6", data),
+        "holds v1 weights": ("--model", models["v1"], "--rate", "25", "--attn-ln-eps", "1e-6", data),
+    }
+    for message, args in refused.items():
+        result = s3(*args)
+        assert result.returncode == 2 and message in result.stderr and result.stdout == b"", result.stderr
+        assert_no_traceback(result.stderr)

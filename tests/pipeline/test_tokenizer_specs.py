@@ -10,13 +10,23 @@ from tests.units.test_s3 import save_tiny, speech_like
 
 
 def test_s3_options_are_parsed_from_the_end_of_the_target():
-    assert parse_s3_target("s3.pt") == ("s3.pt", None, None)
-    assert parse_s3_target("s3.pt,version=v1,rate=25") == ("s3.pt", "v1", 25)
-    assert parse_s3_target("dir,with,commas/s3.onnx,rate=50") == ("dir,with,commas/s3.onnx", None, 50)
-    with pytest.raises(UsageError, match="rate must be 25 or 50, not '30'"):
-        parse_s3_target("s3.pt,rate=30")
-    with pytest.raises(UsageError, match="version must be v1 or v2"):
-        parse_s3_target("s3.pt,version=v3")
+    from audiotok.units.s3 import S3Options
+
+    assert parse_s3_target("s3.pt") == S3Options("s3.pt")
+    assert parse_s3_target("s3.pt,version=v1,rate=25") == S3Options("s3.pt", "v1", 25)
+    assert parse_s3_target("dir,with,commas/s3.onnx,rate=50") == S3Options("dir,with,commas/s3.onnx", rate=50)
+    spelled = parse_s3_target("s3.pt,long_audio=step-audio,resampler=soxr,attn-ln-eps=1e-6")
+    assert spelled == S3Options("s3.pt", long_audio="step-audio", resampler="soxr", attn_ln_eps=1e-6)
+    refused = {
+        "s3.pt,rate=30": "S3 rate 30: S3 tokenizers give 25 or 50",
+        "s3.pt,version=v3": "unknown S3 version 'v3'",
+        "s3.pt,long_audio=chunked": "unknown long-audio mode 'chunked'",
+        "s3.pt,attn_ln_eps=small": "take numbers",
+    }
+    for spec, message in refused.items():
+        with pytest.raises(UsageError, match=message) as err:
+            parse_s3_target(spec)
+        assert err.value.one_line().startswith(f"error: --tokenizer s3:{spec}")
 
 
 def test_s3_spec_with_rate_loads_v1_weights_like_s3_extract(tmp_path):

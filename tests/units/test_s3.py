@@ -67,8 +67,8 @@ def item(key, samples, rate=16000):
     return AudioItem(key, key, key, _read=lambda channel, a=audio: a)
 
 
-def tokens_of(backend, waves, batch_seconds):
-    return {r.key: r.tokens for r in s3_tokens([item(k, w) for k, w in waves.items()], backend, batch_seconds=batch_seconds)}
+def tokens_of(backend, waves, batch_seconds, long_audio="s3tokenizer"):
+    return {r.key: r.tokens for r in s3_tokens([item(k, w) for k, w in waves.items()], backend, batch_seconds=batch_seconds, long_audio=long_audio)}
 
 
 def miss_rate(a: dict, b: dict) -> float:
@@ -110,25 +110,52 @@ def test_token_counts_follow_the_convolution_lengths():
         assert out.shape[1] == token_count(frames, 4) == ((frames - 1) // 2) // 2 + 1
 
 
-def test_long_recordings_are_windowed_and_stitched(tiny):
+class Recording:
+    """An S3 backend that records the window lengths of each model call."""
+
+    padding_safe, rate, frames_per_token = False, 25, 4
+
+    def __init__(self, backend):
+        self.backend, self.calls = backend, []
+
+    def __call__(self, mels):
+        self.calls.append([len(m) for m in mels])
+        return self.backend(mels)
+
+
+def test_long_recordings_sliding_windows_are_stitched(tiny):
     backend = S3Onnx(tiny[("v1", 25)][1])
-    calls = []
-    original = backend.__call__
-
-    class Recording:
-        padding_safe, rate, frames_per_token = False, 25, 4
-
-        def __call__(self, mels):
-            calls.append([len(m) for m in mels])
-            return original(mels)
-
+    recording = Recording(backend)
     wave = speech_like(70.0, 3)
-    tokens = tokens_of(Recording(), {"long": wave}, 90.0)["long"]
+    tokens = tokens_of(recording, {"long": wave}, 90.0, "sliding")["long"]
     assert len(tokens) == token_count(len(wave) // 160, 4) == 1750
-    assert calls == [[3000, 3000, 3000]]  # three 30 s windows, one batch of equal lengths
+    assert recording.calls == [[3000, 3000, 3000]]  # three 30 s windows, the last slid back; one batch
     # The middle of the first window matches a run on that window alone.
     first = tokens_of(backend, {"head": wave[: 30 * 16000]}, 0.0)["head"]
     assert miss_rate({"a": tokens[:100]}, {"a": first[:100]}) < 0.05
+
+
+def test_long_recording_layouts_of_the_references(tiny):
+    """s3tokenizer: windows at 0, 2600, 5200 frames, 2 s dropped at inner edges; Step-Audio: 30 s
+    chunks without overlap, each with its own log-mel, a last chunk under 480 samples skipped."""
+    backend = S3Onnx(tiny[("v1", 25)][1])
+    wave = speech_like(70.0, 3)
+    recording = Recording(backend)
+    s3 = tokens_of(recording, {"long": wave}, 90.0, "s3tokenizer")["long"]
+    assert recording.calls == [[3000, 3000], [1800]] and len(s3) == 700 + 650 + 400
+    recording = Recording(backend)
+    tail_lost = tokens_of(recording, {"long": wave[: 53 * 16000]}, 90.0, "s3tokenizer")["long"]
+    assert recording.calls == [[3000], [2700], [100]] and len(tail_lost) == 1275  # not 1325: the last 2 s are lost
+    recording = Recording(backend)
+    chunks = tokens_of(recording, {"long": wave[: 60 * 16000 + 479]}, 90.0, "step-audio")["long"]
+    assert recording.calls == [[3000, 3000]] and len(chunks) == 1500  # the 479-sample tail is skipped
+    head = tokens_of(backend, {"head": wave[: 30 * 16000]}, 0.0)["head"]
+    second = tokens_of(backend, {"second": wave[30 * 16000 : 60 * 16000]}, 0.0)["second"]
+    assert np.array_equal(chunks, np.concatenate([head, second]))
+    # Up to 30 s the three layouts agree.
+    short = {"a": wave[: 29 * 16000]}
+    outputs = [tokens_of(backend, short, 0.0, mode)["a"] for mode in ("s3tokenizer", "step-audio", "sliding")]
+    assert all(np.array_equal(outputs[0], other) for other in outputs[1:])
 
 
 def test_weights_load_from_a_directory_and_bad_files_give_one_line_errors(tiny, tmp_path):
