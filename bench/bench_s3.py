@@ -6,7 +6,7 @@ codes) with random weights exported to ONNX: the compute of the real file.
 
 Step-Audio's way (its tokenizer.py): an ONNX session with one intra-op
 thread, one recording at a time, 30 s audio chunks, log-mel per chunk.
-s3-extract: the library loop behind the command (threads from
+s3-extract --long-audio step-audio: the library loop behind the command (threads from
 OMP_NUM_THREADS, default all cores; windows of one length batched).
 Both get the same 16 kHz waveforms; decoding is not timed.
 """
@@ -97,7 +97,7 @@ def s3_extract_way(backend, waves: dict) -> dict:
     from audiotok.units.s3 import s3_tokens
 
     items = [AudioItem(k, k, k, _read=lambda channel, w=w: Audio(w, 16000, AudioInfo(16000, 1, len(w), "WAV", "FLOAT"))) for k, w in waves.items()]
-    return {r.key: r.tokens for r in s3_tokens(items, backend)}
+    return {r.key: r.tokens for r in s3_tokens(items, backend, long_audio="step-audio")}
 
 
 def timed(function, *args):

@@ -390,7 +390,7 @@ def step_audio_check(tokens: int, seconds: float, rate: int) -> bool:
     return abs(tokens - rate * seconds) <= 2
 
 
-def s3_tokens(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, skip=None, long_audio=DEFAULT_MODE, resampler="soxr") -> Iterator[S3Result]:
+def s3_tokens(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, skip=None, long_audio=DEFAULT_MODE, resampler="torchaudio") -> Iterator[S3Result]:
     """Tokens for each item in input order; failures as ItemError in place. skip(key) leaves an item out.
 
     long_audio: how recordings over 30 s are cut and joined (audiotok.units.s3_long_audio);

@@ -7,138 +7,37 @@ its own loader. A random codebook gives one code for every frame, so v1's codewo
 encoder's own (L2-normalised) outputs on other recordings and v2's FSQ projection is scaled to the
 encoder's outputs; the tests require many distinct codes. Real speech from AUDIOTOK_TEST_AUDIO,
 joined into 53.0, 55.0 and 65.5 s recordings: s3tokenizer's windows at 0, 2600, 5200 frames with
-a last window of 1 s (the whole tail lost), 3 s (part of it lost) and 13.5 s.
+a last window of 1 s (the whole tail lost), 3 s (part of it lost) and 13.5 s. The references live
+in tests/units/s3_references.py (shared with bench/bench_s3_fidelity.py).
 """
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from audiotok.io.audio import Audio, AudioInfo
 from audiotok.io.audio_table import AudioItem
 from audiotok.units.features import WhisperLogMel
 from audiotok.units.s3 import S3Torch, load_torch_model, s3_tokens
 
 s3tokenizer = pytest.importorskip("s3tokenizer", reason="the s3tokenizer package (requirements.txt) is not installed")
-from s3tokenizer.model import ModelConfig, S3Tokenizer  # noqa: E402
-from s3tokenizer.model_v2 import ModelConfig as ModelConfigV2  # noqa: E402
-from s3tokenizer.model_v2 import S3TokenizerV2  # noqa: E402
-
-# The s3tokenizer model names that pick each variant (its own rule: exact names, 'v2' in the name).
-NAMES = {("v1", 25): "speech_tokenizer_v1_25hz", ("v1", 50): "speech_tokenizer_v1", ("v2", 25): "speech_tokenizer_v2_25hz"}
-LONG_PARTS = ("acoustic_corpus.wav", "cold_corpus.wav", "2414-128291-0002.flac")
-CODEWORD_PARTS = ("se10x016-08071999-1334_u0016002.wav", "se10x016-08071999-1334_u0016004.wav", "2412-153948-0000.flac")
-
-
-# ---------------------------------------------------------------- the references, as their authors wrote them
-
-
-def s3tokenizer_load_audio(path: str, sr: int = 16000) -> torch.Tensor:
-    """s3tokenizer.load_audio, reading with soundfile (torchaudio.load needs torchcodec here)."""
-    data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
-    audio = torch.from_numpy(data.T.copy())
-    if sample_rate != sr:
-        import torchaudio
-
-        audio = torchaudio.transforms.Resample(sample_rate, sr)(audio)
-    return audio[0]  # get the first channel
-
-
-def s3tokenizer_tokens(model, audio: torch.Tensor) -> list[int]:
-    """What s3tokenizer's own CLI does for one file: log-mel, padding, quantize (long audio inside)."""
-    mels, mels_lens = s3tokenizer.padding([s3tokenizer.log_mel_spectrogram(audio)])
-    codes, codes_lens = model.quantize(mels, mels_lens)
-    return codes[0, : codes_lens[0].item()].tolist()
-
-
-def step_audio_vq06(model, audio: torch.Tensor) -> list[int]:
-    """Step-Audio's StepAudioTokenizer.get_vq06_code (tokenizer.py), its ONNX session replaced by
-    the same network run by s3tokenizer; whisper.log_mel_spectrogram is s3tokenizer's (the same code)."""
-
-    def split_audio(audio, chunk_duration=480000):
-        start = 0
-        chunks = []
-        while start < len(audio):
-            end = min(start + chunk_duration, len(audio))
-            chunk = audio[start:end]
-            if len(chunk) < 480:
-                pass
-            else:
-                chunks.append(chunk)
-            start = end
-        return chunks
-
-    audio = audio.squeeze(0)
-    chunk_audios = split_audio(audio, chunk_duration=30 * 16000)
-    speech_tokens = []
-    for chunk in chunk_audios:
-        duration = round(chunk.shape[0] / 16000, 2)
-        feat = s3tokenizer.log_mel_spectrogram(chunk, n_mels=128)
-        feat = feat.unsqueeze(0)
-        feat_len = np.array([feat.shape[2]], dtype=np.int32)
-        codes, codes_lens = model.quantize(feat, torch.from_numpy(feat_len))
-        chunk_token = codes[0, : codes_lens[0].item()].flatten().tolist()
-        assert abs(len(chunk_token) - duration * 25) <= 2
-        speech_tokens += chunk_token
-    return speech_tokens
-
-
-# ---------------------------------------------------------------- models and audio
-
-
-def reference_model(version: str, rate: int, codeword_audio: list[torch.Tensor]):
-    torch.manual_seed(rate + (7 if version == "v2" else 0))
-    if version == "v2":
-        model = S3TokenizerV2(NAMES[(version, rate)], ModelConfigV2(n_audio_layer=1))
-    else:
-        model = S3Tokenizer(NAMES[(version, rate)], ModelConfig(n_audio_layer=1))
-    model.eval()
-    with torch.inference_mode():
-        hidden = []
-        for audio in codeword_audio:
-            mels, lens = s3tokenizer.padding([s3tokenizer.log_mel_spectrogram(audio)])
-            out, out_len = model.encoder(mels, lens)
-            hidden.append(out[0, : out_len[0]])
-        hidden = torch.cat(hidden)
-        generator = torch.Generator().manual_seed(1)
-        if version == "v2":
-            codebook = model.quantizer._codebook.project_down
-            direction = torch.randn(8, hidden.shape[1], generator=generator)
-            projected = hidden @ direction.t()
-            codebook.weight.copy_(direction / projected.std(0)[:, None])
-            codebook.bias.copy_(-projected.mean(0) / projected.std(0))
-        else:
-            unit = torch.nn.functional.normalize(hidden, dim=-1)
-            rows = unit[torch.randint(len(unit), (4096,), generator=generator)]
-            model.quantizer._codebook.embed.copy_(rows + 0.02 * torch.randn(rows.shape, generator=generator))
-    return model
+from tests.units.s3_references import NAMES, codeword_audio, reference_model, s3tokenizer_load_audio, s3tokenizer_tokens, speech_clips, step_audio_vq06
 
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory):
-    """{key: path}: real speech as float WAV (a short one, a 22.05 kHz one, three long joins)."""
+    """({key: path} of real speech as float WAV, codeword audio, the folder)."""
     import os
     from pathlib import Path
 
     root = os.environ.get("AUDIOTOK_TEST_AUDIO")
     if not root or not Path(root).is_dir():
         pytest.skip("AUDIOTOK_TEST_AUDIO is not set (point it at ../shared/data/speech)")
-    root = Path(root)
     out = tmp_path_factory.mktemp("s3ref")
-    joined = np.concatenate([sf.read(root / name, dtype="float32")[0] for name in LONG_PARTS])
-    clips = {"short": sf.read(root / "1688-142285-0000.flac", dtype="float32")[0]}
-    for seconds in (53.0, 55.0, 65.5):
-        clips[f"long{seconds:g}"] = joined[: int(seconds * 16000)]
     paths = {}
-    for key, samples in clips.items():
+    for key, (samples, rate) in speech_clips(root).items():
         paths[key] = str(out / f"{key}.wav")
-        sf.write(paths[key], samples, 16000, subtype="FLOAT")
-    lj, lj_rate = sf.read(root / "LJ050-0131.wav", dtype="float32")
-    paths["lj22k"] = str(out / "lj22k.wav")
-    sf.write(paths["lj22k"], lj, lj_rate, subtype="FLOAT")
-    codewords = [torch.from_numpy(sf.read(root / name, dtype="float32")[0]) for name in CODEWORD_PARTS]
-    return paths, codewords, out
+        sf.write(paths[key], samples, rate, subtype="FLOAT")
+    return paths, codeword_audio(root), out
 
 
 def audiotok_tokens(weights, version, rate, paths: dict, long_audio: str, resampler: str = "torchaudio", batch_seconds: float = 60.0) -> dict:
