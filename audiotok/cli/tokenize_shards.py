@@ -6,8 +6,13 @@ text from the sample's JSON, null when absent). Shards are the sorted *.tar of
 slice goes to process i % --num-proc. Process p uses GPU (p // --procs-per-gpu) %
 GPUs, or the CPU when there is none. A rerun (after a kill, Ctrl-C, a memory stop or
 with another --num-proc) skips every sample already in any {name}_*.jsonl, so each
-sample ends up on exactly one line. A sample that cannot be used (no audio, no JSON,
-undecodable, too short) and a damaged shard are warnings; the run ends `done N/M`.
+sample ends up on exactly one line. A worker that dies (killed by the OOM killer, a
+crash) is started again for its unfinished shards, up to --max-restarts times, and
+goes on after its last written line. Every --memory-check-every samples a worker
+over --memory-limit frees caches and goes on; it stops (the run exits 1, a rerun
+resumes) only when memory is still over the limit right after freeing. A sample that
+cannot be used (no audio, no JSON, undecodable, too short) and a damaged shard are
+warnings; the run ends `done N/M`.
 
 \b
 Tokenizers (--tokenizer SPEC):
@@ -17,6 +22,7 @@ Tokenizers (--tokenizer SPEC):
   bicodec:DIR   BiCodec (Spark-TTS): global_tokens, semantic_tokens
   DIR           a bundle directory
 
+\b
 \b
 Example:
   audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 4
@@ -46,8 +52,9 @@ def command(
     dtype: Annotated[str, typer.Option("--dtype", help="Model precision: float32, float16 or bfloat16.")] = "float32",
     batch_seconds: Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Audio seconds handed to the tokenizer at once.")] = 60.0,
     stats_every: Annotated[int, typer.Option("--stats-every", min=0, help="Log statistics every N samples (0: only at the end).")] = 1000,
-    memory_limit: Annotated[float, typer.Option("--memory-limit", help="Share of memory in use above which a worker frees caches, then stops.")] = 0.9,
+    memory_limit: Annotated[float, typer.Option("--memory-limit", help="Memory share above which a worker frees caches; it stops if still above.")] = 0.9,
     memory_check_every: Annotated[int, typer.Option("--memory-check-every", min=1, help="Samples between memory checks.")] = 20,
+    max_restarts: Annotated[int, typer.Option("--max-restarts", min=0, help="Times a worker that dies is started again.")] = 2,
     min_success: common.MinSuccess = 0.95,
 ) -> None:
     from audiotok.errors import UsageError
@@ -62,5 +69,6 @@ def command(
             input_dir=input_dir, output_dir=output_dir, tokenizer=tokenizer, num_proc=num_proc, from_index=from_index,
             to_index=to_index, procs_per_gpu=procs_per_gpu, device=device, dtype=dtype, batch_seconds=batch_seconds,
             stats_every=stats_every, memory_limit=memory_limit, memory_check_every=memory_check_every, min_success=min_success,
+            max_restarts=max_restarts,
         )  # fmt: skip
     )

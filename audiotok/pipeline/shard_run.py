@@ -2,19 +2,24 @@
 
 Shards are the sorted `*.tar` of the input directory, sliced [from_index, to_index).
 Shard i of the slice goes to process i % num_proc: a fixed assignment for a given
-list and process count. The parent spawns the workers, shows their aggregated counts
-(a rich progress bar on a terminal, log lines otherwise, statistics every
---stats-every samples), and ends with `done N/M`. Ctrl-C or SIGTERM sets the stop
-event: the workers write the lines in hand, close their files and exit, then the
-parent exits 130 or 143. A worker that fails or stops for memory leaves the others
-running; the run then fails with a hint to rerun, which skips every finished sample.
+list and process count. The parent spawns the workers, reads each one's own pipe,
+shows their aggregated counts (a rich progress bar on a terminal, log lines
+otherwise, statistics every --stats-every samples), and ends with `done N/M`.
+Ctrl-C or SIGTERM to the parent: it sends SIGTERM to the workers, which write the
+lines in hand, close their files and exit; the parent then exits 130 or 143.
+
+A worker that dies without saying why (SIGKILL from the OOM killer, a crash) is
+started again for its unfinished shards, at most --max-restarts times: its torn last
+line is cut and the new process skips what the dead one wrote, so every sample still
+ends on one line. A worker that reports an error or stops for memory is not restarted
+(it would fail the same way); it leaves the others running, and the run then fails
+with a hint to rerun, which skips every finished sample.
 """
 
 import glob
 import json
 import logging
 import os
-import queue as queue_module
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,6 +50,7 @@ class ShardRunOptions:
     memory_limit: float = 0.9
     memory_check_every: int = 20
     min_success: float = 0.95
+    max_restarts: int = 2
 
 
 def list_shards(input_dir: str, from_index: int = 0, to_index: int | None = None) -> list[str]:
@@ -98,6 +104,7 @@ class Counts:
     compute_seconds: float = 0.0
     shards_done: int = 0
     failed: list = field(default_factory=list)
+    failed_names: set = field(default_factory=set)  # a restarted worker may report a failure again
     exits: dict = field(default_factory=dict)  # worker -> (status, message)
     started: set = field(default_factory=set)  # workers whose tokenizer loaded
     started_at: float | None = None
@@ -110,11 +117,11 @@ class Counts:
 class ProgressView:
     """A rich bar on a terminal; otherwise a log line every PROGRESS_LOG_SECONDS. Stats every N samples."""
 
-    def __init__(self, shard_count: int, stats_every: int):
-        self.shard_count, self.stats_every = shard_count, stats_every
+    def __init__(self, shard_count: int, stats_every: int, clock=time.monotonic):
+        self.shard_count, self.stats_every, self.clock = shard_count, stats_every, clock
         self.next_stats = stats_every
         self.stats_logged_at = 0  # samples counted at the last stats line
-        self.last_line = time.monotonic()
+        self.last_line = clock()
         self.bar = None
         if sys.stderr.isatty():
             from rich.console import Console
@@ -126,15 +133,15 @@ class ProgressView:
             self.bar.start()
 
     def summary(self, counts: Counts) -> str:
-        wall = time.monotonic() - counts.started_at if counts.started_at else 0.0
+        wall = self.clock() - counts.started_at if counts.started_at else 0.0
         speed = counts.audio_seconds / wall if wall > 0 else 0.0
         return f"{counts.ok} samples ({len(counts.failed)} failed, {counts.already_done} already done), {speed:.1f} audio s/s"
 
     def update(self, counts: Counts) -> None:
         if self.bar is not None:
             self.bar.update(self.task, completed=counts.shards_done, line=self.summary(counts))
-        elif time.monotonic() - self.last_line >= PROGRESS_LOG_SECONDS:
-            self.last_line = time.monotonic()
+        elif self.clock() - self.last_line >= PROGRESS_LOG_SECONDS:
+            self.last_line = self.clock()
             log.info("shards %d/%d: %s", counts.shards_done, self.shard_count, self.summary(counts))
         if self.stats_every and counts.processed >= self.next_stats:
             self.next_stats = (counts.processed // self.stats_every + 1) * self.stats_every
@@ -142,11 +149,11 @@ class ProgressView:
 
     def log_stats(self, counts: Counts) -> None:
         self.stats_logged_at = counts.processed
-        wall = time.monotonic() - counts.started_at if counts.started_at else 0.0
+        wall = self.clock() - counts.started_at if counts.started_at else 0.0
         mean = counts.compute_seconds / counts.ok if counts.ok else 0.0
         log.info(
-            "stats: %d samples, %.1f s tokenizing (%.3f s a sample), %.1f s of audio, %.1f audio s/s",
-            counts.ok, counts.compute_seconds, mean, counts.audio_seconds, counts.audio_seconds / wall if wall > 0 else 0.0,
+            "stats: %d samples (%d failed), %.1f s tokenizing (%.3f s a sample), %.1f s of audio, %.1f audio s/s",
+            counts.ok, len(counts.failed), counts.compute_seconds, mean, counts.audio_seconds, counts.audio_seconds / wall if wall > 0 else 0.0,
         )  # fmt: skip
 
     def close(self) -> None:
@@ -159,7 +166,7 @@ def run_shards(options: ShardRunOptions) -> None:
     import multiprocessing
 
     from audiotok.pipeline.jsonl_store import output_files, output_path, repair_tail
-    from audiotok.pipeline.shard_worker import WorkerJob, run_worker
+    from audiotok.pipeline.shard_worker import WorkerJob
     from audiotok.pipeline.tokenizers import parse_spec
     from audiotok.runner import Tally
 
@@ -187,34 +194,216 @@ def run_shards(options: ShardRunOptions) -> None:
         len(shards), options.input_dir, options.from_index, len(assignment), threads, out_dir, name,
     )  # fmt: skip
 
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    stop = context.Event()
     level = logging.getLogger("audiotok").getEffectiveLevel()
-    workers = []
+
+    def job_for(slot: "WorkerSlot") -> WorkerJob:
+        return WorkerJob(
+            index=slot.index, shards=slot.unfinished(), output=str(slot.output), existing_outputs=known_outputs,
+            spec=options.tokenizer, device=options.device, procs_per_gpu=options.procs_per_gpu, dtype=options.dtype,
+            threads=threads, batch_seconds=options.batch_seconds, memory_limit=options.memory_limit,
+            memory_check_every=options.memory_check_every, log_level=level, parent_pid=os.getpid(), attempt=slot.attempt,
+        )  # fmt: skip
+
+    slots = [WorkerSlot(index, assigned, outputs[index], _size(outputs[index])) for index, assigned in enumerate(assignment)]
     counts = Counts()
     view = ProgressView(len(shards), options.stats_every)
+    supervisor = Supervisor(multiprocessing.get_context("spawn"), job_for, counts, view, options.max_restarts)
     try:
-        for index, assigned in enumerate(assignment):
-            job = WorkerJob(
-                index, assigned, str(outputs[index]), known_outputs, options.tokenizer, options.device, options.procs_per_gpu,
-                options.dtype, threads, options.batch_seconds, options.memory_limit, options.memory_check_every, level, os.getpid(),
-            )  # fmt: skip
-            process = context.Process(target=run_worker, args=(job, messages, stop), name=f"tokenize-shards-{index}", daemon=True)
-            _start_ignoring_ctrl_c(process)
-            workers.append(process)
-        _follow(workers, messages, counts, view)
+        for slot in slots:
+            supervisor.start(slot)
+        supervisor.follow(slots)
     except BaseException:
         # Ctrl-C or SIGTERM (raised as KeyboardInterrupt by the entry point): let the workers close cleanly.
         view.close()
-        log.warning("stopping: waiting for %d worker(s) to write the samples in hand", sum(p.is_alive() for p in workers))
-        stop.set()
-        _drain_until_exit(workers, messages, counts)
+        supervisor.stop(slots)
         raise
     view.close()
     if counts.processed != view.stats_logged_at:
         view.log_stats(counts)
     _finish(counts, tally)
+
+
+@dataclass
+class WorkerSlot:
+    """One worker index through its restarts: its shards, its output file, its process now."""
+
+    index: int
+    shards: list[str]
+    output: Path
+    start_size: int  # bytes its output had before this run: the lines after them are this run's
+    attempt: int = 0
+    process: object = None  # the running process, None once it has ended for good
+    connection: object = None  # the parent's end of the process's pipe, None after end of file
+    finished_shards: set = field(default_factory=set)
+    exit: tuple | None = None  # (status, message) the process sent before exiting
+    ok: int = 0  # lines this run wrote to output (reported, then checked against the file after a death)
+    started: bool = False  # some attempt has loaded the tokenizer and counted the samples already done
+
+    def unfinished(self) -> list[str]:
+        return [s for s in self.shards if os.path.basename(s) not in self.finished_shards]
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+class Supervisor:
+    """Starts the workers, reads their pipes, restarts the ones that die, stops them on request."""
+
+    def __init__(self, context, job_for, counts: Counts, view: ProgressView, max_restarts: int):
+        self.context, self.job_for, self.counts, self.view = context, job_for, counts, view
+        self.max_restarts = max_restarts
+        self.stopping = False
+
+    def start(self, slot: WorkerSlot) -> None:
+        from audiotok.pipeline.shard_worker import run_worker
+
+        reader, writer = self.context.Pipe(duplex=False)
+        process = self.context.Process(target=run_worker, args=(self.job_for(slot), writer), name=f"tokenize-shards-{slot.index}", daemon=True)
+        _start_ignoring_ctrl_c(process)
+        writer.close()  # the child holds the only write end: its exit is the pipe's end of file
+        slot.process, slot.connection, slot.exit = process, reader, None
+
+    def follow(self, slots: list[WorkerSlot], deadline: float | None = None) -> None:
+        """Handle messages and deaths until every worker has ended for good (or the deadline)."""
+        from multiprocessing.connection import wait
+
+        while True:
+            running = [slot for slot in slots if slot.process is not None]
+            if not running or (deadline is not None and time.monotonic() > deadline):
+                return
+            waiting = [slot.connection for slot in running if slot.connection is not None]
+            ready = set(wait(waiting + [slot.process.sentinel for slot in running], timeout=0.5))
+            for slot in running:
+                if slot.connection in ready:
+                    self.read(slot)
+                if slot.process.sentinel in ready:
+                    self.read(slot)  # what it sent before dying is still in the pipe
+                    self.ended(slot)
+            self.view.update(self.counts)
+
+    def read(self, slot: WorkerSlot) -> None:
+        """Every whole message waiting in the slot's pipe; a message cut by a kill is end of file."""
+        import pickle
+
+        while slot.connection is not None and slot.connection.poll():
+            try:
+                message = slot.connection.recv()
+            except (EOFError, OSError, pickle.UnpicklingError):
+                slot.connection.close()
+                slot.connection = None
+                return
+            self.handle(slot, message)
+
+    def handle(self, slot: WorkerSlot, message: tuple) -> None:
+        counts = self.counts
+        kind, worker, *rest = message
+        if kind == "started":
+            device, already_done = rest
+            counts.started_at = counts.started_at or self.view.clock()
+            counts.started.add(worker)
+            if not slot.started:  # a restart's count also holds what the earlier attempts wrote
+                slot.started = True
+                counts.already_done += already_done
+            log.debug("worker %d on %s (attempt %d); %d of its samples already done", worker, device, slot.attempt + 1, already_done)
+        elif kind == "progress":
+            ok, audio, compute = rest
+            slot.ok += ok
+            counts.ok += ok
+            counts.audio_seconds += audio
+            counts.compute_seconds += compute
+        elif kind == "failed":
+            name, reason = rest
+            if name not in counts.failed_names:
+                counts.failed_names.add(name)
+                counts.failed.append((name, reason))
+                log.warning("%s: %s", name, reason)
+        elif kind == "shard":
+            slot.finished_shards.add(rest[0])
+            counts.shards_done += 1
+        elif kind == "exit":
+            slot.exit = tuple(rest)
+
+    def ended(self, slot: WorkerSlot) -> None:
+        """The slot's process has exited: record why, or start it again after a death."""
+        slot.process.join()
+        if slot.connection is not None:
+            slot.connection.close()
+            slot.connection = None
+        process, slot.process = slot.process, None
+        if slot.exit is not None:
+            status, message = slot.exit
+            if status in ("error", "memory"):
+                log.error("worker %d stopped: %s", slot.index, message)
+            self.counts.exits[slot.index] = slot.exit
+            return
+        cause = _death_cause(process.exitcode)
+        unfinished = slot.unfinished()
+        restart = unfinished and not self.stopping and slot.attempt < self.max_restarts
+        if restart:
+            log.warning(
+                "worker %d died (%s); starting it again for its %d unfinished shard(s) (restart %d of --max-restarts %d)",
+                slot.index, cause, len(unfinished), slot.attempt + 1, self.max_restarts,
+            )  # fmt: skip
+        self._count_unreported_lines(slot)
+        if not unfinished:
+            log.warning("worker %d died (%s) after finishing its shards", slot.index, cause)
+            self.counts.exits[slot.index] = ("finished", "")
+        elif restart:
+            slot.attempt += 1
+            self.start(slot)
+        elif self.stopping:
+            self.counts.exits[slot.index] = ("error", f"the process died ({cause})")
+        else:
+            names = [os.path.basename(s) for s in unfinished]
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            times = "once" if slot.attempt == 0 else f"{slot.attempt + 1} times"
+            self.counts.exits[slot.index] = ("died", f"died {times} (the last: {cause}) with shard(s) {shown} unfinished")
+
+    def _count_unreported_lines(self, slot: WorkerSlot) -> None:
+        """Cut the dead worker's torn line; count the lines it wrote but died before reporting."""
+        from audiotok.pipeline.jsonl_store import repair_tail
+
+        if not slot.output.exists():
+            return
+        dropped = repair_tail(slot.output)
+        if dropped:
+            log.info("%s: dropped the torn last line (%d bytes) of the dead worker; its sample is done again", slot.output, dropped)
+        with open(slot.output, "rb") as handle:
+            handle.seek(slot.start_size)
+            written = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        if written > slot.ok:
+            self.counts.ok += written - slot.ok
+            slot.ok = written
+
+    def stop(self, slots: list[WorkerSlot]) -> None:
+        """SIGTERM to every worker; wait (reading their pipes) until they have written the samples in hand."""
+        self.stopping = True
+        running = [slot for slot in slots if slot.process is not None]
+        log.warning("stopping: waiting for %d worker(s) to write the samples in hand", len(running))
+        for slot in running:
+            slot.process.terminate()
+        try:
+            self.follow(slots, deadline=time.monotonic() + STOP_WAIT_SECONDS)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop waiting
+        for slot in slots:
+            if slot.process is not None:
+                log.warning("worker %d did not stop in time: killed (a torn line, if any, is dropped on the next run)", slot.index)
+                slot.process.kill()
+                slot.process.join()
+                slot.process = None
+
+
+def _death_cause(exitcode: int | None) -> str:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
 
 
 def _start_ignoring_ctrl_c(process) -> None:
@@ -233,79 +422,6 @@ def _start_ignoring_ctrl_c(process) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _handle(message, counts: Counts) -> None:
-    kind, worker, *rest = message
-    if kind == "started":
-        device, already_done = rest
-        counts.started_at = counts.started_at or time.monotonic()
-        counts.started.add(worker)
-        counts.already_done += already_done
-        log.debug("worker %d on %s; %d of its samples already done", worker, device, already_done)
-    elif kind == "progress":
-        ok, audio, compute = rest
-        counts.ok += ok
-        counts.audio_seconds += audio
-        counts.compute_seconds += compute
-    elif kind == "failed":
-        counts.failed.append(tuple(rest))
-        log.warning("%s: %s", *rest)
-    elif kind == "shard":
-        counts.shards_done += 1
-    elif kind == "exit":
-        counts.exits[worker] = tuple(rest)
-
-
-def _follow(workers, messages, counts: Counts, view: ProgressView) -> None:
-    """Handle messages until every worker has exited; a worker that vanishes is an error of its own."""
-    while True:
-        try:
-            message = messages.get(timeout=0.5)
-        except queue_module.Empty:
-            for index, process in enumerate(workers):
-                if not process.is_alive() and index not in counts.exits:
-                    _collect_late(messages, counts)  # its exit message may still be in the pipe
-                    if index not in counts.exits:
-                        counts.exits[index] = ("error", f"the process died (exit code {process.exitcode})")
-            if all(not p.is_alive() for p in workers) and len(counts.exits) == len(workers):
-                return
-            view.update(counts)
-            continue
-        _handle(message, counts)
-        if message[0] == "exit" and message[2] in ("error", "memory"):
-            log.error("worker %d stopped: %s", message[1], message[3])
-        view.update(counts)
-        if len(counts.exits) == len(workers):
-            for process in workers:
-                process.join()
-            return
-
-
-def _collect_late(messages, counts: Counts) -> None:
-    try:
-        while True:
-            _handle(messages.get(timeout=0.2), counts)
-    except queue_module.Empty:
-        pass
-
-
-def _drain_until_exit(workers, messages, counts: Counts) -> None:
-    """Keep reading messages (a worker cannot exit with a full pipe) until all are gone; kill stragglers."""
-    deadline = time.monotonic() + STOP_WAIT_SECONDS
-    try:
-        while any(p.is_alive() for p in workers) and time.monotonic() < deadline:
-            try:
-                _handle(messages.get(timeout=0.2), counts)
-            except queue_module.Empty:
-                pass
-    except KeyboardInterrupt:
-        pass  # a second Ctrl-C: stop waiting
-    for process in workers:
-        if process.is_alive():
-            log.warning("worker %s did not stop in time: killed (a torn line, if any, is dropped on the next run)", process.name)
-            process.kill()
-        process.join()
-
-
 def _finish(counts: Counts, tally) -> None:
     tally.ok, tally.skipped = counts.ok + counts.already_done, counts.already_done
     tally.failed = list(counts.failed)  # already warned about one by one
@@ -315,7 +431,11 @@ def _finish(counts: Counts, tally) -> None:
         return
     log.info("done %d/%d (%d already done), run incomplete", tally.ok, tally.total, tally.skipped)
     worker, (status, message) = sorted(incomplete.items())[0]
+    what = f"worker {worker} {message}" if status == "died" else f"worker {worker} stopped: {message}"
     if not counts.started:  # no worker could load the tokenizer: rerunning will not help
-        raise AudiotokError(f"cannot start the tokenizer: {message}")
+        raise AudiotokError(f"cannot start the tokenizer: {what if status == 'died' else message}")
     more = f" (and {len(incomplete) - 1} other worker(s))" if len(incomplete) > 1 else ""
-    raise AudiotokError(f"worker {worker} stopped: {message}{more}", "run the same command again: finished samples are skipped")
+    hint = "run the same command again: finished samples are skipped"
+    if "SIGKILL" in message:
+        hint += "; if the OOM killer sent it, lower --num-proc or --batch-seconds"
+    raise AudiotokError(f"{what}{more}", hint)

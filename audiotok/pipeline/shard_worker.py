@@ -3,17 +3,23 @@
 The worker loads its tokenizer once, reads which samples are finished (from every
 output file of the input, whichever run wrote them), then goes through its shards
 sample by sample, tokenizing groups of about --batch-seconds of audio and appending
-one flushed line a sample. It stops between groups when the parent sets the stop
-event, when it gets SIGTERM, when the parent has died, or when memory stays above
---memory-limit after freeing caches; the lines already written are complete.
+one flushed line a sample. It stops between groups when it gets SIGTERM (how the parent
+stops it), when the parent has died, or when memory is still above --memory-limit right
+after freeing caches; the lines already written are complete.
 
-Everything the parent shows is sent as a message tuple on the queue:
+Everything the parent shows is sent as a message tuple on the worker's own pipe (never a
+queue shared with the other workers: a worker killed mid-write must not take the others'
+channel with it):
     ("started", worker, device, already_done)   ("progress", worker, ok, audio_s, compute_s)
     ("failed", worker, name, reason)             ("shard", worker, shard_name)
     ("exit", worker, status, message)            status: finished, stopped, memory, error
 
-AUDIOTOK_TEST_ITEM_DELAY (seconds, test-only): a sleep before each sample, so tests can
-interrupt a run half way. Never set it in real runs.
+Test-only environment hooks (never set them in real runs):
+  AUDIOTOK_TEST_ITEM_DELAY=S    a sleep of S seconds before each sample, so tests can
+                                interrupt a run half way.
+  AUDIOTOK_TEST_WORKER_DEATH=W:N[:every]   worker W, after writing N lines, writes half of
+                                the next one and kills itself with SIGKILL, as the OOM killer
+                                would; on its first attempt only, or on every one with :every.
 """
 
 import logging
@@ -44,6 +50,7 @@ class WorkerJob:
     memory_check_every: int
     log_level: int
     parent_pid: int
+    attempt: int = 0  # 0 for the first start, then one more at each restart after a death
 
 
 class _Stop(Exception):
@@ -62,7 +69,7 @@ def worker_device(requested: str, index: int, procs_per_gpu: int) -> str:
 
     from audiotok.errors import AudiotokError
 
-    count = torch.cuda.device_count()
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
         if requested.startswith("cuda"):
             raise AudiotokError(f"--device {requested}: no CUDA device is available", "use --device cpu or auto")
@@ -78,7 +85,26 @@ def limit_threads(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
-def run_worker(job: WorkerJob, queue, stop_event) -> None:
+class Messages:
+    """The worker's end of its pipe to the parent; a parent that is gone makes sends no-ops."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.parent_gone = False
+
+    def put(self, message: tuple) -> None:
+        if self.parent_gone:
+            return
+        try:
+            self.connection.send(message)
+        except OSError:  # BrokenPipeError: nobody reads any more
+            self.parent_gone = True
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def run_worker(job: WorkerJob, connection) -> None:
     """The spawned process's entry point; never raises (the parent learns everything by message)."""
     limit_threads(job.threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -88,32 +114,32 @@ def run_worker(job: WorkerJob, queue, stop_event) -> None:
 
     setup_logging()
     logging.getLogger("audiotok").setLevel(job.log_level)
+    messages = Messages(connection)
     try:
-        _Worker(job, queue, lambda: bool(terminated) or stop_event.is_set() or os.getppid() != job.parent_pid).run()
-        queue.put(("exit", job.index, "finished", ""))
+        _Worker(job, messages, lambda: bool(terminated) or messages.parent_gone or os.getppid() != job.parent_pid).run()
+        messages.put(("exit", job.index, "finished", ""))
     except _Stop as stop:
-        queue.put(("exit", job.index, stop.status, stop.message))
+        messages.put(("exit", job.index, stop.status, stop.message))
     except Exception as err:  # noqa: BLE001 - one worker's failure is reported, never a traceback
         from audiotok.errors import AudiotokError
 
         message = err.one_line().removeprefix("error: ") if isinstance(err, AudiotokError) else f"{type(err).__name__}: {err}"
         if os.environ.get("AUDIOTOK_DEBUG"):
             log.exception("worker %d", job.index)
-        queue.put(("exit", job.index, "error", message))
-    # The output file is closed and synced and the exit message sent: leave at once, without
-    # the seconds torch's interpreter teardown takes, once the queue has flushed to the parent.
-    queue.close()
-    if os.getppid() != job.parent_pid:
-        queue.cancel_join_thread()  # nobody reads the pipe any more: do not wait on it
-    queue.join_thread()
+        messages.put(("exit", job.index, "error", message))
+    # The output file is closed and synced and the exit message is in the pipe: leave at once,
+    # without the seconds torch's interpreter teardown takes.
+    messages.close()
     os._exit(0)
 
 
 class _Worker:
-    def __init__(self, job: WorkerJob, queue, should_stop):
-        self.job, self.queue, self.should_stop = job, queue, should_stop
+    def __init__(self, job: WorkerJob, messages, should_stop):
+        self.job, self.messages, self.should_stop = job, messages, should_stop
         self.since_memory_check = 0
         self.item_delay = float(os.environ.get("AUDIOTOK_TEST_ITEM_DELAY") or 0)
+        self.die_after_lines = _death_hook(job)
+        self.lines_written = 0
 
     def run(self) -> None:
         import torch
@@ -129,11 +155,11 @@ class _Worker:
             self.tokenizer.batch_seconds = job.batch_seconds
         names = {os.path.basename(s) for s in job.shards}
         self.done = read_done([p for p in map(_as_path, job.existing_outputs)], names)
-        self.queue.put(("started", job.index, device, len(self.done)))
+        self.messages.put(("started", job.index, device, len(self.done)))
         with LineAppender(_as_path(job.output)) as self.out:
             for shard in job.shards:
                 self.run_shard(shard)
-                self.queue.put(("shard", job.index, os.path.basename(shard)))
+                self.messages.put(("shard", job.index, os.path.basename(shard)))
 
     def run_shard(self, shard: str) -> None:
         name = os.path.basename(shard)
@@ -197,10 +223,15 @@ class _Worker:
                 self.fail(f"{shard_name}:{sample.key}", str(result))
                 continue
             meta = sample.metadata
-            self.out.write(sample_line(sample.key, shard_name, meta.get("language"), meta.get("text"), result))
+            line = sample_line(sample.key, shard_name, meta.get("language"), meta.get("text"), result)
+            if self.lines_written == self.die_after_lines:
+                self.out.write(line[: len(line) // 2])  # the torn line a kill mid-write leaves
+                os.kill(os.getpid(), signal.SIGKILL)
+            self.out.write(line)
+            self.lines_written += 1
             ok += 1
             audio_seconds += len(wave) / self.tokenizer.sample_rate
-        self.queue.put(("progress", self.job.index, ok, audio_seconds, compute))
+        self.messages.put(("progress", self.job.index, ok, audio_seconds, compute))
         self.since_memory_check += len(group)
         if self.since_memory_check >= self.job.memory_check_every:
             self.since_memory_check = 0
@@ -226,18 +257,33 @@ class _Worker:
         if share <= self.job.memory_limit:
             return
         free_caches()
-        share = memory_share()
-        if share > self.job.memory_limit:
+        freed = memory_share()
+        if freed > self.job.memory_limit:  # freeing did not help: stop before the OOM killer acts
             raise _Stop(
                 "memory",
-                f"memory use {share:.0%} is above --memory-limit {self.job.memory_limit:g} after freeing caches "
+                f"memory use {freed:.0%} is above --memory-limit {self.job.memory_limit:g} after freeing caches "
                 f"(this worker holds {process_rss() / 2**30:.1f} GiB)",
             )
+        log.info(
+            "worker %d: memory use %.0f%% was above --memory-limit %g; freed caches, now %.0f%%: going on",
+            self.job.index, share * 100, self.job.memory_limit, freed * 100,
+        )  # fmt: skip
 
     def fail(self, name: str, reason: str) -> None:
-        self.queue.put(("failed", self.job.index, name, reason))
+        self.messages.put(("failed", self.job.index, name, reason))
         self.since_memory_check += 1
         return None
+
+
+def _death_hook(job: WorkerJob) -> int | None:
+    """Lines after which AUDIOTOK_TEST_WORKER_DEATH kills this worker, or None (the normal case)."""
+    value = os.environ.get("AUDIOTOK_TEST_WORKER_DEATH")
+    if not value:
+        return None
+    worker, lines, *every = value.split(":")
+    if int(worker) != job.index or (job.attempt > 0 and every != ["every"]):
+        return None
+    return int(lines)
 
 
 def _as_path(text: str):

@@ -1,7 +1,9 @@
 """tokenize-shards: tar shards -> one JSONL file per worker process, resumable, with every failure counted."""
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,7 +32,7 @@ def corpus(tmp_path_factory):
 def reference(corpus, bundle, tmp_path_factory) -> tuple[Path, object]:
     """An uninterrupted one-process run: the output the other runs must equal."""
     out = tmp_path_factory.mktemp("reference")
-    result = run_cli("tokenize-shards", "--input-dir", corpus[0], "--output-dir", out, "--tokenizer", f"bundle:{bundle}", "--num-proc", 1)
+    result = run_cli("tokenize-shards", "--input-dir", corpus[0], "--output-dir", out, "--tokenizer", f"bundle:{bundle}", "--num-proc", 1, "--stats-every", 4)
     return out, result
 
 
@@ -262,3 +264,176 @@ def test_torn_tails_are_cut_and_finished_keys_read_from_every_file(tmp_path):
     assert read_done(files) == {("a.tar", "k1"), ("a.tar", 'k"2'), ("b.tar", "k9")}  # a line still being written is not done
     assert read_done(files, {"b.tar"}) == {("b.tar", "k9")}
     assert line_identity("{}") is None
+
+
+# --- workers that die are started again --------------------------------------------------
+
+
+def test_a_killed_worker_is_restarted_and_every_sample_is_written_once(corpus, bundle, reference, tmp_path):
+    corpus_dir, _ = corpus
+    out = tmp_path / "out"
+    # Worker 1 finishes part-001.tar (4 lines), writes s3_00 of part-003.tar, tears the next line and
+    # SIGKILLs itself before reporting its group: the parent must cut the line, count s3_00 and restart it.
+    death = {"AUDIOTOK_TEST_WORKER_DEATH": "1:5"}
+    result = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 2, "--batch-seconds", 1), env=death)
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result.stderr)
+    restarted = "WARNING audiotok: worker 1 died (killed by SIGKILL); starting it again for its 1 unfinished shard(s) (restart 1 of --max-restarts 2)"
+    assert restarted in result.stderr
+    assert f"{out / 'shards_1.jsonl'}: dropped the torn last line" in result.stderr
+    assert "done 16/16\n" in result.stderr  # nothing counted twice, nothing missing
+    assert by_identity(read_lines(out)) == by_identity(read_lines(reference[0]))  # each sample once, as uninterrupted
+
+
+def test_a_worker_that_keeps_dying_fails_in_one_line_and_a_rerun_completes(corpus, bundle, reference, tmp_path):
+    corpus_dir, _ = corpus
+    out = tmp_path / "out"
+    always = {"AUDIOTOK_TEST_WORKER_DEATH": "1:1:every"}  # each attempt of worker 1 writes one line, then dies
+    failed = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 2, "--batch-seconds", 0, "--max-restarts", 1), env=always)
+    assert failed.returncode == 1, failed.stderr
+    assert_no_traceback(failed.stderr)
+    assert failed.stderr.count("worker 1 died (killed by SIGKILL); starting it again") == 1
+    assert "done 10/10 (0 already done), run incomplete" in failed.stderr
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "error: worker 1 died 2 times (the last: killed by SIGKILL) with shard(s) part-001.tar, part-003.tar unfinished "
+        "(hint: run the same command again: finished samples are skipped; if the OOM killer sent it, lower --num-proc or --batch-seconds)"
+    )
+    assert len(read_lines(out)) == 10  # no torn line left behind
+    resumed = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 1))
+    assert resumed.returncode == 0 and "done 16/16 (10 already done)" in resumed.stderr, resumed.stderr
+    assert by_identity(read_lines(out)) == by_identity(read_lines(reference[0]))
+
+
+# --- the memory guard, the GPU of each process, the statistics line ----------------------
+
+
+class ListQueue(list):
+    def put(self, message):
+        self.append(message)
+
+
+def run_worker_here(corpus_dir: Path, bundle: Path, out: Path, **changes):
+    """One worker over every shard, in this process: (messages, the _Stop it raised or None)."""
+    import torch
+
+    from audiotok.pipeline.shard_worker import WorkerJob, _Stop, _Worker
+
+    output = out / "shards_0.jsonl"
+    settings = dict(
+        index=0, shards=[str(p) for p in sorted(corpus_dir.glob("*.tar"))], output=str(output), existing_outputs=[str(output)],
+        spec=f"bundle:{bundle}", device="cpu", procs_per_gpu=1, dtype="float32", threads=1, batch_seconds=0.0,
+        memory_limit=0.9, memory_check_every=3, log_level=0, parent_pid=os.getpid(),
+    )  # fmt: skip
+    messages, threads = ListQueue(), torch.get_num_threads()
+    try:
+        _Worker(WorkerJob(**{**settings, **changes}), messages, lambda: False).run()
+        return messages, None
+    except _Stop as stop:
+        return messages, stop
+    finally:
+        torch.set_num_threads(threads)
+
+
+def memory_readings(monkeypatch, readings):
+    """Memory shares the guard will read, one a call (the last one repeated); returns the free_caches calls."""
+    from audiotok.pipeline import memory
+
+    values, freed = list(readings), []
+    monkeypatch.setattr(memory, "memory_share", lambda: values.pop(0) if len(values) > 1 else values[0])
+    monkeypatch.setattr(memory, "free_caches", lambda: freed.append(len(values)))
+    return freed
+
+
+def test_memory_guard_goes_on_when_freeing_helps_and_stops_when_it_does_not(corpus, bundle, reference, monkeypatch, tmp_path):
+    corpus_dir, _ = corpus
+    everything = by_identity(read_lines(reference[0]))
+    # Over the limit at the first check, under it once caches are freed: the worker goes on to the end.
+    freed = memory_readings(monkeypatch, [0.95, 0.5])
+    messages, stop = run_worker_here(corpus_dir, bundle, tmp_path / "helped")
+    assert stop is None and len(freed) == 1
+    assert [m[0] for m in messages].count("shard") == 4
+    assert by_identity(read_lines(tmp_path / "helped")) == everything
+    # Still over right after freeing: it stops at that check (3 samples written), then a rerun completes.
+    freed = memory_readings(monkeypatch, [0.95])
+    _, stop = run_worker_here(corpus_dir, bundle, tmp_path / "stuck")
+    assert stop is not None and stop.status == "memory" and len(freed) == 1
+    assert stop.message.startswith("memory use 95% is above --memory-limit 0.9 after freeing caches (this worker holds ")
+    assert len(read_lines(tmp_path / "stuck")) == 3
+    memory_readings(monkeypatch, [0.5])
+    messages, stop = run_worker_here(corpus_dir, bundle, tmp_path / "stuck")
+    assert stop is None and messages[0] == ("started", 0, "cpu", 3)
+    assert by_identity(read_lines(tmp_path / "stuck")) == everything
+
+
+@pytest.mark.parametrize(
+    "gpus, procs_per_gpu, num_proc, expected",
+    [
+        (4, 2, 8, ["cuda:0", "cuda:0", "cuda:1", "cuda:1", "cuda:2", "cuda:2", "cuda:3", "cuda:3"]),  # the seed's two a GPU
+        (3, 2, 8, ["cuda:0", "cuda:0", "cuda:1", "cuda:1", "cuda:2", "cuda:2", "cuda:0", "cuda:0"]),  # wraps around
+        (2, 1, 5, ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]),  # one a GPU, for long audio
+        (2, 3, 7, ["cuda:0", "cuda:0", "cuda:0", "cuda:1", "cuda:1", "cuda:1", "cuda:0"]),
+        (1, 2, 3, ["cuda:0", "cuda:0", "cuda:0"]),
+        (0, 2, 3, ["cpu", "cpu", "cpu"]),
+    ],
+)
+def test_each_process_gets_gpu_p_div_procs_per_gpu_mod_count(monkeypatch, gpus, procs_per_gpu, num_proc, expected):
+    import torch
+
+    from audiotok.pipeline.shard_worker import worker_device
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    assert [worker_device("auto", p, procs_per_gpu) for p in range(num_proc)] == expected
+    assert chosen == [int(d.split(":")[1]) for d in expected if d != "cpu"]  # a bare "cuda" in a tokenizer means that GPU
+    assert worker_device("cpu", 1, procs_per_gpu) == "cpu"
+    if gpus:
+        assert worker_device("cuda", num_proc - 1, procs_per_gpu) == expected[-1]
+    else:
+        from audiotok.errors import AudiotokError
+
+        with pytest.raises(AudiotokError, match="--device cuda: no CUDA device is available"):
+            worker_device("cuda", 0, procs_per_gpu)
+
+
+def test_stats_line_every_n_samples(reference):
+    from audiotok.pipeline.shard_run import Counts, ProgressView, Supervisor, WorkerSlot
+
+    # A run of 1 process and 16 samples, --stats-every 4: a line at 4, 8, 12, 16, audio seconds exact.
+    stats = [line.split("audiotok: ")[1] for line in reference[1].stderr.splitlines() if "audiotok: stats:" in line]
+    pattern = r"stats: (\d+) samples \(0 failed\), \d+\.\d s tokenizing \(\d+\.\d{3} s a sample\), (\d+\.\d) s of audio, \d+\.\d audio s/s"
+    assert [re.fullmatch(pattern, line).groups() for line in stats] == [("4", "2.2"), ("8", "4.4"), ("12", "6.6"), ("16", "8.8")]
+    # Every number, with a clock the test holds: the messages of a worker as the parent reads them.
+    now = [100.0]
+    view = ProgressView(shard_count=2, stats_every=3, clock=lambda: now[0])
+    counts = Counts()
+    supervisor = Supervisor(None, None, counts, view, max_restarts=0)
+    slot = WorkerSlot(0, ["a.tar", "b.tar"], Path("unused"), 0)
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("audiotok")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        for at, message in [
+            (100.0, ("started", 0, "cpu", 5)),
+            (101.0, ("progress", 0, 1, 2.5, 0.25)),
+            (102.0, ("failed", 0, "a.tar:x", "too short")),
+            (104.0, ("progress", 0, 1, 5.5, 0.5)),  # 3 processed: a line
+            (105.0, ("progress", 0, 2, 4.0, 0.25)),
+            (106.0, ("progress", 0, 1, 4.0, 0.125)),  # 6 processed: a line
+        ]:
+            now[0] = at
+            supervisor.handle(slot, message)
+            view.update(counts)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert [line for line in lines if line.startswith("stats:")] == [
+        "stats: 2 samples (1 failed), 0.8 s tokenizing (0.375 s a sample), 8.0 s of audio, 2.0 audio s/s",
+        "stats: 5 samples (1 failed), 1.1 s tokenizing (0.225 s a sample), 16.0 s of audio, 2.7 audio s/s",
+    ]
+    assert counts.already_done == 5 and view.summary(counts) == "5 samples (1 failed, 5 already done), 2.7 audio s/s"
