@@ -23,10 +23,17 @@ Tokenizers (--tokenizer SPEC):
   DIR           a bundle directory
 
 \b
+The tar token extraction script's command line runs unchanged: its
+--input_dir, --output_dir, --num_proc, --from_index and --to_index are these
+options (so is --procs_per_gpu), and its --model_dir DIR (also --model-dir)
+stands for --tokenizer bicodec:DIR, the Spark-TTS-0.5B directory; for
+bundle:DIR when DIR holds a units bundle, s3:DIR when DIR is a file.
+
 \b
 Example:
   audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 4
   audiotok tokenize-shards --input-dir emilia/ZH --output-dir out --tokenizer bicodec:Spark-TTS-0.5B --from-index 0 --to-index 100
+  audiotok tokenize-shards --input_dir emilia/ZH --output_dir out --model_dir Spark-TTS-0.5B --num_proc 4
 
 See also: tokenize, s3-extract, interleave.
 """
@@ -41,13 +48,19 @@ NAME = "tokenize-shards"
 
 
 def command(
-    input_dir: Annotated[str, typer.Option("--input-dir", help="Directory of *.tar shards.", show_default=False)],
-    output_dir: Annotated[str, typer.Option("--output-dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
-    tokenizer: Annotated[str, typer.Option("--tokenizer", help="bundle:DIR, s3:MODEL[,version=V][,rate=R], bicodec:DIR, or a bundle DIR.", show_default=False)],
-    num_proc: Annotated[int, typer.Option("--num-proc", min=1, help="Worker processes.")] = 4,
-    from_index: Annotated[int, typer.Option("--from-index", min=0, help="First shard (0-based, included) of the sorted list.")] = 0,
-    to_index: Annotated[int | None, typer.Option("--to-index", min=0, help="Shard index where to stop (excluded); default: the end.")] = None,
-    procs_per_gpu: Annotated[int, typer.Option("--procs-per-gpu", min=1, help="Processes sharing one GPU.")] = 2,
+    input_dir: Annotated[str, typer.Option("--input-dir", "--input_dir", help="Directory of *.tar shards.", show_default=False)],
+    output_dir: Annotated[str, typer.Option("--output-dir", "--output_dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
+    tokenizer: Annotated[
+        str | None, typer.Option("--tokenizer", help="bundle:DIR, s3:MODEL[,version=V][,rate=R], bicodec:DIR, or a bundle DIR.", show_default=False)
+    ] = None,
+    model_dir: Annotated[
+        str | None,
+        typer.Option("--model-dir", "--model_dir", help="Instead of --tokenizer: bicodec:DIR (bundle:DIR, s3:DIR when DIR is one).", show_default=False),
+    ] = None,
+    num_proc: Annotated[int, typer.Option("--num-proc", "--num_proc", min=1, help="Worker processes.")] = 4,
+    from_index: Annotated[int, typer.Option("--from-index", "--from_index", min=0, help="First shard (0-based, included) of the sorted list.")] = 0,
+    to_index: Annotated[int | None, typer.Option("--to-index", "--to_index", min=0, help="Shard index where to stop (excluded); default: the end.")] = None,
+    procs_per_gpu: Annotated[int, typer.Option("--procs-per-gpu", "--procs_per_gpu", min=1, help="Processes sharing one GPU.")] = 2,
     device: Annotated[str, typer.Option("--device", help="auto (GPUs when present), cpu or cuda.")] = "auto",
     dtype: Annotated[str, typer.Option("--dtype", help="Model precision: float32, float16 or bfloat16.")] = "float32",
     batch_seconds: Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Audio seconds handed to the tokenizer at once.")] = 60.0,
@@ -58,7 +71,12 @@ def command(
     min_success: common.MinSuccess = 0.95,
 ) -> None:
     from audiotok.errors import UsageError
-    from audiotok.pipeline.shard_run import ShardRunOptions, run_shards
+    from audiotok.pipeline.shard_run import ShardRunOptions, model_dir_spec, run_shards
+
+    if (tokenizer is None) == (model_dir is None):
+        raise UsageError("give one of --tokenizer SPEC and --model-dir DIR", "--model-dir DIR is --tokenizer bicodec:DIR for a Spark-TTS directory")
+    if model_dir is not None:
+        tokenizer = model_dir_spec(model_dir)
 
     if device not in ("auto", "cpu", "cuda"):
         raise UsageError(f"--device {device!r}", "choose auto, cpu or cuda")

@@ -74,6 +74,19 @@ def assign_shards(shards: list[str], num_proc: int) -> list[list[str]]:
     return [shards[p::num_proc] for p in range(min(num_proc, len(shards)))]
 
 
+def model_dir_spec(model_dir: str) -> str:
+    """The --tokenizer SPEC that `--model-dir` (the tar token extraction script's option) stands for.
+
+    That script's model directory is Spark-TTS's, so BiCodec unless the path is plainly
+    something else: a units bundle directory, or a file (an S3 .onnx or weights file).
+    """
+    if os.path.isfile(os.path.join(model_dir, "config.json")) and os.path.isfile(os.path.join(model_dir, "centroids.npy")):
+        return f"bundle:{model_dir}"
+    if os.path.isfile(model_dir):
+        return f"s3:{model_dir}"
+    return f"bicodec:{model_dir}"
+
+
 def check_run_file(out_dir: Path, name: str, spec: str) -> None:
     """Refuse to add lines of another tokenizer (`kind:absolute path`) to an output directory."""
     path = out_dir / RUN_FILE.format(name=name)

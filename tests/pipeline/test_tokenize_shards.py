@@ -210,6 +210,9 @@ def test_bad_arguments_are_one_line_errors(corpus, bundle, reference, tmp_path):
         (command(f"bundle:{bundle}", "--from-index", 7), 2, "selects no shard of the 4"),
         (command(f"bundle:{bundle}", "--memory-limit", 0), 2, "--memory-limit 0: a share of memory within (0, 1]"),
     ]
+    # --model_dir means a Spark-TTS (BiCodec) directory unless it is plainly another kind.
+    missing_model_dir = ("tokenize-shards", "--input_dir", corpus_dir, "--output_dir", tmp_path / "bad", "--model_dir", tmp_path / "none")
+    cases.append((missing_model_dir, 1, f"error: no such BiCodec model directory: {tmp_path / 'none'}"))
     # Lines of another tokenizer never go into files made with this one.
     other_tokenizer = ("tokenize-shards", "--input-dir", corpus_dir, "--output-dir", reference[0], "--tokenizer", f"s3:{bundle / 'centroids.npy'}")
     cases.append((other_tokenizer, 1, f"holds shards_*.jsonl made with --tokenizer bundle:{bundle}, not s3:"))
@@ -264,6 +267,61 @@ def test_torn_tails_are_cut_and_finished_keys_read_from_every_file(tmp_path):
     assert read_done(files) == {("a.tar", "k1"), ("a.tar", 'k"2'), ("b.tar", "k9")}  # a line still being written is not done
     assert read_done(files, {"b.tar"}) == {("b.tar", "k9")}
     assert line_identity("{}") is None
+
+
+# --- the seed's command line (tar token extraction script) ---------------------------------
+
+
+def parsed_options(monkeypatch, *args):
+    """The ShardRunOptions the real tokenize-shards command builds from args (nothing runs)."""
+    import typer
+
+    from audiotok.cli import app
+    from audiotok.pipeline import shard_run
+
+    seen = []
+    monkeypatch.setattr(shard_run, "run_shards", seen.append)
+    command = typer.main.get_command(app).commands["tokenize-shards"]
+    command.main(args=[str(a) for a in args], prog_name="tokenize-shards", standalone_mode=False)
+    return seen[0]
+
+
+def test_the_seed_spelling_means_the_same_options(monkeypatch, bundle, tmp_path):
+    from audiotok.errors import UsageError
+    from audiotok.pipeline.shard_run import model_dir_spec
+
+    seed = ("--input_dir", "in", "--output_dir", "out", "--model_dir", bundle, "--num_proc", 3, "--from_index", 1, "--to_index", 4)
+    ours = ("--input-dir", "in", "--output-dir", "out", "--tokenizer", f"bundle:{bundle}", "--num-proc", 3, "--from-index", 1, "--to-index", 4)
+    seed, ours = seed + ("--procs_per_gpu", 1), ours + ("--procs-per-gpu", 1)
+    assert parsed_options(monkeypatch, *seed) == parsed_options(monkeypatch, *ours)
+    # --model_dir is Spark-TTS's directory in the seed: BiCodec unless the path is plainly another kind.
+    model_file = tmp_path / "speech_tokenizer_v1.onnx"
+    model_file.write_bytes(b"")
+    assert model_dir_spec(str(bundle)) == f"bundle:{bundle}"
+    assert model_dir_spec(str(model_file)) == f"s3:{model_file}"
+    assert model_dir_spec(str(tmp_path)) == f"bicodec:{tmp_path}"
+    assert model_dir_spec("Spark-TTS-0.5B") == "bicodec:Spark-TTS-0.5B"  # a preset name or a missing directory
+    assert parsed_options(monkeypatch, "--input_dir", "in", "--output_dir", "out", "--model-dir", "Spark-TTS-0.5B").tokenizer == "bicodec:Spark-TTS-0.5B"
+    for both_or_neither in (("--tokenizer", f"bundle:{bundle}", "--model_dir", bundle), ()):
+        with pytest.raises(UsageError, match="give one of --tokenizer SPEC and --model-dir DIR"):
+            parsed_options(monkeypatch, "--input_dir", "in", "--output_dir", "out", *both_or_neither)
+
+
+def test_the_seed_command_line_runs_and_equals_the_reference(corpus, bundle, reference, tmp_path):
+    corpus_dir, _ = corpus
+    out = tmp_path / "out"
+    # The seed's own spelling, word for word (its --model_dir given a units bundle, the cheapest tokenizer).
+    seed_line = ("--input_dir", corpus_dir, "--output_dir", out, "--model_dir", bundle, "--num_proc", 2, "--from_index", 1, "--to_index", 4)
+    result = run_cli("tokenize-shards", *seed_line, "--procs_per_gpu", 1)
+    assert result.returncode == 0, result.stderr
+    assert "3 shards of" in result.stderr and "done 12/12" in result.stderr
+    # Shard i of the slice [1, 4) goes to process i % 2.
+    assert {line["shard"] for line in read_lines_of(out / "shards_0.jsonl")} == {"part-001.tar", "part-003.tar"}
+    assert {line["shard"] for line in read_lines_of(out / "shards_1.jsonl")} == {"part-002.tar"}
+    expected = {identity: line for identity, line in by_identity(read_lines(reference[0])).items() if identity[0] != "part-000.tar"}
+    assert by_identity(read_lines(out)) == expected
+    # The same run file as a --tokenizer bundle:DIR run: the two spellings may resume each other.
+    assert (out / ".shards.tokenize-shards.json").read_text() == (reference[0] / ".shards.tokenize-shards.json").read_text()
 
 
 # --- workers that die are started again --------------------------------------------------
