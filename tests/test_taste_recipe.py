@@ -23,6 +23,8 @@ def test_taste_recipe_end_to_end_on_real_speech(tmp_path, speech_dir, whisper_di
             "--s3-codebook", "64", "--s3-fitted", "32", "--ablation", "false", "--device", "cpu"]
     run = subprocess.run(args, cwd=recipe, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
+    # taste-train takes the unit rate from the recipe s3-extract wrote beside the units.
+    assert "train: 25 units a second, as dump/s3/all.txt.recipe.json records" in run.stderr and "far from" not in run.stderr
     texts = dict(line.split(" ", 1) for line in (recipe / "data" / "all" / "text").read_text().splitlines())
     assert len(texts) == 15 and texts["LJ002-0020"] == "In 1813"  # the (normalized: ...) note is dropped
     exp = recipe / "exp" / "taste_tiny"

@@ -9,7 +9,8 @@ CONFIG is a YAML file (sections model, rvq, decoder, data, optim; top-level
 eval_every, checkpoint_every, seed, top_k; unknown keys are errors), optionally
 starting from `preset: tiny|small`; or just a preset name. The data are a
 taste-extract feature store and an s3-extract unit table (text or JSONL), joined
-by key. OUTPUT_DIR gets checkpoints/, model.safetensors + config.json (what
+by key; unit counts are checked against the audio at the rate s3-extract records
+beside the table (UNITS.recipe.json; data.unit_rate only where there is none). OUTPUT_DIR gets checkpoints/, model.safetensors + config.json (what
 taste-encode reads), metrics.jsonl (loss, accuracy and top-k accuracy on train and
 valid), baselines.json (majority-class and copy-previous-unit accuracy),
 loss_curve.png, examples.txt (true vs predicted units, teacher-forced and greedy

@@ -46,13 +46,13 @@ DEFAULTS = {
         "heads": 4,
         "ffn_ratio": 4.0,
         "dropout": 0.1,
-        "max_positions": 4096,  # prefix + units; S3 at 25 Hz: 160 s of speech
+        "max_positions": 4096,  # prefix + units: 160 s of S3 at 25 Hz, 80 s at 50 Hz
         "unit_vocab": 4096,  # S3 v1; v2: 6561
     },
     "data": {
         "train": {"features": None, "units": None},  # a taste-extract store and a unit table (text or JSONL)
         "valid": {"features": None, "units": None},  # optional held-out pair
-        "unit_rate": 25.0,  # S3 units a second; items far from it are named in a warning
+        "unit_rate": None,  # S3 units a second; None: the rate s3-extract records in UNITS.recipe.json
         "rate_tolerance": 0.2,  # share of the expected count allowed off (plus 2 units)
         "eval_train_items": 64,  # train items scored at each evaluation (the first, in key order)
         "examples": 3,  # items whose true and predicted units are printed at the end
@@ -110,6 +110,9 @@ def check(config: dict) -> None:
     if dec["type"] == "hf" and not dec["path"]:
         raise UsageError("decoder.type is hf but decoder.path is not set", "a local transformers causal LM directory")
     _positive_int(dec["unit_vocab"], "decoder.unit_vocab")
+    rate = config["data"]["unit_rate"]
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+        raise UsageError(f"data.unit_rate must be a positive number of units a second, got {rate!r}", "leave it out to use the rate recorded beside the units")
     _positive_int(r["codebooks"], "rvq.codebooks")
     _positive_int(r["size"], "rvq.size")
     if not 0.0 < r["decay"] < 1.0:

@@ -2,15 +2,20 @@
 
 Units are Kaldi text integer vectors (`key u1 u2 ...`, what s3-extract writes) or
 JSONL (`{"key", "tokens"}`, s3-extract --format jsonl). Keys found on one side only
-are counted and a few named; an item whose unit count is far from
-`unit_rate` x its duration (Whisper frames / frame rate) is named in a warning
-(wrong rate, a mismatched table) but kept.
+are counted and a few named; an item whose unit count is far from the unit rate x
+its duration (Whisper frames / frame rate) is named in a warning (a mismatched
+table) but kept. The unit rate is the one s3-extract records beside the table
+(UNITS.recipe.json, "frame_rate"); `data.unit_rate` serves only tables without that
+record, and a config rate that contradicts the record is refused: one of the two
+describes other units.
 
 Batches are a pure function of (seed, step): the epoch's order is a seeded
 permutation, so a resumed run needs no loader state beyond the step.
 """
 
+import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +29,18 @@ from audiotok.taste.store import FeatureStore
 log = logging.getLogger("audiotok")
 
 
+def unit_table_path(spec: str) -> str:
+    """The file a unit-table argument names (`FILE`, `jsonl:FILE`, `ark,t:FILE`; `-` is stdin)."""
+    for prefix in ("jsonl:", "ark,t:"):
+        if spec.startswith(prefix):
+            return spec[len(prefix) :]
+    return spec
+
+
 def read_units(spec: str) -> dict[str, np.ndarray]:
     from audiotok.io.tables import read_int_vectors, read_jsonl_table
 
-    path = spec[len("jsonl:") :] if spec.startswith("jsonl:") else spec
+    path = unit_table_path(spec)
     if spec != "-" and not Path(path).is_file():
         raise AudiotokError(f"no such unit table: {path}", "make one with audiotok s3-extract")
     if spec.startswith("jsonl:") or path.endswith(".jsonl"):
@@ -38,6 +51,52 @@ def read_units(spec: str) -> dict[str, np.ndarray]:
             table[key] = np.asarray(tokens, dtype=np.int64)
         return table
     return dict(read_int_vectors(spec))
+
+
+def read_units_recipe(spec: str) -> tuple[dict | None, Path | None]:
+    """What made a unit table, as s3-extract records it beside the file (UNITS.recipe.json),
+    and where that record is; (None, None) for stdin, (None, path) when there is none."""
+    from audiotok.units.bundle import recipe_sidecar
+
+    if spec == "-":
+        return None, None
+    sidecar = recipe_sidecar(unit_table_path(spec))
+    if not sidecar.is_file():
+        return None, sidecar
+    try:
+        recipe = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        recipe = None
+    if not isinstance(recipe, dict):
+        raise AudiotokError(f"{sidecar} is not a JSON object", "rerun s3-extract -o FILE to rewrite it, or delete it")
+    return recipe, sidecar
+
+
+def unit_rate_for(spec: str, config: dict, split: str) -> tuple[float | None, str]:
+    """The units a second of a unit table and where that number came from: the table's
+    recorded recipe, else data.unit_rate, else nothing (the counts are then not checked).
+    Says which in one log line."""
+    configured = config["data"]["unit_rate"]
+    recipe, sidecar = read_units_recipe(spec)
+    recipe = recipe or {}
+    codebook, vocab = recipe.get("codebook_size"), config["decoder"]["unit_vocab"]
+    if isinstance(codebook, int) and codebook > vocab:
+        raise AudiotokError(f"{sidecar} records a codebook of {codebook} units, decoder.unit_vocab is {vocab}", f"set decoder.unit_vocab: {codebook}")
+    recorded = recipe.get("frame_rate")
+    if recorded is not None:
+        if isinstance(recorded, bool) or not isinstance(recorded, (int, float)) or recorded <= 0:
+            raise AudiotokError(f"{sidecar}: frame_rate must be a positive number, got {recorded!r}", "rerun s3-extract -o FILE to rewrite it")
+        if configured is not None and not math.isclose(configured, recorded, rel_tol=1e-3):
+            raise AudiotokError(f"data.unit_rate is {configured:g} but {sidecar} records {recorded:g} units a second", "leave data.unit_rate out of the config: the recorded rate is used")
+        log.info("%s: %g units a second, as %s records", split, recorded, sidecar)
+        return float(recorded), str(sidecar)
+    missing = f"{sidecar} records none" if sidecar else "stdin has no recipe"
+    how = "s3-extract -o FILE records it in FILE.recipe.json"
+    if configured is None:
+        log.warning("%s: unit rate unknown (%s, data.unit_rate is not set): unit counts are not checked against the audio (%s)", split, missing, how)
+        return None, "unknown"
+    log.info("%s: %g units a second from the config's data.unit_rate (%s; %s)", split, configured, missing, how)
+    return float(configured), "data.unit_rate"
 
 
 def _names(keys: list[str], limit: int = 3) -> str:
@@ -72,6 +131,8 @@ class UnitCorpus:
         if not self.keys:
             raise AudiotokError(f"{split}: no key is in both {features} and {units}", "the feature store and the unit table must come from the same corpus")
         vocab = config["decoder"]["unit_vocab"]
+        self.unit_rate, rate_source = unit_rate_for(units, config, split)
+        self.report.update(unit_rate=self.unit_rate, unit_rate_from=rate_source)
         frame_rate = float(self.store.meta.get("frame_rate", 50))
         self.units = {}
         empty, too_long = [], []
@@ -87,10 +148,10 @@ class UnitCorpus:
                 continue
             if units_of.min() < 0 or units_of.max() >= vocab:
                 raise AudiotokError(f"{units}: {key} has unit {int(units_of.max() if units_of.max() >= vocab else units_of.min())} outside [0, {vocab})", "set decoder.unit_vocab to the S3 codebook size (v1 4096, v2 6561)")
-            seconds = self.store.row(key)["frames"] / frame_rate
-            expected = d["unit_rate"] * seconds
-            if abs(len(units_of) - expected) > d["rate_tolerance"] * expected + 2:
-                self.report["off_rate"].append(key)
+            if self.unit_rate is not None:
+                expected = self.unit_rate * self.store.row(key)["frames"] / frame_rate
+                if abs(len(units_of) - expected) > d["rate_tolerance"] * expected + 2:
+                    self.report["off_rate"].append(key)
             self.units[key] = units_of
         if empty:
             log.warning("%s: %d items have no units (left out): %s", split, len(empty), _names(empty))
@@ -102,7 +163,7 @@ class UnitCorpus:
             raise AudiotokError(f"{split}: no usable item (empty or too long)", "raise model.max_text_tokens / decoder.max_positions")
         if self.report["off_rate"]:
             off = self.report["off_rate"]
-            log.warning("%s: %d items have a unit count far from %g a second of audio (kept): %s", split, len(off), d["unit_rate"], _names(off))
+            log.warning("%s: %d items have a unit count far from %g a second of audio (kept): %s", split, len(off), self.unit_rate, _names(off))
         self.meta = self.store.meta
         first = self.store.get(self.keys[0])
         self.text_dim, self.whisper_dim = int(first.text_emb.shape[1]), int(first.whisper.shape[1])

@@ -3,7 +3,8 @@
 State lives in OUTPUT_DIR:
   checkpoints/step-NNNNNNN.pt     model, optimiser, schedule, RNG states, step
   model.safetensors, config.json  the latest weights and everything taste-encode needs
-                                  (the resolved config and the feature store's meta)
+                                  (the resolved config, the feature store's meta, the
+                                  training units' rate and where it came from)
   train_config.yaml               the resolved config
   baselines.json                  majority-class and copy-previous-unit accuracy, fitted once
   metrics.jsonl                   training lines (loss, batch accuracy) and evaluation lines
@@ -90,11 +91,11 @@ def save_model_dir(output: Path, model, config: dict, features_meta: dict, extra
     atomic_write_text(output / "config.json", json.dumps(meta, indent=2) + "\n")
 
 
-def _save_checkpoint(output: Path, step: int, model, optimizer, scheduler, config: dict, features_meta: dict) -> None:
+def _save_checkpoint(output: Path, step: int, model, optimizer, scheduler, config: dict, features_meta: dict, units_meta: dict) -> None:
     from audiotok.taste.model import trainable_state
 
     write_checkpoint(output, step, trainable_state(model), optimizer, scheduler, config["optim"]["keep_checkpoints"])
-    save_model_dir(output, model, config, features_meta, {"trained_steps": step})
+    save_model_dir(output, model, config, features_meta, {"trained_steps": step, "units": units_meta})
 
 
 def plot_curve(metrics_path: Path, baselines: dict, png: Path, top_k: int) -> None:
@@ -200,6 +201,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     log.info("%d training items%s; %.2fM parameters (%.2fM trained) on %s", len(corpus), f", {len(valid)} valid" if valid else "", parameter_count(model) / 1e6, parameter_count(model, True) / 1e6, device)
 
     features_meta = corpus.meta
+    units_meta = {"rate": corpus.unit_rate, "rate_from": corpus.report["unit_rate_from"]}  # the targets' units a second
     use_bf16 = o["mixed_precision"] and device.type == "cuda"
     model.train()
     last: dict = {}
@@ -236,7 +238,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
             stopping = stop_after is not None and step >= stop_after and step < o["max_steps"]
             if step % config["checkpoint_every"] == 0 or step == o["max_steps"] or stopping:
                 metrics.flush()
-                _save_checkpoint(output, step, model, optimizer, scheduler, config, features_meta)
+                _save_checkpoint(output, step, model, optimizer, scheduler, config, features_meta, units_meta)
                 plot_curve(metrics_path, reference, output / "loss_curve.png", config["top_k"])
             if stopping:
                 log.info("stopped after step %d as asked; the same command resumes", step)

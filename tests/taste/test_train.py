@@ -15,8 +15,15 @@ from tests.conftest import assert_no_traceback
 META = {"whisper_model": "random", "whisper_digest": "0", "layer": 1, "whisper_dim": 16, "text_model": "random", "text_digest": "0", "text_dim": 12, "add_special_tokens": False, "frame_rate": 50, "sample_rate": 16000, "dtype": "float32", "store_dtype": "float32"}
 
 
-def make_store(directory, count=6, seed=0, vocab=64, extra_units=(), missing_units=(), off_rate=()):
-    """A feature store of random utterances and a unit table at 25 units a second (half the frame count)."""
+def write_units_recipe(units, **fields):
+    """UNITS.recipe.json as s3-extract writes it beside a unit table (the fields taste-train reads, and a few more)."""
+    recipe = {"tokenizer": "s3", "backend": "pytorch", "version": "v1", "frame_rate": 25, "codebook_size": 64, "sample_rate": 16000, **fields}
+    units.with_name(units.name + ".recipe.json").write_text(json.dumps(recipe))
+
+
+def make_store(directory, count=6, seed=0, vocab=64, extra_units=(), missing_units=(), off_rate=(), rate=25, recorded=True):
+    """A feature store of random utterances (Whisper frames at 50 a second) and a unit table at
+    `rate` units a second; with `recorded`, the table's recipe beside it says so."""
     rng = np.random.default_rng(seed)
     writer = FeatureStoreWriter(directory / "store", META, shard_items=4)
     lines = []
@@ -24,13 +31,15 @@ def make_store(directory, count=6, seed=0, vocab=64, extra_units=(), missing_uni
         key = f"utt{i:02d}"
         n, t = 3 + i % 4, 30 + 6 * i
         writer.add(TasteFeatures(key, f"words {i}", np.arange(n), rng.standard_normal((n, 12)).astype(np.float32), rng.standard_normal((t, 16)).astype(np.float32)))
-        units = rng.integers(0, vocab, t // 2 if key not in off_rate else t * 2)
+        units = rng.integers(0, vocab, t * rate // 50 if key not in off_rate else t * 2)
         units[units % 3 == 0] = 7  # a frequent unit: the majority baseline is not trivial
         if key not in missing_units:
             lines.append(" ".join([key, *map(str, units)]))
     writer.close()
     lines += [f"{key} 1 2 3" for key in extra_units]
     (directory / "units.txt").write_text("\n".join(lines) + "\n")
+    if recorded:
+        write_units_recipe(directory / "units.txt", frame_rate=rate, codebook_size=vocab)
     return directory / "store", directory / "units.txt"
 
 
@@ -99,7 +108,8 @@ def test_keys_on_one_side_and_off_rate_items_are_counted(tmp_path, caplog):
     store, units = make_store(tmp_path, count=5, extra_units=("ghost1", "ghost2"), missing_units=("utt01",), off_rate=("utt03",))
     corpus = UnitCorpus(str(store), str(units), taste_config.load("tiny"), "train")
     assert corpus.keys == ["utt00", "utt02", "utt03", "utt04"]
-    assert corpus.report == {"items": 4, "features_without_units": 1, "units_without_features": 2, "off_rate": ["utt03"], "too_long": 0}
+    assert corpus.report == {"items": 4, "features_without_units": 1, "units_without_features": 2, "off_rate": ["utt03"], "too_long": 0,
+                             "unit_rate": 25.0, "unit_rate_from": f"{units}.recipe.json"}
     config = taste_config.resolve({"preset": "tiny", "model": {"max_text_tokens": 4}})  # utt03 has 6 text tokens, utt02 5
     assert UnitCorpus(str(store), str(units), config, "train").keys == ["utt00", "utt04"]
     assert "2 items are longer than model.max_text_tokens (4)" in caplog.text
@@ -123,7 +133,10 @@ def test_cli_trains_with_overrides_and_errors_are_one_line(cli, tmp_path):
     assert "baselines (no model)" in result.stderr and "train accuracy" in result.stderr and result.stdout == b""
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"preset": "tiny", "optim": {"max_step": 3}}))
+    rate_50 = tmp_path / "rate50.yaml"  # the units' recipe says 25 a second
+    rate_50.write_text(yaml.safe_dump({"preset": "tiny", "data": {"unit_rate": 50}}))
     cases = [
+        (("taste-train", rate_50, "--features", store, "--units", units, "--output-dir", tmp_path / "x"), 1, f"error: data.unit_rate is 50 but {units}.recipe.json records 25 units a second (hint: leave data.unit_rate out"),
         (("taste-train", bad, "--output-dir", tmp_path / "x"), 2, "error: unknown config key 'optim.max_step'"),
         (("taste-train", "tiny", "--output-dir", tmp_path / "x"), 1, "error: no training data"),
         (("taste-train", "tiny", "--features", tmp_path / "nowhere", "--units", units, "--output-dir", tmp_path / "x"), 1, "error: no such feature store"),
