@@ -82,7 +82,8 @@ def command(
     recipe = units_recipe(backend, options)
     source, source_failures = open_audio_source(inputs)
     items = select_shard(list(source), shard)
-    signature = make_signature(NAME, **{k: v for k, v in recipe.items() if k != "audiotok"}, inputs=inputs, format=output_format, dedup=dedup, shard=shard, channel=channel)
+    made_by = {k: v for k, v in recipe.items() if k != "audiotok"}
+    signature = make_signature(NAME, **made_by, inputs=inputs, format=output_format, dedup=dedup, shard=shard, channel=channel)
     tally = Tally(min_success)
     off_rate = []
     tokens = s3_tokens(items, backend, channel=channel, batch_seconds=batch_seconds, long_audio=long_audio, resampler=resampler)

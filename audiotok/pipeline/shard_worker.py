@@ -209,7 +209,8 @@ class _Worker:
             audio = decode(sample.audio)
         except ItemError as err:
             return self.fail(where, str(err))
-        return resample(audio.samples, audio.rate, self.tokenizer.sample_rate)
+        # A tokenizer may name the resampler its reference uses (S3: torchaudio's).
+        return resample(audio.samples, audio.rate, self.tokenizer.sample_rate, method=getattr(self.tokenizer, "resampler", "soxr"))
 
     def tokenize(self, shard_name: str, group: list) -> None:
         from audiotok.pipeline.jsonl_store import sample_line

@@ -16,6 +16,8 @@ Rules a tokenizer follows:
   tokenized (too short, ...): the runner counts it as a named skip. Raising from
   `__call__` fails the whole call; the runner then retries the waves one at a time
   so that only the bad one is lost.
+- An optional attribute `resampler` ("soxr" or "torchaudio", audiotok.dsp.resample): how the
+  runner brings waves to `sample_rate`; soxr when absent.
 - An optional attribute `batch_seconds` (float): when present the runner sets it to
   --batch-seconds, the padded audio seconds the tokenizer may put in one model batch.
   The runner hands over groups of about that many seconds.
@@ -118,7 +120,8 @@ class S3Tokenizer:
         from audiotok.units.s3 import s3_tokens
 
         items = [_WaveItem(str(i), wave, self.sample_rate) for i, wave in enumerate(waves)]
-        results = s3_tokens(items, self.backend, batch_seconds=self.batch_seconds, block=max(1, len(items)), long_audio=self.options.long_audio)
+        block = max(1, len(items))
+        results = s3_tokens(items, self.backend, batch_seconds=self.batch_seconds, block=block, long_audio=self.options.long_audio)
         return [r.tokens if isinstance(r.tokens, Exception) else {"s3_tokens": r.tokens.tolist()} for r in results]
 
 
@@ -183,7 +186,8 @@ def _check_s3(target: str) -> None:
 
     model = parse_s3_target(target).model
     if not os.path.exists(model) and find_preset(model) is None:
-        raise AudiotokError(f"no such S3 tokenizer model: {model}", "give speech_tokenizer_*.onnx, S3Tokenizer weights or a preset name; options: s3:MODEL,version=v1,rate=25,long_audio=step-audio")
+        hint = "give speech_tokenizer_*.onnx, S3Tokenizer weights or a preset name; options: s3:MODEL,version=v1,rate=25,long_audio=step-audio"
+        raise AudiotokError(f"no such S3 tokenizer model: {model}", hint)
 
 
 def _check_bicodec(target: str) -> None:

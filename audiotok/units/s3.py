@@ -328,7 +328,8 @@ class S3Options:
         if self.resampler not in RESAMPLERS:
             raise UsageError(f"unknown resampler {self.resampler!r}", f"choose one of {', '.join(RESAMPLERS)}")
         if self.attn_ln_eps is not None and not 0 < self.attn_ln_eps < 1e-2:
-            raise UsageError(f"attention LayerNorm epsilon {self.attn_ln_eps:g} is not a small positive number", "1e-5 (s3tokenizer 0.3.0) or 1e-6 (S3Tokenizer's git)")
+            hint = "1e-5 (s3tokenizer 0.3.0) or 1e-6 (S3Tokenizer's git)"
+            raise UsageError(f"attention LayerNorm epsilon {self.attn_ln_eps:g} is not a small positive number", hint)
 
 
 def open_backend(options: S3Options, device: str):
@@ -390,7 +391,9 @@ def step_audio_check(tokens: int, seconds: float, rate: int) -> bool:
     return abs(tokens - rate * seconds) <= 2
 
 
-def s3_tokens(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, skip=None, long_audio=DEFAULT_MODE, resampler="torchaudio") -> Iterator[S3Result]:
+def s3_tokens(
+    items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, skip=None, long_audio=DEFAULT_MODE, resampler="torchaudio"
+) -> Iterator[S3Result]:
     """Tokens for each item in input order; failures as ItemError in place. skip(key) leaves an item out.
 
     long_audio: how recordings over 30 s are cut and joined (audiotok.units.s3_long_audio);

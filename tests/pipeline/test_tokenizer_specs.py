@@ -49,3 +49,23 @@ def test_onnx_providers_follow_the_device(monkeypatch):
     assert onnx_session.providers_for("cuda") == [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     assert onnx_session.providers_for("cuda:1") == ["CPUExecutionProvider"]
+
+
+def test_tokenize_shards_s3_equals_s3_extract_on_22khz_audio(tmp_path):
+    """The worker resamples with the tokenizer's own resampler (S3: torchaudio's, as s3-extract)."""
+    import json
+
+    from tests.conftest import make_data_dir, run_cli, write_audio
+    from tests.pipeline.shards import flac_bytes, write_shard
+
+    _, onnx = save_tiny(tmp_path, "v2", 25)  # FSQ codes move with small changes of the input
+    waves = {f"u{i}": (speech_like(1.5 + i, i), rate) for i, rate in enumerate((22050, 16000, 44100))}
+    write_shard(tmp_path / "shards" / "part-000.tar", {k: {"audio": flac_bytes(w, r), "meta": {"text": k}} for k, (w, r) in waves.items()})
+    files = {k: write_audio(tmp_path / "flac" / f"{k}.flac", w, r) for k, (w, r) in waves.items()}
+    shards = run_cli("tokenize-shards", "--input-dir", tmp_path / "shards", "--output-dir", tmp_path / "out", "--tokenizer", f"s3:{onnx}", "--num-proc", "1")
+    assert shards.returncode == 0, shards.stderr
+    lines = [json.loads(line) for path in sorted((tmp_path / "out").glob("*.jsonl")) for line in path.read_text().splitlines()]
+    extract = run_cli("s3-extract", "--model", onnx, make_data_dir(tmp_path / "data", files))
+    assert extract.returncode == 0, extract.stderr
+    expected = {line.split()[0]: [int(x) for x in line.split()[1:]] for line in extract.text.splitlines()}
+    assert {line["key"]: line["s3_tokens"] for line in lines} == expected
