@@ -11,10 +11,14 @@ APT_DEPS := espeak-ng:espeak-ng slurmctld:slurm-wlm munged:munge
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements-reference.txt: upstream packages the test goldens are regenerated from, installed
+# without dependencies into $(VENV)/reference, off the venv's path (tests/data/README.md).
+$(STAMP): requirements.txt requirements-reference.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	rm -rf $(VENV)/reference
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --target $(VENV)/reference -r requirements-reference.txt
 	touch $@
 
 # Debian packages the tests and the demo use.

@@ -22,6 +22,17 @@ def test_tokens_equal_spark_tts_own_code(tokenizer):
         assert result == GOLDEN[name], name
 
 
+def test_golden_made_again_from_spark_tts_equals_the_stored_one_and_audiotok(tokenizer, tmp_path):
+    # spark-tts-lib 0.2.1 from PyPI (make venv installs it, tests/data/README.md) tokenizes the waves again.
+    from tests.data.upstream import regenerate
+
+    regenerate(Path(__file__).with_name("make_golden.py"), tmp_path / "golden.json", "spark-tts-lib")
+    fresh = json.loads((tmp_path / "golden.json").read_text())
+    assert fresh == GOLDEN
+    waves = golden_waves()
+    assert dict(zip(waves, tokenizer(list(waves.values())), strict=True)) == fresh
+
+
 def test_token_counts_and_ranges(tokenizer):
     from transformers import Wav2Vec2Model
 

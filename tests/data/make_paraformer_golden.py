@@ -2,10 +2,13 @@
 layout, and golden.npz holding what FunASR's own code gives for it the way Step-Audio
 calls it. The test suite compares audiotok.units.paraformer to that, without FunASR.
 
-Needs FunASR (not a dependency of audiotok); install it outside the project:
+Needs FunASR 1.4.16 (not a dependency of audiotok): `make venv` installs it, without its
+dependencies, into .venv/reference (requirements-reference.txt); see tests/data/README.md.
 
-    pip install --target /tmp/funasr_ref funasr==1.4.16 --no-deps
-    PYTHONPATH=/tmp/funasr_ref .venv/bin/python tests/data/make_paraformer_golden.py
+    PYTHONPATH=.venv/reference .venv/bin/python tests/data/make_paraformer_golden.py [OUT_DIR]
+
+OUT_DIR defaults to tests/data/paraformer_tiny; CI writes a fresh one to a temporary
+directory and compares it to the stored one and to audiotok (tests/units/test_paraformer.py).
 
 What runs is FunASR's SANMEncoderChunkOpt.forward_chunk and WavFrontendOnline, driven
 by the loop of Step-Audio's `infer_encoder` (stepfun-ai/Step-Audio, funasr_detach/
@@ -133,9 +136,9 @@ def speechlike(samples: int, seed: int) -> np.ndarray:
     return np.clip(np.round(wave * 32768 * 0.5), -32768, 32767).astype(np.int16)
 
 
-def main() -> None:
+def main(directory: Path = OUT) -> None:
     torch.manual_seed(0)
-    OUT.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     dims = FRONTEND_CONF["n_mels"] * FRONTEND_CONF["lfr_m"]
     encoder = SANMEncoderChunkOpt(input_size=dims, **{k: v for k, v in ENCODER_CONF.items() if k != "pos_enc_class"}).eval()
     with torch.no_grad():  # make every parameter matter, LayerNorms included
@@ -147,16 +150,16 @@ def main() -> None:
     rng = np.random.default_rng(0)
     shift = (-rng.uniform(6, 14, dims)).astype(np.float32)
     scale = rng.uniform(0.1, 0.4, dims).astype(np.float32)
-    write_am_mvn(OUT / "am.mvn", shift, scale)
+    write_am_mvn(directory / "am.mvn", shift, scale)
     state = {f"encoder.{k}": v.clone() for k, v in encoder.state_dict().items()}
     state["decoder.embed.0.weight"] = torch.zeros(3, 4)  # the rest of a Paraformer: the loader must skip it
-    torch.save(state, OUT / "model.pt")
+    torch.save(state, directory / "model.pt")
     config = {
         "model": "ParaformerStreaming", "encoder": "SANMEncoderChunkOpt", "encoder_conf": ENCODER_CONF,
         "frontend": "WavFrontendOnline", "frontend_conf": FRONTEND_CONF, "input_size": dims,
     }
-    (OUT / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    frontend = StepAudioFrontend(cmvn_file=str(OUT / "am.mvn"), **FRONTEND_CONF)
+    (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    frontend = StepAudioFrontend(cmvn_file=str(directory / "am.mvn"), **FRONTEND_CONF)
     audio, enc_out, frames = [], [], []
     with torch.no_grad():
         for seed, samples in enumerate(LENGTHS.values()):
@@ -166,7 +169,7 @@ def main() -> None:
             enc_out.append(out)
             frames.append(len(out))
     np.savez_compressed(
-        OUT / "golden.npz", names=np.array(list(LENGTHS)), lengths=np.array(list(LENGTHS.values())), audio=np.concatenate(audio),
+        directory / "golden.npz", names=np.array(list(LENGTHS)), lengths=np.array(list(LENGTHS.values())), audio=np.concatenate(audio),
         frames=np.array(frames), enc_out=np.concatenate(enc_out).astype(np.float32),
     )
     for name, count in zip(LENGTHS, frames, strict=True):
@@ -174,4 +177,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

@@ -2,7 +2,8 @@
 
 tests/data/paraformer_tiny/golden.npz was made by FunASR's own SANMEncoderChunkOpt and
 WavFrontendOnline driven as Step-Audio's infer_encoder drives them
-(tests/data/make_paraformer_golden.py); these tests need no FunASR.
+(tests/data/make_paraformer_golden.py); these tests need no FunASR, except the one that
+makes the golden again from FunASR 1.4.16 (installed by `make venv`, tests/data/README.md).
 """
 
 import json
@@ -25,12 +26,17 @@ TINY = Path(__file__).resolve().parents[1] / "data" / "paraformer_tiny"
 SMALL = EncoderConfig(output_size=8, attention_heads=2, linear_units=16, num_blocks=3)
 
 
-@pytest.fixture(scope="module")
-def golden():
-    data = np.load(TINY / "golden.npz")
+def read_golden(directory: Path) -> dict:
+    """name -> (wave, FunASR's encoder output) from a golden.npz."""
+    data = np.load(directory / "golden.npz")
     waves = np.split(data["audio"].astype(np.float32) / 32768, np.cumsum(data["lengths"])[:-1])
     expected = np.split(data["enc_out"], np.cumsum(data["frames"])[:-1])
     return dict(zip((str(n) for n in data["names"]), zip(waves, expected, strict=True), strict=True))
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return read_golden(TINY)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +50,24 @@ def test_offline_batch_equals_funasr_run_the_step_audio_way(tiny, golden):
         assert got.shape == expected.shape, name
         assert tiny.frame_count(len(wave)) == len(expected), name
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0, err_msg=name)
+
+
+def test_golden_made_again_from_funasr_equals_the_stored_one_and_audiotok(tmp_path, golden):
+    from tests.data.upstream import regenerate
+
+    regenerate(TINY.parent / "make_paraformer_golden.py", tmp_path, "funasr")
+    for name in ("am.mvn", "config.yaml"):
+        assert (tmp_path / name).read_bytes() == (TINY / name).read_bytes(), name
+    fresh_weights, stored_weights = (torch.load(d / "model.pt", weights_only=True) for d in (tmp_path, TINY))
+    assert fresh_weights.keys() == stored_weights.keys() and all(torch.equal(fresh_weights[k], stored_weights[k]) for k in fresh_weights)
+    fresh = read_golden(tmp_path)
+    assert fresh.keys() == golden.keys()
+    outputs = load_paraformer(tmp_path)[0].encode([wave for wave, _ in fresh.values()])
+    for (name, (wave, expected)), got in zip(fresh.items(), outputs, strict=True):
+        np.testing.assert_array_equal(wave, golden[name][0], err_msg=name)
+        assert got.shape == expected.shape == golden[name][1].shape, name
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0, err_msg=name)
+        np.testing.assert_allclose(expected, golden[name][1], atol=1e-5, rtol=0, err_msg=name)
 
 
 def test_frame_count_follows_step_audio_not_a_plain_ceil(golden, tiny):
