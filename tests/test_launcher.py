@@ -252,6 +252,22 @@ def test_merge_tables(tmp_path):
     assert (tmp_path / "n").read_text() == "10 x\n11 z\n9 y\n"
 
 
+def test_merge_tables_carries_the_pieces_recipe(tmp_path):
+    """s3-extract --shard J/N writes units.J.txt.recipe.json; the merged table gets one, if all agree."""
+    for j, text in ((1, "a 1\n"), (2, "b 2\n")):
+        (tmp_path / f"u.{j}").write_text(text)
+        (tmp_path / f"u.{j}.recipe.json").write_text('{"frame_rate": 25}\n')
+    assert run(UTILS / "merge_tables.sh", "units.txt", "u.1", "u.2", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "units.txt.recipe.json").read_text() == '{"frame_rate": 25}\n'
+    (tmp_path / "u.2.recipe.json").write_text('{"frame_rate": 50}\n')
+    result = run(UTILS / "merge_tables.sh", "other.txt", "u.1", "u.2", cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr == "merge_tables.sh: u.2.recipe.json differs from u.1.recipe.json: the pieces were made differently\n"
+    (tmp_path / "u.2.recipe.json").unlink()
+    result = run(UTILS / "merge_tables.sh", "other.txt", "u.1", "u.2", cwd=tmp_path)
+    assert result.returncode == 1 and "1 of 2 inputs have a recipe" in result.stderr
+    assert not (tmp_path / "other.txt").exists() and not (tmp_path / "other.txt.recipe.json").exists()
+
+
 @pytest.mark.parametrize("inputs, message", [
     ({"a": "k1 1\nk2 2\n", "b": "k2 3\n"}, "merge_tables.sh: key k2 appears twice across inputs (in a b)"),
     ({"a": "k1 1\nk1 2\n"}, "merge_tables.sh: a: key k1 appears twice"),

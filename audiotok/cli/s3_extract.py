@@ -79,11 +79,11 @@ def command(
     if isinstance(backend, S3Onnx):
         known = f"the official S3 {backend.version}" if backend.version else "an S3 (not an official file)"
         log.info("%s is %s ONNX model, %d tokens a second", model, known, backend.rate)
-    recipe = units_recipe(backend, options)
+    recipe = units_recipe(backend, options, dedup)
     source, source_failures = open_audio_source(inputs)
     items = select_shard(list(source), shard)
     made_by = {k: v for k, v in recipe.items() if k != "audiotok"}
-    signature = make_signature(NAME, **made_by, inputs=inputs, format=output_format, dedup=dedup, shard=shard, channel=channel)
+    signature = make_signature(NAME, **made_by, inputs=inputs, format=output_format, shard=shard, channel=channel)
     tally = Tally(min_success)
     off_rate = []
     tokens = s3_tokens(items, backend, channel=channel, batch_seconds=batch_seconds, long_audio=long_audio, resampler=resampler)

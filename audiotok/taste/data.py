@@ -82,6 +82,9 @@ def unit_rate_for(spec: str, config: dict, split: str) -> tuple[float | None, st
     codebook, vocab = recipe.get("codebook_size"), config["decoder"]["unit_vocab"]
     if isinstance(codebook, int) and codebook > vocab:
         raise AudiotokError(f"{sidecar} records a codebook of {codebook} units, decoder.unit_vocab is {vocab}", f"set decoder.unit_vocab: {codebook}")
+    if recipe.get("dedup"):
+        log.info("%s: %s records run-length deduplicated units (--dedup): unit counts are not checked against the audio", split, sidecar)
+        return None, f"{sidecar} (dedup)"
     recorded = recipe.get("frame_rate")
     if recorded is not None:
         if isinstance(recorded, bool) or not isinstance(recorded, (int, float)) or recorded <= 0:

@@ -350,7 +350,7 @@ def open_backend(options: S3Options, device: str):
     return backend
 
 
-def units_recipe(backend, options: S3Options) -> dict:
+def units_recipe(backend, options: S3Options, dedup: bool = False) -> dict:
     """What made a unit table: recorded beside it (UNITS.recipe.json) for the tools that read it."""
     from audiotok import __version__
     from audiotok.units.s3_long_audio import REFERENCES
@@ -369,6 +369,7 @@ def units_recipe(backend, options: S3Options) -> dict:
         "resampler": options.resampler,
         "long_audio": options.long_audio,
         "long_audio_reference": REFERENCES[options.long_audio],
+        "dedup": dedup,  # runs collapsed: frame_rate is the rate before collapsing
         "audiotok": __version__,
     }
     if torch_model and version == "v2":

@@ -10,6 +10,9 @@ each sorted by key (LC_ALL=C), into OUT, sorted, with 'sort -m': no re-sort of t
 Writes OUT.tmp and renames it, so OUT is either complete or untouched.
 Fails (exit 1, one line) when an input is missing or unsorted, or a key appears twice,
 within one input or across inputs; exit 2 on a usage error.
+Recipes recorded beside the inputs (IN.recipe.json, e.g. s3-extract's) must be the same for
+every input; OUT.recipe.json gets it. Some inputs with a recipe and some without, or two
+different recipes, is an error (the pieces were not made by one command).
 Example: utils/merge_tables.sh exp/km500/units.txt exp/km500/units.{1..8}.txt"
 
 [ "${1:-}" = --help ] || [ "${1:-}" = -h ] && { printf '%s\n' "$usage"; exit 0; }
@@ -27,9 +30,19 @@ for f in "$@"; do
     { prev = $1 }' "$f") || die "$f: $msg"
 done
 
+# The inputs' recipes: none, or one for every input, all equal.
+recipes=0
+for f in "$@"; do [ ! -f "$f.recipe.json" ] || recipes=$((recipes + 1)); done
+[ "$recipes" -eq 0 ] || [ "$recipes" -eq $# ] || die "$recipes of $# inputs have a recipe (IN.recipe.json): the pieces were not made by one command"
+if [ "$recipes" -gt 0 ]; then
+  for f in "$@"; do
+    cmp -s "$f.recipe.json" "$1.recipe.json" || die "$f.recipe.json differs from $1.recipe.json: the pieces were made differently"
+  done
+fi
+
 mkdir -p "$(dirname "$out")"
 tmp=$out.tmp
-trap 'rm -f "$tmp" "$tmp.dup"' EXIT
+trap 'rm -f "$tmp" "$tmp.dup" "$tmp.recipe"' EXIT
 if ! sort -m -k1,1 -- "$@" | awk -v dup="$tmp.dup" '
     NR > 1 && $1 "" == prev "" { print $1 > dup; exit 1 }
     { prev = $1; print }' >"$tmp"; then
@@ -38,5 +51,8 @@ if ! sort -m -k1,1 -- "$@" | awk -v dup="$tmp.dup" '
   # Name the inputs that hold the key (only on this error path; ENVIRON keeps backslashes).
   holders=$(KEY=$key awk '$1 == ENVIRON["KEY"] { printf "%s ", FILENAME; nextfile }' "$@")
   die "key $key appears twice across inputs (in ${holders% })"
+fi
+if [ "$recipes" -gt 0 ]; then
+  cp -- "$1.recipe.json" "$tmp.recipe" && mv -f "$tmp.recipe" "$out.recipe.json"
 fi
 mv -f "$tmp" "$out"

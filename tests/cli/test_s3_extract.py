@@ -103,7 +103,7 @@ def test_long_audio_modes_recipe_and_option_errors(models, tmp_path):
         recipe = json.loads((tmp_path / f"{mode}.txt.recipe.json").read_text())
         assert {k: recipe[k] for k in ("tokenizer", "backend", "version", "frame_rate", "long_audio", "resampler")} == {
             "tokenizer": "s3", "backend": "onnx", "version": None, "frame_rate": 25, "long_audio": mode, "resampler": "torchaudio"}
-        assert len(recipe["model_hash"]) == 64 and "attn_ln_eps" not in recipe
+        assert len(recipe["model_hash"]) == 64 and "attn_ln_eps" not in recipe and recipe["dedup"] is False
         flagged = "1 items fail Step-Audio's check" in result.stderr and "long (1275 tokens for 53.00 s)" in result.stderr
         assert flagged == (mode == "s3tokenizer"), result.stderr
     assert counts == {"s3tokenizer": {"long": 1275, "short": 50}, "step-audio": {"long": 1325, "short": 50}}

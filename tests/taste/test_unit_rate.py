@@ -133,3 +133,14 @@ def test_jsonl_and_ark_t_tables_find_their_recipe(tmp_path):
         corpus = UnitCorpus(str(store), spec, tiny_config(), "train")
         assert (corpus.unit_rate, corpus.report["off_rate"]) == (50.0, []), spec
         np.testing.assert_array_equal(corpus.units["utt00"], np.array(rows[0][1:], dtype=np.int64))
+
+
+def test_deduplicated_units_are_not_checked_against_the_rate(tmp_path, caplog):
+    """s3-extract --dedup records dedup: true; collapsed runs cannot match rate x seconds."""
+    store, units = make_store(tmp_path, count=3, off_rate=("utt01",), rate=50)
+    write_units_recipe(units, frame_rate=50, dedup=True)
+    caplog.set_level(logging.INFO, logger="audiotok")
+    corpus = UnitCorpus(str(store), str(units), tiny_config(), "train")
+    assert (corpus.unit_rate, corpus.report["off_rate"]) == (None, [])
+    assert rate_lines(caplog) == []  # no rate claimed
+    assert f"train: {units}.recipe.json records run-length deduplicated units (--dedup): unit counts are not checked against the audio" in caplog.text
