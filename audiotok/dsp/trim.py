@@ -24,24 +24,36 @@ class EnergyTrim:
     length_multiple: int = 240  # speech length rounded up to this many samples
 
 
+def frame_rms(samples: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """RMS of centred frames over zero padding, in float32 as librosa.feature.rms computes it."""
+    half = frame_length // 2
+    padded = np.pad(np.asarray(samples, dtype=np.float32), (half, half))
+    frames = max(0, 1 + (len(padded) - frame_length) // hop_length)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
+    rms = np.empty(frames, dtype=np.float32)
+    # Blocks of frames bound the memory (squaring copies each frame's samples); a frame's
+    # mean is a sum over its own contiguous row, the same in any block.
+    block = max(1, (1 << 22) // frame_length)
+    for first in range(0, frames, block):
+        rows = windows[first : first + block]
+        rms[first : first + block] = np.sqrt(np.mean(np.square(rows, dtype=np.float32), axis=-1))
+    return rms
+
+
 def nonsilent_span(samples: np.ndarray, top_db: float, frame_length: int, hop_length: int) -> tuple[int, int]:
     """librosa.effects.trim's span: frames whose RMS is within top_db of the loudest frame.
 
-    Centered frames over zero padding, power in dB against the maximum
-    (amin 1e-10), span from the first loud frame * hop to the last + 1.
+    librosa's arithmetic (0.11), step for step in float32, so that a frame lying
+    on the threshold is decided as librosa decides it: frame RMS, squared again,
+    dB against the loudest frame with amin 1e-5 squared; the span runs from the
+    first loud frame x hop to the last + 1, cut at the signal's end.
     """
-    half = frame_length // 2
-    padded = np.pad(samples.astype(np.float64), (half, half))
-    frames = 1 + (len(padded) - frame_length) // hop_length
-    if frames < 1:
+    rms = frame_rms(samples, frame_length, hop_length)
+    if rms.size == 0:
         return 0, len(samples)
-    # Sum of squares per frame from a cumulative sum: O(n) instead of materialising frames.
-    cumulative = np.concatenate(([0.0], np.cumsum(padded * padded)))
-    starts = np.arange(frames) * hop_length
-    power = (cumulative[starts + frame_length] - cumulative[starts]) / frame_length
-    power = np.maximum(power, 0.0)
-    amin = 1e-10
-    db = 10 * np.log10(np.maximum(amin, power)) - 10 * np.log10(max(amin, float(power.max())))
+    amin = 1e-5**2
+    db = 10.0 * np.log10(np.maximum(amin, np.square(rms)))
+    db -= 10.0 * np.log10(np.maximum(amin, np.max(rms) ** 2))
     loud = np.flatnonzero(db > -top_db)
     if loud.size == 0:
         return 0, 0

@@ -4,6 +4,7 @@ import pytest
 from audiotok.dsp import normalize as N
 from audiotok.errors import ItemError
 from tests.conftest import sine, tone_burst
+from tests.dsp import step_audio_reference as step_audio
 
 
 def bicodec_reference(audio, coeff=0.2):
@@ -21,12 +22,19 @@ def bicodec_reference(audio, coeff=0.2):
     return audio
 
 
-def test_peak_normalisation_is_step_audios():
-    x = sine(300, 16000, 0.5, amplitude=0.25)
-    y = N.peak_normalize(x)
-    assert np.isclose(np.max(np.abs(y)), 0.999, atol=1e-6)
-    quiet = x * 0.001  # below the 0.01 floor: scaled by 1/0.01, not to full scale
-    assert np.isclose(np.max(np.abs(N.peak_normalize(quiet))), 0.00025 / 0.01 * 0.999, rtol=1e-4)
+@pytest.mark.parametrize("scale", [3.0, 1.0, 0.25, 0.0101, 0.01, 0.0099, 1e-4, 0.0])
+def test_peak_normalisation_is_step_audios_energy_norm_to_the_bit(scale):
+    """Step-Audio's energy_norm_fn on a float32 tensor (its path) and on an array: equal to the bit,
+    below the 0.01 floor too (scaled by 1 / 0.01, not to full scale)."""
+    import torch
+
+    x = (np.random.default_rng(7).standard_normal(16001) * scale).astype(np.float32)
+    ours = N.peak_normalize(x)
+    assert ours.dtype == np.float32
+    assert np.array_equal(ours, step_audio.energy_norm_fn(torch.from_numpy(x)[None])[0].numpy())
+    assert np.array_equal(ours, step_audio.energy_norm_fn(x))
+    peak = np.max(np.abs(x))
+    assert np.isclose(np.max(np.abs(ours)), 0.999 * peak / max(peak, 0.01), rtol=1e-6)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.05, 3.0, 0.0005])

@@ -1,4 +1,3 @@
-import math
 import shutil
 import subprocess
 
@@ -9,34 +8,44 @@ from audiotok.dsp import trim as T
 from audiotok.errors import ItemError
 from audiotok.io.audio import decode
 from tests.conftest import tone_burst
+from tests.dsp import step_audio_reference as step_audio
 
 
-def librosa_trim_reference(y, top_db=20, frame_length=512, hop_length=128):
-    """librosa.effects.trim's index, one frame at a time (the definition, not the fast path)."""
-    padded = np.pad(y.astype(np.float64), frame_length // 2)
-    n = 1 + (len(padded) - frame_length) // hop_length
-    power = np.array([np.mean(padded[i * hop_length : i * hop_length + frame_length] ** 2) for i in range(n)])
-    db = 10 * np.log10(np.maximum(1e-10, power)) - 10 * np.log10(max(1e-10, power.max()))
-    loud = np.flatnonzero(db > -top_db)
-    return int(loud[0] * hop_length), min(len(y), int((loud[-1] + 1) * hop_length))
+def librosa_span(y, top_db=20, frame_length=512, hop_length=128):
+    import librosa
 
-
-def step_audio_reference(audio, sr, keep_left=0.05, keep_right=0.22, hop=240):
-    """Step-Audio's trim_silence (zero padding where the kept span leaves the signal)."""
-    start, end = librosa_trim_reference(audio)
-    frames = int(math.ceil((end - start) / hop))
-    start_idx = start - int(keep_left * sr)
-    out = audio[start_idx:] if start_idx > 0 else np.pad(audio, (abs(start_idx), 0))
-    out_len = int(frames * hop + (keep_left + keep_right) * sr)
-    return out[:out_len] if out_len < len(out) else np.pad(out, (0, out_len - len(out)))
+    return tuple(int(i) for i in librosa.effects.trim(y, top_db=top_db, frame_length=frame_length, hop_length=hop_length)[1])
 
 
 @pytest.mark.parametrize("lead,tail", [(0.5, 0.7), (0.01, 0.7), (0.5, 0.05), (0.0, 0.0)])
 def test_energy_trim_equals_step_audio(lead, tail):
     x = tone_burst(lead=lead, tail=tail)
-    assert T.nonsilent_span(x, 20, 512, 128) == librosa_trim_reference(x)
+    assert T.nonsilent_span(x, 20, 512, 128) == librosa_span(x)
     region = T.energy_region(x, 16000, T.EnergyTrim())
-    np.testing.assert_array_equal(T.cut_region(x, region), step_audio_reference(x, 16000))
+    np.testing.assert_array_equal(T.cut_region(x, region), step_audio.trim_silence(x, 16000))
+
+
+def test_frame_rms_is_librosas_to_the_bit():
+    """float32 as librosa.feature.rms computes it, over more frames than one block holds."""
+    import librosa
+
+    x = np.random.default_rng(0).standard_normal(1_100_000).astype(np.float32)
+    for frame_length, hop_length, n in ((512, 128, len(x)), (2048, 512, 50_000), (511, 100, 50_000), (512, 128, 300)):
+        ours = T.frame_rms(x[:n], frame_length, hop_length)
+        assert np.array_equal(ours, librosa.feature.rms(y=x[:n], frame_length=frame_length, hop_length=hop_length)[0])
+
+
+@pytest.mark.parametrize("quiet", [0.1, np.nextafter(np.float32(0.1), 1), np.nextafter(np.float32(0.1), 0)])
+def test_a_frame_on_the_threshold_is_decided_as_librosa_decides(quiet):
+    """A part exactly 20 dB below the loudest frame, in float32: a float64 computation keeps it
+    (its power is 0.01 x 1.0000001) where librosa's float32 one drops it."""
+    x = np.zeros(16000, np.float32)
+    x[4000:8000], x[8000:12000] = 1.0, np.float32(quiet)
+    assert T.nonsilent_span(x, 20, 512, 128) == librosa_span(x)
+    for signs in np.random.default_rng(1).choice([-1, 1], (3, 8000)).astype(np.float32):
+        y = x.copy()
+        y[4000:12000] *= signs
+        assert T.nonsilent_span(y, 20, 512, 128) == librosa_span(y)
 
 
 def test_energy_trim_keeps_the_tone_and_drops_the_silence():
@@ -89,3 +98,20 @@ def test_vad_region_brackets_synthetic_speech_at_any_rate(vad, tmp_path):
     start, end = T.vad_region(vad, padded, audio.rate, T.VadTrim())
     assert 0.8 * audio.rate < start < 1.3 * audio.rate
     assert abs(end - (audio.rate + len(audio.samples))) < 0.4 * audio.rate
+
+
+def test_step_audio_front_end_on_every_real_recording(speech_dir):
+    """audiotok's resample (torchaudio), peak norm and energy trim, as the recipe chains them, equal
+    Step-Audio's preprocess_wav on both call paths on every recording (16, 22.05 and 48 kHz)."""
+    from audiotok.dsp.normalize import peak_normalize
+    from audiotok.dsp.resample import resample
+
+    paths = sorted(p for p in speech_dir.iterdir() if p.suffix in (".wav", ".flac"))
+    assert len(paths) > 20
+    for path in paths:
+        audio = decode(path)
+        normalized = peak_normalize(resample(audio.samples, audio.rate, 16000, method="torchaudio"))
+        trimmed = T.cut_region(normalized, T.energy_region(normalized, 16000, T.EnergyTrim()))
+        wav, rate = step_audio.load_audio(path)
+        assert np.array_equal(normalized, step_audio.llm_input(wav, rate)), path.name
+        assert np.array_equal(trimmed, step_audio.tts_prompt(wav, rate)), path.name
