@@ -130,3 +130,29 @@ def test_real_recordings_through_the_pipe_without_warnings(cli, speech_dir):
     durations = dict(line.split() for line in cli("wav-to-duration", speech_dir).text.splitlines())
     for key, _rate, _ch, samples, *_ in rows:
         assert abs(int(samples) - float(durations[key]) * 16000) <= 0.5 + 1e-6 * int(samples)
+
+
+def test_torchaudio_resampler_is_step_audios_and_recorded(cli, tmp_path):
+    """--resampler torchaudio writes torchaudio.transforms.Resample's output, kept exact in float
+    WAV; the choice is part of the run's signature, and --downsample-only refuses by key."""
+    import json
+
+    import torch
+    import torchaudio
+
+    x = np.random.default_rng(5).uniform(-0.9, 0.9, 30011).astype(np.float32)
+    data = make_data_dir(tmp_path / "data", {"hi": write_audio(tmp_path / "hi.wav", x, 44100, subtype="FLOAT"), "lo": write_audio(tmp_path / "lo.wav", x[:8000], 8000, subtype="FLOAT")})
+    out = tmp_path / "out"
+    args = ("resample", "--rate", 16000, "--resampler", "torchaudio", "--subtype", "FLOAT", "--audio-format", "wav")
+    result = cli(*args, "--downsample-only", "--min-success", 0.5, data, out)
+    assert result.returncode == 0, result.stderr
+    assert "lo: 8000 Hz is below --rate 16000: not upsampled (--downsample-only)" in result.stderr and "done 1/2" in result.stderr
+    expected = torchaudio.transforms.Resample(orig_freq=44100, new_freq=16000)(torch.from_numpy(x)[None])[0].numpy()
+    assert np.array_equal(sf.read(out / "audio" / "hi.wav", dtype="float32")[0], expected)
+    arguments = json.loads((out / ".done").read_text())["signature"]["arguments"]
+    assert (arguments["resampler"], arguments["downsample_only"], "quality" in arguments) == ("torchaudio", True, False)
+    soxr = cli("resample", "--rate", 16000, "--subtype", "FLOAT", "--audio-format", "wav", "--min-success", 0.5, data, out)
+    assert soxr.returncode == 0 and "already done" not in soxr.stderr and "done 2/2" in soxr.stderr
+    assert not np.array_equal(sf.read(out / "audio" / "hi.wav", dtype="float32")[0][: len(expected) - 1], expected[:-1])
+    unknown = cli("resample", "--rate", 16000, "--resampler", "sinc", data, tmp_path / "o")
+    assert unknown.returncode == 2 and unknown.stderr.strip().splitlines()[-1] == "error: unknown --resampler 'sinc' (hint: choose one of soxr, torchaudio)"
