@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Step-Audio's dual-codebook tokenizer as a recipe: audio -> 16 kHz, peak norm, energy trim ->
-# vq02 (Paraformer encoder + 1024 linguistic centroids, 16.7 Hz) and vq06 (CosyVoice speech
-# tokenizer v1, 25 Hz) as parallel job sets -> 2:3 interleave -> LLM ids and <audio_N> strings.
+# Step-Audio's dual-codebook tokenizer as a recipe: audio -> Step-Audio's front end (16 kHz by
+# torchaudio's resampler, peak norm, energy trim on the TTS-prompt path) -> vq02 (Paraformer
+# encoder + 1024 linguistic centroids, 16.7 Hz) and vq06 (CosyVoice speech tokenizer v1, 25 Hz,
+# Step-Audio's 30 s chunks) as parallel job sets -> 2:3 interleave -> LLM ids and <audio_N> strings.
 # Outputs go under this directory (data/, exp/).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,23 +20,39 @@ tokenizer_dir=     # Step-Audio-Tokenizer: linguistic_tokenizer.npy, speech_toke
 paraformer=        # default: TOKENIZER_DIR/dengcunqin/speech_paraformer-large_asr_nat-zh-cantonese-en-16k-vocab8501-online
 centroids=         # default: TOKENIZER_DIR/linguistic_tokenizer.npy
 s3_model=          # default: TOKENIZER_DIR/speech_tokenizer_v1.onnx
-front_end=true     # stage 1: Step-Audio's preprocessing (peak normalisation, energy trim); false: resample only
+front_end=llm-input  # stage 1: llm-input, tts-prompt or none (see --help)
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 --data DIR --tokenizer-dir DIR [--set-name NAME] [--nj N] [--stage N] [--stop-stage N]
-                [--paraformer DIR] [--centroids FILE.npy] [--s3-model FILE.onnx] [--front-end true|false]
+                [--paraformer DIR] [--centroids FILE.npy] [--s3-model FILE.onnx] [--front-end MODE]
   stage 0: data prep   (DIR -> data/SET/{wav.scp,...,utt2dur})
-  stage 1: front end   (data/SET -> resample 16 kHz -> peak norm -> energy trim -> data/SET_sa)
+  stage 1: front end   (data/SET -> MODE -> data/SET_sa_MODE: float32 WAV, never rounded to 16 bits)
   stage 2: vq02 bundle (Paraformer + linguistic_tokenizer.npy -> exp/vq02)
-  stage 3: tokens      (data/SET_sa -> exp/step_audio/SET/{vq02,vq06}.txt: two job sets of nj jobs, side by side)
-  stage 4: interleave  (vq02 + vq06 -> exp/step_audio/SET/tokens.txt (ids 65536 + vq02, 66560 + vq06)
-                        and audio.txt ('key <audio_N>...' with N = vq02, 1024 + vq06))"
+  stage 3: tokens      (data/SET_sa_MODE -> exp/step_audio/SET_MODE/{vq02,vq06}.txt: two job sets of nj jobs,
+                        side by side; vq06 cuts recordings over 30 s as Step-Audio does)
+  stage 4: interleave  (vq02 + vq06 -> exp/step_audio/SET_MODE/tokens.txt (ids 65536 + vq02, 66560 + vq06)
+                        and audio.txt ('key <audio_N>...' with N = vq02, 1024 + vq06))
+  --front-end MODE, Step-Audio's preprocess_wav on one of its two call paths:
+    llm-input   (default) StepAudioTokenizer.__call__, how Step-Audio encodes a user's speech for
+                its LLM: to 16 kHz by torchaudio's Resample, peak norm x / max(max|x|, 0.01) x 0.999,
+                no trim: every recording keeps its length, so it matches text, segments and utt2dur
+    tts-prompt  wav2token's defaults, how Step-Audio's TTS encodes a voice prompt: as llm-input,
+                then trim_silence (librosa trim at 20 dB, 0.05 s kept before, 0.22 s after)
+    none        the torchaudio resampling only
+  A recording below 16 kHz is refused (Step-Audio does not upsample): a counted failure that
+  names its key; the stage fails when over 5% of the recordings are refused."
 . utils/parse_options.sh
 
 [ -n "$set_name" ] || set_name=$(basename "${data:-data}")
 paraformer=${paraformer:-$tokenizer_dir/dengcunqin/speech_paraformer-large_asr_nat-zh-cantonese-en-16k-vocab8501-online}
 centroids=${centroids:-$tokenizer_dir/linguistic_tokenizer.npy}
 s3_model=${s3_model:-$tokenizer_dir/speech_tokenizer_v1.onnx}
-src=data/$set_name clean=data/${set_name}_sa bundle=exp/vq02 out=exp/step_audio/$set_name
+case $front_end in
+  llm-input) front_end_ops=(--normalize peak) ;;
+  tts-prompt) front_end_ops=(--normalize peak --trim energy) ;;
+  none) front_end_ops=() ;;
+  *) echo "error: unknown --front-end '$front_end' (hint: llm-input, tts-prompt or none)" >&2; exit 2 ;;
+esac
+src=data/$set_name clean=data/${set_name}_sa_$front_end bundle=exp/vq02 out=exp/step_audio/${set_name}_$front_end
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: $data -> $src"
@@ -49,13 +66,9 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  if [ "$front_end" = true ]; then
-    log "Stage 1: front end: $src -> resample 16000 -> normalize peak -> trim energy -> $clean"
-    steps/frontend.sh --rate 16000 --normalize peak --trim energy "$src" "$clean"
-  else
-    log "Stage 1: front end: $src -> resample 16000 -> $clean"
-    steps/frontend.sh --rate 16000 "$src" "$clean"
-  fi
+  log "Stage 1: front end: $src -> $front_end (torchaudio resample 16000${front_end_ops[*]+ ${front_end_ops[*]}}) -> $clean"
+  steps/frontend.sh --rate 16000 --resampler torchaudio --downsample-only true --float true \
+    "${front_end_ops[@]+"${front_end_ops[@]}"}" "$src" "$clean"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
@@ -71,7 +84,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   [ -e "$s3_model" ] || { echo "error: $s3_model not found (hint: give --tokenizer-dir or --s3-model)" >&2; exit 1; }
   steps/sharded.sh --nj "$nj" "$out" vq02 -- tokenize "$bundle" "$clean" &
   vq02_job=$!
-  steps/sharded.sh --nj "$nj" "$out" vq06 -- s3-extract --model "$s3_model" "$clean" &
+  steps/sharded.sh --nj "$nj" "$out" vq06 -- s3-extract --model "$s3_model" --long-audio step-audio "$clean" &
   vq06_job=$!
   failed=
   wait "$vq02_job" || failed+=" vq02"
