@@ -6,7 +6,9 @@ Methods (--target default in brackets):
   volume    BiCodec's percentile volume norm, coefficient target      [0.2]
   rms       RMS level in dBFS                                         [-20]
   loudness  integrated loudness, ITU-R BS.1770 (pyloudnorm), LUFS     [-23]
-rms and loudness then scale down any peak above --peak-limit.
+rms and loudness then scale down any peak above --peak-limit. Samples are
+written as 16-bit PCM unless --subtype FLOAT (with --audio-format wav)
+keeps them exactly, as Step-Audio keeps them in float32.
 
 \b
 Example:

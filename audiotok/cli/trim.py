@@ -1,7 +1,8 @@
 """Trim leading and trailing silence, by frame energy or by voice activity.
 
 energy (default): frames within --top-db of the loudest frame are speech
-(librosa's trim over 512-sample frames, hop 128); the kept span gets
+(librosa's trim over 512-sample frames, hop 128, in its float32
+arithmetic); the kept span gets
 --pre-pad / --post-pad seconds and its speech length is rounded up to
 --length-multiple samples: Step-Audio's trim_silence with its defaults.
 vad: silero-vad's packaged model (offline) finds speech; --split makes
@@ -10,7 +11,8 @@ each speech region its own utterance (KEY-START-END, centiseconds).
 Writes trimmed audio (like resample) or, with --segments, a Kaldi segments
 file (`utt recording start end`, seconds) to OUTPUT (a file or -).
 Padding that reaches outside the recording is zeros in audio and clipped
-in segments. No item becomes shorter than --min-duration.
+in segments. No item becomes shorter than --min-duration. Samples are written
+as 16-bit PCM unless --subtype FLOAT (with --audio-format wav) keeps them exactly.
 
 \b
 Example:
