@@ -141,7 +141,8 @@ def test_torchaudio_resampler_is_step_audios_and_recorded(cli, tmp_path):
     import torchaudio
 
     x = np.random.default_rng(5).uniform(-0.9, 0.9, 30011).astype(np.float32)
-    data = make_data_dir(tmp_path / "data", {"hi": write_audio(tmp_path / "hi.wav", x, 44100, subtype="FLOAT"), "lo": write_audio(tmp_path / "lo.wav", x[:8000], 8000, subtype="FLOAT")})
+    high, low = write_audio(tmp_path / "hi.wav", x, 44100, subtype="FLOAT"), write_audio(tmp_path / "lo.wav", x[:8000], 8000, subtype="FLOAT")
+    data = make_data_dir(tmp_path / "data", {"hi": high, "lo": low})
     out = tmp_path / "out"
     args = ("resample", "--rate", 16000, "--resampler", "torchaudio", "--subtype", "FLOAT", "--audio-format", "wav")
     result = cli(*args, "--downsample-only", "--min-success", 0.5, data, out)
