@@ -6,7 +6,11 @@ ONNX encoder at --layer.
 Writes float matrices [frames, dim] to ark:-, ark:FILE, ark,t:FILE or
 ark,scp:A,S, keyed and ordered like the input, and records the feature
 recipe beside file outputs (FILE.recipe.json) for fit-kmeans and quantize.
-Audio at another rate is resampled to the model's. Encoders see batches of
+Before the backend, each recording goes through the audio front end:
+none (default) resamples audio at another rate to the model's (soxr VHQ);
+seed004 is seed 004's processor: soxr HQ resampling, silence trimmed at
+30 dB (librosa.effects.trim), zeros padded to 400 + n x 320 samples. The
+recipe records the front end, and tokenize replays it. Encoders see batches of
 up to --batch-seconds padded audio, longest first; group-norm encoders
 (HuBERT-base, wav2vec2-base) batch only equal lengths, since padding
 changes their output. Recordings over --window seconds are cut into
@@ -17,6 +21,7 @@ Example:
   audiotok extract-feats --backend mfcc --deltas data/train ark,scp:dump/mfcc.ark,dump/mfcc.scp
   audiotok extract-feats --model hubert-dir --layer 6 --shard 2/4 data/train ark,scp:f.2.ark,f.2.scp
   audiotok extract-feats --backend logmel --num-mels 128 a.wav ark,t:-
+  audiotok extract-feats --model mhubert-147 --front-end seed004 data/train ark,scp:f.ark,f.scp
 
 See also: fit-kmeans, quantize, tokenize.
 """
@@ -45,6 +50,7 @@ def command(
     window: Annotated[float, typer.Option("--window", min=1.0, help="Encoders: longest piece in seconds; longer audio is windowed.")] = 30.0,
     overlap: Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds shared by consecutive windows.")] = 1.0,
     onnx_output: Annotated[str | None, typer.Option("--onnx-output", help="ONNX encoders: the output to take (default: the first).")] = None,
+    front_end: Annotated[str, typer.Option("--front-end", help="Audio front end: none (resampling only) or seed004 (resample, trim silence, pad to the stride).")] = "none",
     shard: Annotated[str | None, typer.Option("--shard", help="J/N: only the J-th of N contiguous parts of the input.")] = None,
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
@@ -52,6 +58,7 @@ def command(
 ) -> None:
     from audiotok.errors import UsageError
     from audiotok.units.featurize import open_backend, run_extraction
+    from audiotok.units.front_end import preset
 
     if len(inputs) < 2:
         raise UsageError("give the audio input and the output wspecifier", "e.g. audiotok extract-feats --backend mfcc data/train ark:-")
@@ -61,8 +68,9 @@ def command(
     if backend not in BACKENDS:
         raise UsageError(f"unknown --backend {backend!r}", f"choose one of {', '.join(BACKENDS)}")
     options = {"backend": backend, "model": model, "layer": layer, "num_mels": num_mels, "num_ceps": num_ceps, "deltas": deltas, "dtype": dtype, "onnx_output": onnx_output}
+    chosen_front_end = preset(front_end)
     extractor = open_backend(device=device, **options)
     run_extraction(
-        NAME, sources, output, extractor, options,
+        NAME, sources, output, extractor, {**options, "front_end": front_end}, front_end=chosen_front_end,
         channel=channel, batch_seconds=batch_seconds, window=window, overlap=overlap, shard=shard, min_success=min_success, force=force,
     )

@@ -4,8 +4,9 @@ CENTROIDS is a [k, dim] matrix: a .npy file (no pickles), or a text file
 with one centroid a line. The bundle also needs the recipe of the features
 the centroids were trained on, so quantize and tokenize can check and
 rebuild them: give the same feature options as extract-feats (the encoder
-is loaded once to record its weights' hash and its dimension), or
---recipe-from a feature file that extract-feats wrote. Step-Audio's
+is loaded once to record its weights' hash and its dimension) and the audio
+front end the training audio went through (--front-end), or --recipe-from a
+feature file that extract-feats wrote. Step-Audio's
 linguistic tokenizer is its Paraformer encoder plus linguistic_tokenizer.npy
 (1024 x 512, nearest by Euclidean distance, as audiotok's quantize does).
 
@@ -15,6 +16,7 @@ Example:
       --model Step-Audio-Tokenizer/dengcunqin/speech_paraformer-large_asr_nat-zh-cantonese-en-16k-vocab8501-online
   audiotok import-centroids km500.npy exp/km500_hubert_l6 --model hubert-base-ls960 --layer 6
   audiotok import-centroids km100.txt exp/km100 --recipe-from dump/mfcc/train/feats.scp
+  audiotok import-centroids km512.npy exp/km512_seed004 --model mhubert-147 --layer 9 --front-end seed004
 
 See also: fit-kmeans, tokenize, quantize.
 """
@@ -39,6 +41,7 @@ def command(
     num_ceps: Annotated[int, typer.Option("--num-ceps", min=1, help="mfcc: cepstra kept.")] = 13,
     deltas: Annotated[bool, typer.Option("--deltas", help="fbank/mfcc with deltas and delta-deltas.")] = False,
     onnx_output: Annotated[str | None, typer.Option("--onnx-output", help="ONNX encoders: the output the centroids were trained on.")] = None,
+    front_end: Annotated[str | None, typer.Option("--front-end", help="Audio front end of the training audio: none (default) or seed004 (as extract-feats).")] = None,
     force: common.Force = False,
 ) -> None:
     from pathlib import Path
@@ -49,16 +52,18 @@ def command(
     from audiotok.log import command_line
     from audiotok.units.bundle import Bundle, read_centroid_matrix, read_recipe_for
     from audiotok.units.encoders import file_digest
+    from audiotok.units.front_end import preset
 
     if Path(bundle_dir).is_file():
         raise UsageError(f"BUNDLE_DIR {bundle_dir!r} is a file", "a bundle is a directory")
-    if recipe_from and model:
-        raise UsageError("give either --recipe-from or the feature options (--model ...), not both")
+    if recipe_from and (model or front_end):
+        raise UsageError("give either --recipe-from or the feature options (--model, --front-end ...), not both", "the recipe file records its audio front end")
+    chosen_front_end = preset(front_end or "none")
     if not recipe_from and backend == "model" and model is None:
         raise UsageError("say what features the centroids belong to", "give --model (with --layer), --backend mfcc|fbank|logmel, or --recipe-from FEATS")
     matrix = read_centroid_matrix(centroids)
     options = {"backend": backend, "model": model, "layer": layer, "num_mels": num_mels, "num_ceps": num_ceps, "deltas": deltas, "onnx_output": onnx_output}
-    signature = make_signature(NAME, centroids=file_digest(Path(centroids)), recipe_from=recipe_from, **options)
+    signature = make_signature(NAME, centroids=file_digest(Path(centroids)), recipe_from=recipe_from, front_end=front_end, **options)
     marker = DoneMarker(bundle_dir, directory=True)
     if not force and marker.matches(signature):
         raise AlreadyDone(bundle_dir)
@@ -70,7 +75,7 @@ def command(
     else:
         from audiotok.units.featurize import open_backend
 
-        recipe = open_backend(device="cpu", **options).recipe.as_dict()
+        recipe = {**open_backend(device="cpu", **options).recipe.as_dict(), "front_end": chosen_front_end.as_dict()}
     if recipe.get("dim") != matrix.shape[1]:
         raise AudiotokError(
             f"{centroids}: centroids have dimension {matrix.shape[1]}, the features are {recipe.get('dim')}-dimensional",

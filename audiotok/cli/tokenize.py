@@ -1,7 +1,10 @@
 """Turn audio into units in one process, with no feature files: the bundle's
-recipe rebuilds its features (fbank, mfcc, logmel, or its encoder and layer)
-and its centroids label them. The encoder is found at the path the recipe
-names, or at --model (it must have the weights the bundle was made with).
+recipe rebuilds its features (its audio front end, then fbank, mfcc, logmel,
+or its encoder and layer) and its centroids label them, so the units equal
+extract-feats then quantize with the same recipe. The audio front end is
+replayed as recorded (a bundle that records none resamples only). The
+encoder is found at the path the recipe names, or at --model (it must have
+the weights the bundle was made with).
 
 \b
 Example:
@@ -45,12 +48,15 @@ def command(
     from audiotok.units.bundle import Bundle
     from audiotok.units.extract import SignalBackend, extract_features, select_shard
     from audiotok.units.featurize import backend_from_recipe
+    from audiotok.units.front_end import recorded_front_end
     from audiotok.units.quantizing import open_assigner
     from audiotok.units.unit_output import UnitWriter
 
     loaded = Bundle.load(bundle)
+    front_end = recorded_front_end(loaded.recipe, f"{bundle}/config.json")
     backend = backend_from_recipe(loaded.recipe, device, dtype, model)
-    loaded.check_features(backend.dim, backend.recipe.as_dict(), f"the recipe of {bundle}")
+    loaded.check_features(backend.dim, {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}, f"the recipe of {bundle}")
+    common.log.info("audio front end of %s: %s", bundle, front_end.describe())
     assigner = open_assigner(loaded, device, exact_fp32=False)
     source, source_failures = open_audio_source(inputs)
     items = select_shard(list(source), shard)
@@ -58,7 +64,7 @@ def command(
     tally = Tally(min_success)
     window_seconds = None if isinstance(backend, SignalBackend) else window
     with UnitWriter(output, output_format, dedup, durations, signature, force) as writer:
-        results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap)
+        results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=front_end)
         for key, result in progress(results, NAME):
             if isinstance(result, Exception):
                 tally.fail(key, str(result))

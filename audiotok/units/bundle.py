@@ -1,12 +1,13 @@
 """Tokenizer bundles: a directory with `centroids.npy` and `config.json`.
 
 `config.json` records how the features were made (the *feature recipe*:
-backend, model and its hash, layer, sample rate, frame rate, options), so
-`quantize` and `tokenize` can rebuild them and refuse features that do not
-match, plus what the k-means saw (k, dim, seed, frames, inertia, version).
+backend, model and its hash, layer, sample rate, frame rate, options, and
+the audio front end, audiotok.units.front_end), so `quantize` and `tokenize`
+can rebuild them and refuse features that do not match, plus what the
+k-means saw (k, dim, seed, frames, inertia, version).
 
     {"format": "audiotok-bundle/1", "k": 500, "dim": 768,
-     "recipe": {"backend": "hf", "model": "...", "model_hash": "...", "layer": 6, ...},
+     "recipe": {"backend": "hf", "model": "...", "model_hash": "...", "layer": 6, "front_end": {...}, ...},
      "kmeans": {"seed": 0, "frames": 200000, "inertia": ..., "algorithm": "minibatch", ...},
      "audiotok": "0.1.0"}
 """
@@ -90,6 +91,15 @@ class Bundle:
                         f"{where}: features were made with {name}={recipe[name]!r}, the bundle {self.path} with {self.recipe[name]!r}",
                         "extract features with the bundle's recipe, or use audiotok tokenize",
                     )
+            # A recipe without a front end was made by resampling alone: absence is `none`, not unknown.
+            from audiotok.units.front_end import recorded_front_end
+
+            theirs, ours = recorded_front_end(recipe, where), recorded_front_end(self.recipe, str(self.path))
+            if theirs.steps() != ours.steps():
+                raise AudiotokError(
+                    f"{where}: features were made with the audio front end {theirs.describe()}, the bundle {self.path} with {ours.describe()}",
+                    f"extract features with --front-end {ours.name}, or use audiotok tokenize",
+                )
 
 
 def recipe_sidecar(path: str | Path) -> Path:

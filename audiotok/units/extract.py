@@ -82,12 +82,16 @@ def make_batches(pieces: list[Piece], batch_seconds: float, sample_rate: int, pa
     return batches
 
 
-def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, window_seconds=30.0, overlap_seconds=1.0, skip=None) -> Iterator[tuple[str, np.ndarray | ItemError]]:
+def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, window_seconds=30.0, overlap_seconds=1.0, skip=None, front_end=None) -> Iterator[tuple[str, np.ndarray | ItemError]]:
     """Yield (key, features [frames, dim]) or (key, ItemError) for each item, in input order.
 
     skip(key) -> True leaves an item out (finished by an earlier run).
+    front_end: what is done to each recording before the backend (audiotok.units.front_end;
+    default: resampling to the backend's rate only).
     """
-    from audiotok.dsp.resample import resample
+    from audiotok.units.front_end import NONE
+
+    front_end = front_end or NONE
 
     rate, hop = backend.sample_rate, backend.hop
     # No window: the backend takes whole recordings (signal features have no length limit;
@@ -104,15 +108,13 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
             keys.append(item.key)
             try:
                 audio = item.load(channel)
+                if audio.rate != rate and audio.rate not in resampled_from:
+                    resampled_from.add(audio.rate)
+                    log.info("resampling %d Hz audio to the model's %d Hz", audio.rate, rate)
+                samples = front_end(audio.samples, audio.rate, rate)
             except ItemError as err:
                 failures[item.key] = err
                 continue
-            samples = audio.samples
-            if audio.rate != rate:
-                if audio.rate not in resampled_from:
-                    resampled_from.add(audio.rate)
-                    log.info("resampling %d Hz audio to the model's %d Hz", audio.rate, rate)
-                samples = resample(samples, audio.rate, rate)
             if window is None:
                 pieces.append(Piece(item.key, 0, samples))
             else:

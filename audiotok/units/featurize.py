@@ -52,7 +52,7 @@ def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float3
     raise AudiotokError(f"the bundle's recipe has an unknown backend {kind!r}")
 
 
-def run_extraction(command, sources, output, backend, options, *, channel, batch_seconds, window, overlap, shard, min_success, force):
+def run_extraction(command, sources, output, backend, options, *, front_end, channel, batch_seconds, window, overlap, shard, min_success, force):
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import MatrixSink, make_signature
     from audiotok.runner import Tally, fill_sink
@@ -60,14 +60,14 @@ def run_extraction(command, sources, output, backend, options, *, channel, batch
 
     source, source_failures = open_audio_source(sources)
     items = select_shard(list(source), shard)
-    recipe = backend.recipe.as_dict()
+    recipe = {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}
     signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, **options)
     sink = MatrixSink(output, signature, force, recipe)
     tally = Tally(min_success)
     window_seconds = None if isinstance(backend, SignalBackend) else window
-    log.info("%s: %d items%s, %s features of dim %d at %g Hz", command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"])
+    log.info("%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s", command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"], front_end.describe())
     for key in (item.key for item in items):
         if sink.already_done(key):
             tally.success(already_done=True)
-    results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done)
+    results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end)
     fill_sink(command, sink, results, source_failures, tally, sink.write)

@@ -63,6 +63,7 @@ def test_import_errors_are_one_line(cli, tmp_path):
         (("missing.npy", "--backend", "mfcc"), 1, "no such centroids file"),
         (("wide.npy",), 2, "say what features the centroids belong to"),
         (("wide.npy", "--recipe-from", f"ark:{tmp_path}/none.ark"), 1, "has no recorded recipe"),
+        (("wide.npy", "--recipe-from", f"ark:{tmp_path}/none.ark", "--front-end", "seed004"), 2, "give either --recipe-from or the feature options"),
     ]
     for (name, *options), code, message in cases:
         result = cli("import-centroids", tmp_path / name, tmp_path / "out", *options)

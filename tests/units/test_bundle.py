@@ -44,3 +44,23 @@ def test_feature_checks_name_the_difference(tmp_path):
     ark = tmp_path / "f.ark"
     recipe_sidecar(ark).write_text(json.dumps(RECIPE))
     assert read_recipe_for(f"ark:{ark}") == RECIPE and read_recipe_for("ark:-") is None
+
+
+def test_the_audio_front_end_is_part_of_the_recipe(tmp_path):
+    from audiotok.units.front_end import NONE, SEED004, recorded_front_end
+
+    seed = dict(RECIPE, front_end=SEED004.as_dict())
+    Bundle(np.zeros((4, 3), np.float32), seed).save(tmp_path / "seed")
+    bundle = Bundle.load(tmp_path / "seed")
+    assert recorded_front_end(bundle.recipe) == SEED004
+    bundle.check_features(3, dict(seed, front_end=dict(SEED004.as_dict(), name="renamed")), "feats")  # steps count, not names
+    with pytest.raises(AudiotokError, match=r"feats: features were made with the audio front end none \(soxr VHQ resampling\), the bundle .* with seed004 \(soxr HQ"):
+        bundle.check_features(3, RECIPE, "feats")  # recorded before front ends were: resampling alone
+    # A bundle written before front ends were recorded loads, means `none`, and takes features that say `none`.
+    Bundle(np.zeros((4, 3), np.float32), RECIPE).save(tmp_path / "old")
+    assert "front_end" not in json.loads((tmp_path / "old" / "config.json").read_text())["recipe"]
+    old = Bundle.load(tmp_path / "old")
+    assert recorded_front_end(old.recipe) == NONE
+    old.check_features(3, dict(RECIPE, front_end=NONE.as_dict()), "feats")
+    with pytest.raises(AudiotokError, match="audio front end seed004"):
+        old.check_features(3, seed, "feats")
