@@ -3,13 +3,16 @@
 Reads float matrices (ark:-, the default, or any rspecifier) and writes one
 line per key: text integer vectors (`key 12 12 407 ...`), JSONL, or one
 .npy per key. --dedup collapses repeats and keeps their durations in
-frames. Features whose dimension or recorded recipe differs from the
-bundle's are refused. On CPU, centroids are scored in bf16 and near ties
-re-scored in fp32: the labels equal an fp32 argmin.
+frames. Features whose dimension differs from the bundle's are refused, and
+so are features whose recipe (backend, model, layer, options, audio front
+end) differs: the recipe recorded beside a feature file (FILE.recipe.json)
+or, for stdin, the one given with --recipe. Without either, one warning
+says the features were not checked. On CPU, centroids are scored in bf16
+and near ties re-scored in fp32: the labels equal an fp32 argmin.
 
 \b
 Example:
-  audiotok quantize exp/km500 < dump/feats.ark > units.txt
+  audiotok quantize exp/km500 --recipe dump/feats.ark.recipe.json < dump/feats.ark > units.txt
   audiotok quantize exp/km500 scp:dump/feats.scp --dedup --format jsonl -o units.jsonl
 
 See also: fit-kmeans, tokenize, report.
@@ -33,9 +36,10 @@ def command(
     durations: Annotated[str | None, typer.Option("--durations", help="With --dedup and text: write durations (frames) here.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     exact_fp32: Annotated[bool, typer.Option("--fp32", help="Score every centroid in fp32 (no bf16 screening).")] = False,
+    recipe: Annotated[str | None, typer.Option("--recipe", metavar="FILE.recipe.json", help="The recipe of FEATS (extract-feats writes it beside them), checked against the bundle's; for stdin.")] = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
     from audiotok.units.quantizing import quantize_table
 
-    quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force)
+    quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=recipe)

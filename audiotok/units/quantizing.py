@@ -16,18 +16,36 @@ def open_assigner(bundle, device: str, exact_fp32: bool):
     return NearestCentroid(bundle.centroids, resolve_device(device), "fp32" if exact_fp32 else "screened")
 
 
-def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force):
+def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
+    """Refuse features whose recipe (recorded beside them, or given by --recipe) differs from the
+    bundle's; when neither is there, say once that nothing was checked, and how to check."""
+    from audiotok.units.bundle import read_recipe_file, read_recipe_for
+
+    stdin = features == "-" or features.endswith(":-")
+    name = "stdin" if stdin else features
+    known = [(name, read_recipe_for(features))]
+    if recipe_file is not None:
+        known.append((f"{name} (--recipe {recipe_file})", read_recipe_file(recipe_file)))
+    known = [(where, recipe) for where, recipe in known if recipe is not None]
+    for where, recipe in known:
+        bundle.check_features(recipe.get("dim", bundle.dim), recipe, where)
+    if not known:
+        log.warning(
+            "%s: the features are not checked against the recipe of %s (%s); to check them, pass --recipe FILE.recipe.json (extract-feats writes it beside its file outputs)",
+            name, bundle.path, "stdin carries no recipe" if stdin else "no FILE.recipe.json beside it",
+        )
+
+
+def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=None):
     from audiotok.io.outputs import make_signature
     from audiotok.io.tables import read_matrices
     from audiotok.runner import Tally, progress
     from audiotok.units.assign import row_norms
-    from audiotok.units.bundle import Bundle, read_recipe_for
+    from audiotok.units.bundle import Bundle
     from audiotok.units.unit_output import UnitWriter
 
     bundle = Bundle.load(bundle_dir)
-    recipe = read_recipe_for(features)
-    if recipe is not None:
-        bundle.check_features(recipe.get("dim", bundle.dim), recipe, features)
+    check_recipes(bundle, features, recipe_file)
     assigner = open_assigner(bundle, device, exact_fp32)
     signature = make_signature(command, bundle=str(bundle_dir), features=features, format=output_format, dedup=dedup, durations=durations)
     tally = Tally(min_success)

@@ -16,15 +16,44 @@ def setup(tmp_path):
     feats = {"a": np.array([[0.1, 0], [0.2, 0.1], [9, 1], [9.5, 0], [0, 8]], np.float32), "b": np.array([[1, 9]], np.float32)}
     ark = tmp_path / "f.ark"
     kaldiio.save_ark(str(ark), feats, scp=str(tmp_path / "f.scp"))
-    recipe_sidecar(ark).write_text(json.dumps(RECIPE))
+    for table in (ark, tmp_path / "f.scp"):  # as extract-feats records it
+        recipe_sidecar(table).write_text(json.dumps(RECIPE))
     return tmp_path
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if " WARNING " in line]
 
 
 def test_stdin_to_text_units(cli, setup):
     result = cli("quantize", setup / "km", input=(setup / "f.ark").read_bytes())
     assert result.returncode == 0, result.stderr
     assert result.text == "a 0 0 1 1 2\nb 2\n"
-    assert cli("quantize", setup / "km", f"scp:{setup}/f.scp", "--fp32").text == result.text
+    # stdin has no recipe beside it: one line says nothing was checked, and how to check.
+    (warning,) = warnings(result.stderr)
+    assert "stdin: the features are not checked against the recipe of" in warning and "pass --recipe FILE.recipe.json" in warning
+    checked = cli("quantize", setup / "km", "--recipe", recipe_sidecar(setup / "f.ark"), input=(setup / "f.ark").read_bytes())
+    assert checked.returncode == 0 and checked.text == result.text and warnings(checked.stderr) == []
+    by_scp = cli("quantize", setup / "km", f"scp:{setup}/f.scp", "--fp32")
+    assert by_scp.text == result.text and warnings(by_scp.stderr) == []
+
+
+def test_stdin_with_the_recipe_of_other_features_is_refused(cli, setup):
+    from audiotok.units.front_end import SEED004
+
+    feats = (setup / "f.ark").read_bytes()
+    (setup / "fbank.recipe.json").write_text(json.dumps(dict(RECIPE, backend="fbank")))
+    result = cli("quantize", setup / "km", "ark:-", "--recipe", setup / "fbank.recipe.json", input=feats)
+    assert result.returncode == 1 and result.stdout == b""
+    assert result.stderr.splitlines()[-1] == (
+        f"error: stdin (--recipe {setup}/fbank.recipe.json): features were made with backend='fbank', the bundle {setup}/km with 'mfcc' "
+        "(hint: extract features with the bundle's recipe, or use audiotok tokenize)"
+    )
+    (setup / "seed.recipe.json").write_text(json.dumps(dict(RECIPE, front_end=SEED004.as_dict())))
+    result = cli("quantize", setup / "km", "--recipe", setup / "seed.recipe.json", input=feats)
+    assert result.returncode == 1 and "features were made with the audio front end seed004" in result.stderr.splitlines()[-1]
+    missing = cli("quantize", setup / "km", "--recipe", setup / "none.json", input=feats)
+    assert missing.returncode == 1 and missing.stderr.splitlines()[-1].startswith(f"error: no such recipe file: {setup}/none.json (hint:")
 
 
 def test_dedup_durations_jsonl_and_npy(cli, setup):
