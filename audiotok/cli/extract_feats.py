@@ -8,8 +8,9 @@ ark,scp:A,S, keyed and ordered like the input, and records the feature
 recipe beside file outputs (FILE.recipe.json) for fit-kmeans and quantize.
 Before the backend, each recording goes through the audio front end:
 none (default) resamples audio at another rate to the model's (soxr VHQ);
-seed004 is seed 004's processor: soxr HQ resampling, silence trimmed at
-30 dB (librosa.effects.trim), zeros padded to 400 + n x 320 samples. The
+seed004 is the processor of the audioTokenizer SSL k-means scripts: soxr
+HQ resampling, silence trimmed at 30 dB (librosa.effects.trim), zeros
+padded to 400 + n x 320 samples. The
 recipe records the front end, and tokenize replays it. Encoders see batches of
 up to --batch-seconds padded audio, longest first; group-norm encoders
 (HuBERT-base, wav2vec2-base) batch only equal lengths, since padding
