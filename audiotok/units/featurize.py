@@ -65,9 +65,14 @@ def run_extraction(command, sources, output, backend, options, *, front_end, cha
     sink = MatrixSink(output, signature, force, recipe)
     tally = Tally(min_success)
     window_seconds = None if isinstance(backend, SignalBackend) else window
-    log.info("%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s", command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"], front_end.describe())
+    log.info(
+        "%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s",
+        command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"], front_end.describe(),
+    )
     for key in (item.key for item in items):
         if sink.already_done(key):
             tally.success(already_done=True)
-    results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end)
+    results = extract_features(
+        items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end
+    )
     fill_sink(command, sink, results, source_failures, tally, sink.write)

@@ -31,7 +31,8 @@ def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
         bundle.check_features(recipe.get("dim", bundle.dim), recipe, where)
     if not known:
         log.warning(
-            "%s: the features are not checked against the recipe of %s (%s); to check them, pass --recipe FILE.recipe.json (extract-feats writes it beside its file outputs)",
+            "%s: the features are not checked against the recipe of %s (%s); "
+            "to check them, pass --recipe FILE.recipe.json (extract-feats writes it beside its file outputs)",
             name, bundle.path, "stdin carries no recipe" if stdin else "no FILE.recipe.json beside it",
         )
 

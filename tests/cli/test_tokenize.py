@@ -78,4 +78,6 @@ def test_tokenize_replays_the_recorded_front_end(cli, tmp_path):
     # Features whose recipe records another front end are refused.
     refused = cli("quantize", bundle, f"ark:{tmp_path}/h.ark")
     assert refused.returncode == 1
-    assert refused.stderr.splitlines()[-1].startswith(f"error: ark:{tmp_path}/h.ark: features were made with the audio front end none (soxr VHQ resampling), the bundle {bundle} with seed004")
+    assert refused.stderr.splitlines()[-1].startswith(
+        f"error: ark:{tmp_path}/h.ark: features were made with the audio front end none (soxr VHQ resampling), the bundle {bundle} with seed004"
+    )
