@@ -12,16 +12,17 @@ Units: Kaldi fbank/MFCC (with deltas) and Paraformer bundles give exactly the
 units of `audiotok tokenize`; Whisper log-mel differs only where its
 (max - 8) floor uses the maximum so far; encoders (HuBERT family, Whisper,
 ONNX) see --left-context seconds before each chunk and --lookahead after it.
-Output: --format-out text (units separated by spaces, one line per chunk) or
-jsonl ({"start": s, "end": s, "units": [...]}, seconds from the start).
-Ends at the end of the input, after --duration seconds, or on Ctrl-C (the
-last units are written first; exit 130).
+Chunks: --duration (or --chunk) seconds of audio are read and tokenized at a
+time, one output line each. Output: --format-out text (units separated by
+spaces) or jsonl ({"start": s, "end": s, "units": [...]}, seconds from the
+start). Ends at the end of the input, after --stop-after seconds of audio, or
+on Ctrl-C (the last units are written first; exit 130).
 
 \b
 Example:
   arecord -f S16_LE -r 16000 -c 1 | audiotok stream exp/km500 --format s16le --rate 16000
   sox in.wav -t raw -r 16000 -e signed -b 16 -c 1 - | audiotok stream exp/km500 --format-out jsonl
-  audiotok stream exp/km500 --input mic --duration 5 --chunk 0.5
+  audiotok stream exp/km500 --input mic --duration 0.5 --stop-after 5
 
 See also: tokenize, quantize.
 """
@@ -39,9 +40,9 @@ def command(
     pcm_format: Annotated[str, typer.Option("--format", help="Raw PCM sample format: s16le, s32le or f32le.")] = "s16le",
     rate: Annotated[int | None, typer.Option("--rate", min=1, help="Input sample rate (default: the bundle's).")] = None,
     channels: Annotated[int, typer.Option("--channels", min=1, help="Interleaved input channels (averaged to mono).")] = 1,
-    chunk: Annotated[float, typer.Option("--chunk", min=0.01, help="Seconds of audio read (and tokenized) at a time.")] = 1.0,
+    chunk: Annotated[float, typer.Option("--duration", "--chunk", min=0.01, help="Length of a chunk: seconds of audio read and tokenized at a time, one output line each.")] = 1.0,
     output_format: Annotated[str, typer.Option("--format-out", help="text or jsonl.")] = "text",
-    duration: Annotated[float | None, typer.Option("--duration", min=0.0, help="Stop after this many seconds of audio.")] = None,
+    stop_after: Annotated[float | None, typer.Option("--stop-after", min=0.0, help="Stop after this many seconds of audio in all (default: at the end of the input, or Ctrl-C).")] = None,
     left_context: Annotated[float, typer.Option("--left-context", min=0.0, help="Encoders: seconds of audio before each chunk.")] = 5.0,
     lookahead: Annotated[float, typer.Option("--lookahead", min=0.0, help="Encoders: seconds after a chunk read before its units are final.")] = 0.5,
     model: Annotated[str | None, typer.Option("--model", help="Where the bundle's encoder is, if not at the path its recipe names.")] = None,
@@ -76,7 +77,7 @@ def command(
         pieces = _read_file(source, decoder, chunk_frames, interrupts.stop)
     log.info("stream: %s at %d Hz -> units at %g Hz (%s)", "the microphone" if source == "mic" else "stdin" if source == "-" else source, input_rate, 1 / engine.frame_seconds, engine.bundle.recipe.get("backend"))
     writer = _LineWriter(sys.stdout, output_format, engine.frame_seconds)
-    limit = None if duration is None else int(round(duration * input_rate))
+    limit = None if stop_after is None else int(round(stop_after * input_rate))
     session, read = engine.session("stream"), 0
 
     def tokenize(units_of) -> None:

@@ -88,10 +88,10 @@ def test_ctrl_c_writes_the_pending_units_and_exits_130(bundle):
     assert [int(u) for line in [first, second, *rest] for u in line.split()] == offline_units(bundle, audio).tolist()
 
 
-def test_jsonl_with_duration_and_stereo_f32(cli, bundle):
+def test_jsonl_with_stop_after_and_stereo_f32(cli, bundle):
     audio = babble(3.0, seed=42)
     stereo = np.stack([audio, 0.5 * audio], axis=1).astype("<f4")
-    result = cli("stream", bundle, "--input", "-", "--format", "f32le", "--channels", 2, "--format-out", "jsonl", "--duration", 1.5, "--chunk", 0.4, input=stereo.tobytes())
+    result = cli("stream", bundle, "--input", "-", "--format", "f32le", "--channels", 2, "--format-out", "jsonl", "--stop-after", 1.5, "--chunk", 0.4, input=stereo.tobytes())
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.text.splitlines()]
     mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)[:24000]
@@ -151,6 +151,7 @@ def test_help_has_the_example_and_the_top_level_lists_stream(cli):
     result = cli("stream", "--help")
     assert result.returncode == 0 and "Example:" in result.text and "See also: tokenize" in result.text
     assert "pip install sounddevice" in result.text
+    assert "--duration, --chunk" in result.text and "Length of a chunk" in result.text and "--stop-after" in result.text
     assert " stream " in cli("--help").text
 
 
@@ -183,6 +184,8 @@ class InputStream:
         return False
 
     def read(self, frames):
+        if self.position > len(_audio) + 10 * 16000:  # a stream that ignores --stop-after fails, never hangs
+            raise RuntimeError("the stand-in microphone was read 10 s past its recording")
         block = _audio[self.position : self.position + frames]
         self.position += frames
         if len(block) < frames:  # a microphone never ends: silence after the recording
@@ -197,12 +200,15 @@ def test_the_microphone_path_streams_what_offline_tokenization_gives(cli, bundle
     np.save(tmp_path / "mic.npy", stereo)
     (tmp_path / "sounddevice.py").write_text(FAKE_SOUNDDEVICE)
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "FAKE_MIC_AUDIO": str(tmp_path / "mic.npy")}
-    result = cli("stream", bundle, "--input", "mic", "--channels", 2, "--duration", 2.0, "--chunk", 0.5, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "recording from fake microphone at 16000 Hz, 2 channel(s)" in result.stderr
     mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)[:32000]
-    lines = result.text.splitlines()
-    assert [int(u) for line in lines for u in line.split()] == offline_units(bundle, mono).tolist()
-    assert len(lines) >= 4  # a line a 0.5 s chunk
-    wrong = cli("stream", bundle, "--input", "mic", "--channels", 1, "--duration", 1.0, env=env)
+    expected = offline_units(bundle, mono).tolist()
+    # --duration is the chunk length (seed 004's tokenize_mic.py), --stop-after the total.
+    for chunk, lines_wanted in ((0.5, 5), (1.0, 3)):
+        result = cli("stream", bundle, "--input", "mic", "--channels", 2, "--duration", chunk, "--stop-after", 2.0, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "recording from fake microphone at 16000 Hz, 2 channel(s)" in result.stderr
+        lines = result.text.splitlines()
+        assert [int(u) for line in lines for u in line.split()] == expected  # 2.0 s, then stopped
+        assert len(lines) == lines_wanted  # a line a chunk, and the frames held back for the deltas
+    wrong = cli("stream", bundle, "--input", "mic", "--channels", 1, "--stop-after", 1.0, env=env)
     assert wrong.returncode == 1 and wrong.stderr.strip().splitlines()[-1].startswith("error: no usable audio input device: Invalid number of channels: 1")
