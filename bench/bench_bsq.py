@@ -66,7 +66,7 @@ def main() -> None:
                 mel = pad_frames(frontend(wave).to(device), model.patch)
                 window = model.config["input_length"]
                 for start in range(0, mel.shape[0], window):
-                    model.encode(mel[start : start + window].unsqueeze(0))
+                    model.encode_ids(mel[start : start + window].unsqueeze(0))
 
         encode_batched()  # warm-up
         batched, loop = timed(encode_batched, 2), timed(encode_loop, 2)

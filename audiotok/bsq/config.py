@@ -3,6 +3,8 @@
 Every key has a default here; a key the schema does not know is an error that
 names it (a typo must not silently fall back to a default). `preset: small`
 (tiny, small, base, large) starts from a shipped config in audiotok/bsq/configs/.
+A file in the seed's layout (model.params.audioconfig, data.n_mels, optimizer,
+...) is read through seed.py: its keys renamed, or refused in one line.
 """
 
 from pathlib import Path
@@ -27,6 +29,7 @@ DEFAULTS = {
         "conv_kernel_size": 31,
         "embed_dim": 9,  # bits per token
         "l2_norm": True,
+        "unit_codes": True,  # codes sign(z) / sqrt(embed_dim), unit vectors; false: sign(z)
         "inv_temperature": 100.0,  # sharpness of the soft code assignment in the entropy terms
         "entropy_group_size": 9,  # bits per group in the codebook-entropy approximation
         "commit_weight": 0.25,
@@ -68,8 +71,10 @@ DEFAULTS = {
 
 
 def resolve(raw: dict) -> dict:
-    """Defaults, then the preset named by `preset`, then the file's own keys; checked."""
-    return layered_config(raw, DEFAULTS, CONFIG_DIR, PRESETS, SECTIONS, check)
+    """Defaults, then the preset named by `preset`, then the file's own keys (seed-style keys translated); checked."""
+    from audiotok.bsq.seed import translate_config
+
+    return layered_config(translate_config(raw), DEFAULTS, CONFIG_DIR, PRESETS, SECTIONS, check)
 
 
 def load(path: str | Path) -> dict:

@@ -14,6 +14,34 @@ import math
 import numpy as np
 import torch
 
+from audiotok.errors import AudiotokError
+
+# The front end never leaves [-1, 1]; the margin lets an (unclamped) reconstruction be encoded
+# again, while a mel in dB (tens of units from 0) or in natural log is refused.
+SCALED_MARGIN = 0.5
+
+
+class NotScaledMelError(AudiotokError, ValueError):
+    """A mel the model cannot take: outside [-1, 1] (most likely in dB), or not finite."""
+
+    def __str__(self) -> str:  # Python callers see the hint too, in one line
+        return self.one_line().removeprefix("error: ")
+
+
+def check_scaled(mel: torch.Tensor) -> None:
+    """Refuse a mel that is not the front end's scaled log-mel in [-1, 1]."""
+    low, high = (float(v) for v in torch.aminmax(mel.detach()))
+    if -1.0 - SCALED_MARGIN <= low and high <= 1.0 + SCALED_MARGIN:
+        return
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise NotScaledMelError("the mel holds NaN or Inf")
+    looks_like = ": it looks like dB" if low < -10.0 or high > 10.0 else ""
+    raise NotScaledMelError(
+        f"the mel spans [{low:.4g}, {high:.4g}], outside the [-1, 1] the model takes{looks_like}",
+        "scale dB first: MelFrontend().scale_db(db), 2 * (dB - min_db) / (max_db - min_db) - 1 with dB clamped "
+        "to [min_db, max_db] = [-80, 0]; or compute the mel from audio with audiotok.bsq.mel.MelFrontend",
+    )
+
 
 class MelFrontend:
     def __init__(self, sample_rate=16000, n_fft=1024, hop_length=160, n_mels=128, min_db=-80.0, max_db=0.0):

@@ -1,13 +1,18 @@
 """The Audio BSQ-ViT: patch Transformer encoder, BSQ bottleneck, mirrored decoder.
 
-Input: scaled log-mel (batch, frames, mels) with frames a multiple of the patch
-size and at most `input_length`. Patches of patch x patch (frames x mel bins)
-are laid out time-major: token (t, f) is time patch t, mel band f, and the
+Input: scaled log-mel (batch, frames, mels) in [-1, 1] (mel.py; a mel in dB is
+refused), frames a multiple of the patch size and at most `input_length`.
+Patches of patch x patch (frames x mel bins) are laid out time-major: token (t, f) is time patch t, mel band f, and the
 flat order is t * bands + f. Positions: a learnable table for time patches plus
 one for mel bands (summed), so a shorter window uses the first rows of the time
 table. Each block is pre-norm attention, an optional Conformer convolution
 module (pointwise conv + GLU, depthwise conv along time within each band,
 batch norm, SiLU, pointwise conv), and an MLP.
+
+The seed's Python surface works on the same model: AudioBSQModel(audioconfig=...,
+embed_dim=...) (its arguments mapped by seed.py), `model(mel)`, `model.encode(mel)`
+-> (codes, loss, info) and `model.decode(codes)`; audiotok's own token path is
+`encode_ids` / `decode_codes`.
 """
 
 import contextlib
@@ -17,7 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from audiotok.bsq.quantizer import BinarySphericalQuantizer
+from audiotok.bsq.mel import check_scaled
+from audiotok.bsq.quantizer import BinarySphericalQuantizer, bits_to_ids, ids_to_bits
 
 
 _recomputing = [False]
@@ -139,15 +145,34 @@ class PatchTransformer(nn.Module):
 
 
 class AudioBSQModel(nn.Module):
-    def __init__(self, model_config: dict):
+    def __init__(self, model_config: dict | None = None, embed_dim: int | None = None, **seed_arguments):
+        """AudioBSQModel(config["model"]): audiotok's model section (bsq-train's YAML, or a model
+        directory's config.json). AudioBSQModel(audioconfig=..., embed_dim=18, l2_norm=True, ...):
+        the seed's constructor, its arguments mapped onto the same keys by seed.model_config
+        (an argument without an audiotok equivalent is refused in one line)."""
         super().__init__()
+        from audiotok.bsq.config import DEFAULTS
+        from audiotok.errors import UsageError
+
+        if embed_dim is not None or seed_arguments:
+            from audiotok.bsq.seed import model_config as from_seed
+
+            if model_config is not None and "audioconfig" in seed_arguments:
+                raise UsageError("AudioBSQModel got the audioconfig twice (positional and audioconfig=)")
+            model_config = from_seed(seed_arguments.pop("audioconfig", model_config), embed_dim, **seed_arguments)
+        if not isinstance(model_config, dict):
+            raise UsageError("AudioBSQModel needs audiotok's model config (a dict)", "or the seed's form: AudioBSQModel(audioconfig={...}, embed_dim=18)")
+        missing = sorted(set(DEFAULTS["model"]) - set(model_config) - {"unit_codes"})
+        if missing:
+            raise UsageError(f"the model config lacks {', '.join(missing)}", "give a whole model section (audiotok.bsq.config.load(...)['model']), or the seed's form: AudioBSQModel(audioconfig={...}, embed_dim=18)")
         m = self.config = dict(model_config)
+        m.setdefault("unit_codes", True)  # model directories written before the option existed
         self.patch = m["patch_size"]
         self.embed_dim = m["embed_dim"]
         self.patch_embed = nn.Linear(self.patch * self.patch, m["width"])
         self.encoder = PatchTransformer(m)
         self.to_latent = nn.Linear(m["width"], m["embed_dim"])
-        self.quantizer = BinarySphericalQuantizer(m["embed_dim"], m["inv_temperature"], m["entropy_group_size"], m["commit_weight"], m["entropy_weight"], m["codebook_entropy_weight"], m["l2_norm"])
+        self.quantizer = BinarySphericalQuantizer(m["embed_dim"], m["inv_temperature"], m["entropy_group_size"], m["commit_weight"], m["entropy_weight"], m["codebook_entropy_weight"], m["l2_norm"], m["unit_codes"])
         self.from_latent = nn.Linear(m["embed_dim"], m["width"])
         self.decoder = PatchTransformer(m)
         self.to_patch = nn.Linear(m["width"], self.patch * self.patch)
@@ -168,24 +193,52 @@ class AudioBSQModel(nn.Module):
         return patches.reshape(-1, times, bands, p, p).permute(0, 1, 3, 2, 4).reshape(-1, times * p, bands * p)
 
     def latents(self, mel: torch.Tensor):
+        if mel.ndim == 4 and mel.shape[1] == 1:  # (B, 1, T, F), as the seed's encoder also takes
+            mel = mel.squeeze(1)
         grid = self.grid(mel)
+        check_scaled(mel)
         return self.to_latent(self.encoder(self.patch_embed(self.patchify(mel)), grid)), grid
 
     def decode_latents(self, quantized: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         return self.unpatchify(self.to_patch(self.decoder(self.from_latent(quantized), grid)), grid)
 
+    def _info(self, info: dict, batch: int, grid: tuple[int, int]) -> dict:
+        """The quantizer's info with ids as a grid, plus the entries the seed's quantizer returns."""
+        ids = info["ids"].reshape(batch, -1)
+        indices = bits_to_ids(ids_to_bits(ids, self.embed_dim).flip(-1))  # the seed numbers codes with dimension 0 as the top bit
+        return {**info, "ids": ids.reshape(batch, *grid), "indices": indices, "H": info["codebook_entropy"], "used_codes": None if self.training else torch.unique(indices)}
+
     def forward(self, mel: torch.Tensor):
-        """mel (B, T, F) -> (reconstruction (B, T, F), quantizer loss, info: ids (B, T/p, F/p), entropies)."""
+        """mel (B, T, F) -> (reconstruction (B, T, F), quantizer loss, info: ids (B, T/p, F/p), entropies, the seed's indices)."""
         latent, grid = self.latents(mel)
         quantized, quant_loss, info = self.quantizer(latent)
-        info["ids"] = info["ids"].reshape(mel.shape[0], *grid)
-        return self.decode_latents(quantized.to(latent.dtype), grid), quant_loss, info
+        return self.decode_latents(quantized.to(latent.dtype), grid), quant_loss, self._info(info, latent.shape[0], grid)
+
+    def encode(self, mel: torch.Tensor, skip_quantize: bool = False):
+        """The seed's encode: mel (B, T, F) -> (codes (B, N, embed_dim), quantizer loss, info), N = T/p x F/p
+        patches, time-major. info["ids"] (B, T/p, F/p) are audiotok's tokens (bsq-encode's); info["indices"]
+        (B, N) number the same codes as the seed's quantizer does. skip_quantize (eval only): the latents."""
+        latent, grid = self.latents(mel)
+        if skip_quantize:
+            if self.training:
+                raise ValueError("skip_quantize is for eval mode only: call model.eval() first")
+            z = latent.float()
+            return (F.normalize(z, dim=-1) if self.quantizer.l2_norm else z), {}, {}
+        quantized, quant_loss, info = self.quantizer(latent)
+        return quantized, quant_loss, self._info(info, latent.shape[0], grid)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """The seed's decode: codes (B, N, embed_dim) from encode -> mel (B, T, F)."""
+        bands = self.config["input_size"] // self.patch
+        if codes.ndim != 3 or codes.shape[1] % bands or codes.shape[2] != self.embed_dim:
+            raise ValueError(f"codes of shape {tuple(codes.shape)}: need (batch, time patches x {bands} bands, {self.embed_dim})")
+        return self.decode_latents(codes.to(self.from_latent.weight.dtype), (codes.shape[1] // bands, bands))
 
     @torch.no_grad()
-    def encode(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel (B, T, F) -> token ids (B, T/p, F/p), int64 in [0, 2**embed_dim)."""
+    def encode_ids(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (B, T, F) -> token ids (B, T/p, F/p), int64 in [0, 2**embed_dim): bit k is dimension k > 0."""
         latent, grid = self.latents(mel)
-        return (latent.float() > 0).long().mul(2 ** torch.arange(self.embed_dim, device=mel.device)).sum(-1).reshape(mel.shape[0], *grid)
+        return bits_to_ids(latent.float() > 0).reshape(latent.shape[0], *grid)
 
     @torch.no_grad()
     def decode_codes(self, ids: torch.Tensor) -> torch.Tensor:

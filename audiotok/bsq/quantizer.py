@@ -2,7 +2,8 @@
 
 A latent is L2-normalised to the unit sphere in `embed_dim` dimensions; its code
 is the corner of the hypercube inscribed in that sphere with the same signs,
-sign(z) / sqrt(embed_dim), so every code is a unit vector too. Gradients pass
+sign(z) / sqrt(embed_dim), so every code is a unit vector too (`unit_codes`;
+without it the code is sign(z) itself, the seed's post_q_l2_norm=False). Gradients pass
 straight through the rounding. The bits of a token id are the signs: bit k
 (value 2**k) is 1 where dimension k is positive.
 
@@ -49,14 +50,14 @@ def ids_to_bits(ids: torch.Tensor, embed_dim: int) -> torch.Tensor:
 
 
 class BinarySphericalQuantizer(nn.Module):
-    def __init__(self, embed_dim: int, inv_temperature: float = 100.0, group_size: int = 9, commit_weight: float = 0.25, entropy_weight: float = 0.1, codebook_entropy_weight: float = 1.0, l2_norm: bool = True):
+    def __init__(self, embed_dim: int, inv_temperature: float = 100.0, group_size: int = 9, commit_weight: float = 0.25, entropy_weight: float = 0.1, codebook_entropy_weight: float = 1.0, l2_norm: bool = True, unit_codes: bool = True):
         super().__init__()
         self.embed_dim = embed_dim
         self.inv_temperature = inv_temperature
         self.group_size = min(group_size, embed_dim)
         self.commit_weight, self.entropy_weight, self.codebook_entropy_weight = commit_weight, entropy_weight, codebook_entropy_weight
         self.l2_norm = l2_norm
-        self.scale = 1.0 / math.sqrt(embed_dim)
+        self.scale = 1.0 / math.sqrt(embed_dim) if unit_codes else 1.0
         codes = ids_to_bits(torch.arange(2**self.group_size), self.group_size).float()
         self.register_buffer("group_bits", codes, persistent=False)  # (2**g, g)
 
@@ -78,7 +79,7 @@ class BinarySphericalQuantizer(nn.Module):
         return quantized, loss, info
 
     def entropies(self, z: torch.Tensor):
-        # log q(bit = 1) and log q(bit = 0) for every dimension: logits 4 * inv_T * z / sqrt(d)
+        # log q(bit = 1) and log q(bit = 0) for every dimension: logits 4 * inv_T * z * scale
         logits = 4.0 * self.inv_temperature * self.scale * z
         log_one, log_zero = F.logsigmoid(logits), F.logsigmoid(-logits)
         p_one = log_one.exp()

@@ -43,7 +43,7 @@ def _run_windows(function, grid: torch.Tensor, window: int) -> torch.Tensor:
 def encode_utterance(model, mel: torch.Tensor) -> torch.Tensor:
     """Scaled mel (frames, mels) -> token ids (time patches, bands)."""
     padded = pad_frames(mel, model.patch)
-    return _run_windows(model.encode, padded, model.config["input_length"])
+    return _run_windows(model.encode_ids, padded, model.config["input_length"])
 
 
 def decode_utterance(model, ids: torch.Tensor, frames: int | None = None) -> torch.Tensor:

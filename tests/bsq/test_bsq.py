@@ -91,7 +91,7 @@ def test_model_api_shapes_and_encode_equals_forward_ids():
     mel = torch.rand(3, 64, 32) * 2 - 1
     reconstruction, quant_loss, info = model(mel)
     assert reconstruction.shape == mel.shape and quant_loss.ndim == 0
-    ids = model.encode(mel)
+    ids = model.encode_ids(mel)
     assert ids.shape == (3, 8, 4) and ids.dtype == torch.int64
     assert torch.equal(ids, info["ids"])
     assert int(ids.max()) < 2**6
