@@ -31,7 +31,9 @@ def mel() -> torch.Tensor:
 
 
 def seed_model(native, **arguments) -> AudioBSQModel:
-    model = AudioBSQModel(audioconfig=dict(AUDIOCONFIG), **arguments)
+    from audiotok.bsq import AudioBSQModel as imported_as_in_the_seed  # the package exports it
+
+    model = imported_as_in_the_seed(audioconfig=dict(AUDIOCONFIG), **arguments)
     model.load_state_dict(native.state_dict())  # strict: the seed's arguments built the same modules
     return model.eval()
 
