@@ -4,7 +4,9 @@ autoencoder over log-mel patches whose bottleneck keeps only the signs of
 
 CONFIG is a YAML file with `model`, `data` and `optim` sections (unknown keys
 are errors), optionally starting from `preset: tiny|small|base|large`; or just
-a preset name. OUTPUT_DIR gets checkpoints/, model.safetensors + config.json
+a preset name. A file in the seed's layout (`model.target/params.audioconfig`,
+`data.n_mels`, `data.target_length`, `optimizer`, ...) is read as the same
+settings in these keys; what has no equivalent is refused in one line. OUTPUT_DIR gets checkpoints/, model.safetensors + config.json
 (the model directory bsq-encode reads), metrics.jsonl, loss_curve.png,
 train_config.yaml and valid_keys.txt. A run finding a checkpoint there resumes
 exactly where it stopped. Under torchrun every process takes its share of each
