@@ -63,7 +63,7 @@ def main():
     from audiotok.io.audio_table import AudioItem
     from audiotok.units.assign import NearestCentroid
     from audiotok.units.encoders import load_encoder
-    from audiotok.units.extract import extract_features
+    from audiotok.engine.batching import extract_features
 
     from audiotok.units.encoders import quiet_transformers
 

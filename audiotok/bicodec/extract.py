@@ -1,7 +1,7 @@
 """Running BiCodecTokenizer over an audio table: load, resample to 16 kHz, batch, keep order.
 
 Items are read in blocks of consecutive keys; within a block recordings are batched longest
-first up to --batch-seconds of padded audio (units/extract.make_batches) and results are
+first up to --batch-seconds of padded audio (engine/batching.make_batches) and results are
 yielded in input order. A recording the tokenizer refuses (too short, NaN) is an ItemError
 in its place; it is checked before batching, so it never takes a batch down with it.
 """
@@ -13,7 +13,7 @@ from audiotok.errors import ItemError
 
 def bicodec_tokens(items: Iterable, tokenizer, *, channel=None, batch_seconds=60.0, block=64, skip=None) -> Iterator[tuple[str, dict | ItemError]]:
     from audiotok.dsp.resample import resample
-    from audiotok.units.extract import Piece, in_blocks, make_batches
+    from audiotok.engine.batching import Piece, in_blocks, make_batches
 
     rate = tokenizer.sample_rate
     for chunk in in_blocks(items, block, skip):

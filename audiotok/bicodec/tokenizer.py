@@ -36,7 +36,7 @@ class BiCodecTokenizer:
     def __init__(self, model_dir, device: str = "cpu", dtype: str = "float32"):
         if dtype not in DTYPES:
             raise AudiotokError(f"unknown dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
-        from audiotok.units.encoders import resolve_device
+        from audiotok.device import resolve as resolve_device
 
         device = resolve_device(device)  # "auto" -> cuda when there is one
         from audiotok.models.store import resolve_model

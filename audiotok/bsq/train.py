@@ -40,17 +40,9 @@ class Distributed:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda":
-            if not torch.cuda.is_available():
-                raise AudiotokError("--device cuda but no CUDA device is visible")
-            torch.cuda.set_device(local_rank)
-            self.device = torch.device("cuda", local_rank)
-        elif device == "cpu":
-            self.device = torch.device("cpu")
-        else:
-            raise AudiotokError(f"unknown device {device!r}", "auto, cpu or cuda")
+        from audiotok.device import for_rank
+
+        self.device = torch.device(for_rank(device, local_rank))
         if self.world > 1:
             import torch.distributed as dist
 

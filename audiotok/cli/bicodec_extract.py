@@ -42,14 +42,14 @@ def command(
     from pathlib import Path
 
     from audiotok.bicodec.extract import bicodec_tokens
-    from audiotok.bicodec.jsonl_output import ResumableJsonl
+    from audiotok.io.jsonl_writer import ResumableJsonl
     from audiotok.bicodec.tokenizer import DTYPES, BiCodecTokenizer
     from audiotok.errors import UsageError
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import make_signature
-    from audiotok.runner import Tally, fill_sink
-    from audiotok.units.encoders import resolve_device
-    from audiotok.units.extract import select_shard
+    from audiotok.engine.items import Tally, run as run_items
+    from audiotok.device import resolve as resolve_device
+    from audiotok.engine.items import select_shard
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
@@ -63,4 +63,4 @@ def command(
     for _ in (item for item in items if item.key in target.done_keys):
         tally.success(already_done=True)
     results = bicodec_tokens(items, tokenizer, channel=channel, batch_seconds=batch_seconds, skip=target.done_keys.__contains__)
-    fill_sink(NAME, target, results, source_failures, tally, lambda key, tokens: target.write(key, **tokens))
+    run_items(NAME, target, results, source_failures, tally, lambda key, tokens: target.write(key, **tokens))

@@ -61,10 +61,11 @@ def command(
     from audiotok.bsq import modeldir
     from audiotok.bsq.tokens import decode_utterance
     from audiotok.errors import ItemError
-    from audiotok.io.atomic import DoneMarker, atomic_open
+    from audiotok.io.atomic import atomic_open
+    from audiotok.io.markers import DoneMarker
     from audiotok.io.keys import safe_file_name
     from audiotok.io.outputs import AlreadyDone, make_signature
-    from audiotok.runner import Tally, progress
+    from audiotok.engine.items import Tally, progress
 
     loaded, frontend, _ = modeldir.load(model, device)
     bands = loaded.config["input_size"] // loaded.patch

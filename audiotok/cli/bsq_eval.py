@@ -44,7 +44,7 @@ def command(
     from audiotok.bsq.mel import waveform_at
     from audiotok.errors import AudiotokError, ItemError
     from audiotok.io.audio_table import open_audio_source
-    from audiotok.runner import Tally, progress
+    from audiotok.engine.items import Tally, progress
 
     loaded, frontend, meta = modeldir.load(model, device)
     wanted = None

@@ -1,13 +1,43 @@
-"""What every command shares: option declarations and the audio-table item loop."""
+"""What every command shares: option declarations (one help text each) and the audio-table loops."""
 
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 log = logging.getLogger("audiotok")
 
+
+def choice(*names: str):
+    """A typed choice for an annotation: --help lists the names, anything else is a usage error (exit 2)."""
+    return Literal[names]
+
+
+def _device(value: str) -> str:
+    from audiotok.device import check
+    from audiotok.errors import AudiotokError
+
+    try:
+        return check(value)
+    except AudiotokError as err:
+        raise typer.BadParameter(f"{err.message} (choose {err.hint})") from None
+
+
+DTYPES = ("float32", "bfloat16", "float16")
+UNIT_FORMATS = ("text", "jsonl", "npy")
+
+# Options repeated across commands: declared once, one help text each.
+Device = Annotated[str, typer.Option("--device", callback=_device, help="Where models run: auto, cpu, cuda or cuda:N (auto: a GPU when there is one).")]
+Dtype = Annotated[
+    choice(*DTYPES), typer.Option("--dtype", help="Model precision; bfloat16/float16 are faster on GPUs, and their units may differ from float32's at near-ties.")
+]
+BatchSeconds = Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Padded audio seconds in one model batch, longest items first (0: one at a time).")]
+Window = Annotated[float, typer.Option("--window", min=1.0, help="Encoders: the longest piece in seconds; longer recordings are cut into overlapping windows and stitched.")]
+Overlap = Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds shared by consecutive windows.")]
+Shard = Annotated[str | None, typer.Option("--shard", metavar="J/N", help="Only the J-th of N contiguous, nearly equal parts of the input (1-based).")]
+UnitFormat = Annotated[choice(*UNIT_FORMATS), typer.Option("--format", help="text (key u1 u2 ...), jsonl, or npy (one KEY.npy per key in -o DIR).")]
+Dedup = Annotated[bool, typer.Option("--dedup", help="Collapse runs of a unit; keep run lengths as durations.")]
 MinSuccess = Annotated[
     float,
     typer.Option("--min-success", min=0.0, max=1.0, help="Fail (exit 1) when fewer than this share of items succeed."),
@@ -50,7 +80,7 @@ def map_audio(
     from audiotok.errors import ItemError
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import check_not_same, make_signature, open_audio_sink
-    from audiotok.runner import Tally, fill_sink
+    from audiotok.engine.items import Tally, run as run_items
 
     check_not_same(inputs, output)
     source, source_failures = open_audio_source(inputs)
@@ -68,7 +98,7 @@ def map_audio(
             except ItemError as err:
                 yield item.key, err
 
-    fill_sink(command, sink, results(), source_failures, tally, lambda key, out: sink.write(key, *out))
+    run_items(command, sink, results(), source_failures, tally, lambda key, out: sink.write(key, *out))
 
 
 TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the table here (a file or ark,t:FILE) instead of stdout.")]
@@ -79,7 +109,7 @@ def table_report(command: str, inputs: list[str], output: str, describe: Callabl
     from audiotok.errors import ItemError
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import TextOutput, make_signature
-    from audiotok.runner import Tally, progress
+    from audiotok.engine.items import Tally, progress
 
     source, source_failures = open_audio_source(inputs)
     target = TextOutput(output, make_signature(command, inputs=inputs, **signature_args), force)

@@ -90,7 +90,7 @@ def verify_model(
     from audiotok.models.registry import find_preset
     from audiotok.models.store import cache_root, local_copy
     from audiotok.models.verify import verify
-    from audiotok.units.encoders import resolve_device
+    from audiotok.device import resolve as resolve_device
 
     path, preset = Path(model), None
     if not path.exists():

@@ -65,12 +65,12 @@ def command(
 
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import make_signature
-    from audiotok.runner import Tally, progress
-    from audiotok.units.encoders import resolve_device
-    from audiotok.units.extract import select_shard
+    from audiotok.engine.items import Tally, progress
+    from audiotok.device import resolve as resolve_device
+    from audiotok.engine.items import select_shard
     from audiotok.units.s3 import S3Options, open_backend, s3_tokens, step_audio_check, units_recipe
     from audiotok.units.s3_onnx import S3Onnx
-    from audiotok.units.unit_output import UnitWriter
+    from audiotok.io.unit_writer import UnitWriter
 
     log = logging.getLogger("audiotok")
     options = S3Options(model, version, rate, long_audio, resampler, attn_ln_eps)

@@ -46,9 +46,9 @@ def command(
     if (input_table is None) == (features is None):  # before torch is imported: a quick answer
         raise UsageError("give INPUT (audio with transcripts) or --features STORE, one of the two")
     from audiotok.io.outputs import TextOutput, make_signature
-    from audiotok.runner import Tally, progress
+    from audiotok.engine.items import Tally, progress
     from audiotok.taste.encode import check_store_meta, load_encoder, load_tokenizer, record, stored_precision
-    from audiotok.units.encoders import resolve_device
+    from audiotok.device import resolve as resolve_device
 
     encoder, meta = load_encoder(model, resolve_device(device))
     trained = meta["features"]

@@ -44,13 +44,14 @@ def command(
 ) -> None:
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import make_signature
-    from audiotok.runner import Tally, progress
+    from audiotok.engine.items import Tally, progress
     from audiotok.units.bundle import Bundle
-    from audiotok.units.extract import SignalBackend, extract_features, select_shard
+    from audiotok.engine.batching import SignalBackend, extract_features
+    from audiotok.engine.items import select_shard
     from audiotok.units.featurize import backend_from_recipe
     from audiotok.units.front_end import recorded_front_end
     from audiotok.units.quantizing import open_assigner
-    from audiotok.units.unit_output import UnitWriter
+    from audiotok.io.unit_writer import UnitWriter
 
     loaded = Bundle.load(bundle)
     front_end = recorded_front_end(loaded.recipe, f"{bundle}/config.json")

@@ -67,32 +67,3 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
-
-
-class DoneMarker:
-    """`DIR/.done` for a directory output, `.NAME.done` beside a file output."""
-
-    def __init__(self, output: str | os.PathLike, directory: bool):
-        self.output = Path(output)
-        self.path = self.output / ".done" if directory else self.output.with_name(f".{self.output.name}.done")
-        self.special = is_special(self.output)  # /dev/null and FIFOs are never "done": no marker beside them
-
-    def read(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-            return None
-
-    def matches(self, signature: dict) -> bool:
-        """True when the output exists and a run with this signature finished it."""
-        marker = None if self.special else self.read()
-        return marker is not None and self.output.exists() and marker.get("signature") == signature
-
-    def write(self, signature: dict, **extra) -> None:
-        if self.special:
-            return
-        atomic_write_text(self.path, json.dumps({"signature": signature, **extra}, indent=1, sort_keys=True) + "\n")
-
-    def clear(self) -> None:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            self.path.unlink()

@@ -21,7 +21,8 @@ import numpy as np
 from audiotok import __version__
 from audiotok.errors import AudiotokError, ItemError, UsageError
 from audiotok.io.ark import AudioArkWriter
-from audiotok.io.atomic import DoneMarker, atomic_open, atomic_write_bytes, atomic_write_text, install, tmp_path_for
+from audiotok.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text, install, tmp_path_for
+from audiotok.io.markers import DoneMarker, RunMarker
 from audiotok.io.audio import encode
 from audiotok.io.keys import c_order, safe_file_name
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
@@ -122,16 +123,14 @@ class DirectorySink(AudioSink):
         self.signature = signature
         self.source_dir = source_dir
         self.written: dict[str, str] = {}
-        run_file = self.out / ".run.json"
-        previous = None
-        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-            previous = json.loads(run_file.read_text(encoding="utf-8")).get("signature")
+        run = RunMarker(self.out, directory=True)
+        previous = run.signature()
         self.resuming = previous == signature and not force
         if previous is not None and previous != signature and not force:
             log.info("%s was made with other arguments; writing it anew", out)
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         DoneMarker(self.out, directory=True).clear()
-        atomic_write_text(run_file, json.dumps({"signature": signature}, indent=1, sort_keys=True) + "\n")
+        run.write(signature)
 
     def _path(self, key: str) -> Path:
         name = safe_file_name(key)
@@ -284,12 +283,9 @@ class MatrixSink:
         Path(self.ark).parent.mkdir(parents=True, exist_ok=True)
         self.partial = Path(self.ark + ".partial")
         self.index = Path(self.ark + ".partial.idx")
-        meta = Path(self.ark + ".partial.json")
-        previous = None
-        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-            previous = json.loads(meta.read_text(encoding="utf-8"))
+        self.run = RunMarker(self.ark, directory=False)
         end = 0
-        if previous == signature and not force and self.partial.exists() and self.index.exists():
+        if self.run.matches(signature) and not force and self.partial.exists() and self.index.exists():
             size = self.partial.stat().st_size
             for line in self.index.read_text(encoding="utf-8").splitlines():
                 parts = line.split()
@@ -305,7 +301,7 @@ class MatrixSink:
         self.index_stream = open(self.index, "w", encoding="utf-8")
         for key, offset in self.done.items():  # rewrite only complete entries
             self.index_stream.write(f"{key} {offset} {end}\n")
-        atomic_write_text(meta, json.dumps(signature, sort_keys=True))
+        self.run.write(signature)
         DoneMarker(self.ark, directory=False).clear()
 
     def already_done(self, key: str) -> bool:
@@ -339,14 +335,14 @@ class MatrixSink:
         install(self.partial, self.ark)
         if self.scp:
             atomic_write_text(self.scp, "".join(f"{key} {self.ark}:{offset}\n" for key, offset in self.done.items()))
-        from audiotok.units.bundle import recipe_sidecar
+        from audiotok.io.recipes import recipe_sidecar
 
         if self.recipe is not None:
             for path in filter(None, (self.ark, self.scp)):
                 atomic_write_text(recipe_sidecar(path), json.dumps(self.recipe, indent=1, sort_keys=True) + "\n")
-        for path in (self.index, Path(self.ark + ".partial.json")):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.index.unlink()
+        self.run.clear()
 
     def mark_done(self) -> None:
         if self.ark != "-":

@@ -181,7 +181,7 @@ def run_shards(options: ShardRunOptions) -> None:
     from audiotok.pipeline.jsonl_store import output_files, output_path, repair_tail
     from audiotok.pipeline.shard_worker import WorkerJob
     from audiotok.pipeline.tokenizers import parse_spec
-    from audiotok.runner import Tally
+    from audiotok.engine.items import Tally
 
     if not 0.0 < options.memory_limit <= 1.0:
         raise UsageError(f"--memory-limit {options.memory_limit:g}: a share of memory within (0, 1]")

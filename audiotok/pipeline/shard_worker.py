@@ -61,24 +61,6 @@ class _Stop(Exception):
         self.status, self.message = status, message
 
 
-def worker_device(requested: str, index: int, procs_per_gpu: int) -> str:
-    """GPU (index // procs_per_gpu) % count when there are GPUs, else the CPU."""
-    if requested == "cpu":
-        return "cpu"
-    import torch
-
-    from audiotok.errors import AudiotokError
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if count == 0:
-        if requested.startswith("cuda"):
-            raise AudiotokError(f"--device {requested}: no CUDA device is available", "use --device cpu or auto")
-        return "cpu"
-    gpu = (index // procs_per_gpu) % count
-    torch.cuda.set_device(gpu)  # so that a plain "cuda" inside a tokenizer means this GPU too
-    return f"cuda:{gpu}"
-
-
 def limit_threads(threads: int) -> None:
     """Before torch/numpy load: each worker gets its share of the cores."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -144,12 +126,13 @@ class _Worker:
     def run(self) -> None:
         import torch
 
+        from audiotok.device import for_worker
         from audiotok.pipeline.jsonl_store import LineAppender, read_done
         from audiotok.pipeline.tokenizers import open_tokenizer
 
         job = self.job
         torch.set_num_threads(job.threads)
-        device = worker_device(job.device, job.index, job.procs_per_gpu)
+        device = for_worker(job.device, job.index, job.procs_per_gpu)
         self.tokenizer = open_tokenizer(job.spec, device, job.dtype)
         if hasattr(self.tokenizer, "batch_seconds"):
             self.tokenizer.batch_seconds = job.batch_seconds

@@ -73,7 +73,7 @@ class BundleTokenizer:
 
     def __init__(self, directory: str, device: str, dtype: str = "float32"):
         from audiotok.units.bundle import Bundle
-        from audiotok.units.extract import SignalBackend
+        from audiotok.engine.batching import SignalBackend
         from audiotok.units.featurize import backend_from_recipe
         from audiotok.units.quantizing import open_assigner
 
@@ -88,7 +88,7 @@ class BundleTokenizer:
         self.overlap_seconds = 1.0
 
     def __call__(self, waves: list[np.ndarray]) -> list:
-        from audiotok.units.extract import extract_features
+        from audiotok.engine.batching import extract_features
 
         items = [_WaveItem(str(i), wave, self.sample_rate) for i, wave in enumerate(waves)]
         features = extract_features(

@@ -274,7 +274,7 @@ class ParaformerStream:
 
 def open_stream_factory(backend, model_lock: threading.Lock, left_context: float, lookahead: float, max_chunk: float):
     """A function making one feature stream per session for this backend."""
-    from audiotok.units.extract import SignalBackend
+    from audiotok.engine.batching import SignalBackend
     from audiotok.units.features import KaldiFeatures, WhisperLogMel
 
     if isinstance(backend, SignalBackend):

@@ -56,7 +56,7 @@ def read_units(spec: str) -> dict[str, np.ndarray]:
 def read_units_recipe(spec: str) -> tuple[dict | None, Path | None]:
     """What made a unit table, as s3-extract records it beside the file (UNITS.recipe.json),
     and where that record is; (None, None) for stdin, (None, path) when there is none."""
-    from audiotok.units.bundle import recipe_sidecar
+    from audiotok.io.recipes import recipe_sidecar
 
     if spec == "-":
         return None, None

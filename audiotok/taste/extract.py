@@ -4,7 +4,7 @@ Whisper encoder's hidden states of its audio.
 TASTE's aggregator attends from text tokens (queries) to Whisper encoder frames
 (keys/values), so both sides are computed here, once, and stored. The audio side
 is audiotok's Whisper backend (units.encoders.WhisperEncoder: 30 s log-mel
-windows, any layer, 50 frames a second) run by units.extract.extract_features
+windows, any layer, 50 frames a second) run by engine.batching.extract_features
 (resampling to 16 kHz, windows for recordings over 30 s, batching, per-item
 errors), so the frames equal `extract-feats --model WHISPER --layer L`. The text
 side is taste.text_model.TextEmbedder; by default the Whisper directory's own
@@ -125,7 +125,7 @@ class TasteExtractor:
         A pair whose text is None ("no text"), blank or gives no tokens fails without its audio being read.
         Features are float32; the caller converts them for storage.
         """
-        from audiotok.units.extract import extract_features
+        from audiotok.engine.batching import extract_features
 
         texts: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
 
@@ -212,7 +212,7 @@ def finished_without_models(corpus: Corpus, output, settings: dict, subset_ratio
     import json
     from pathlib import Path
 
-    from audiotok.runner import Tally
+    from audiotok.engine.items import Tally
     from audiotok.taste.store import FeatureStore
     from audiotok.units.kmeans import keep_utterance
 
@@ -263,7 +263,7 @@ def extract_corpus(
     Ctrl-C, SIGTERM), finished items are written first.
     """
     from audiotok.pipeline import memory
-    from audiotok.runner import Tally, progress
+    from audiotok.engine.items import Tally, progress
     from audiotok.units.kmeans import keep_utterance
 
     if store_dtype not in STORE_DTYPES:

@@ -171,7 +171,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     d, o = config["data"], config["optim"]
     if not d["train"]["features"]:
         raise AudiotokError("no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE")
-    from audiotok.units.encoders import resolve_device
+    from audiotok.device import resolve as resolve_device
 
     device = torch.device(resolve_device(device))
     output.mkdir(parents=True, exist_ok=True)

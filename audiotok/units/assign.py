@@ -114,12 +114,3 @@ def row_norms(matrix: np.ndarray) -> np.ndarray:
     import torch
 
     return torch.linalg.vector_norm(torch.from_numpy(matrix), dim=1).numpy()
-
-
-def run_lengths(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Run-length form: (units with repeats removed, how many frames each lasted)."""
-    if len(units) == 0:
-        return units, units
-    starts = np.flatnonzero(np.concatenate(([True], units[1:] != units[:-1])))
-    durations = np.diff(np.append(starts, len(units)))
-    return units[starts], durations

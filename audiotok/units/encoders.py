@@ -21,24 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from audiotok.device import resolve
 from audiotok.errors import AudiotokError
 from audiotok.units.features import Recipe, WhisperLogMel
 
 log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "bfloat16")
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
-        raise AudiotokError(f"unknown device {device!r}", "auto, cpu, cuda or cuda:N")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AudiotokError(f"--device {device}: no CUDA device is available", "use --device cpu")
-    return device
 
 
 def file_digest(path: Path, chunk: int = 1 << 24) -> str:
@@ -240,7 +229,7 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
     """The backend for `--model` (a directory or hub id; a .onnx file), with its recipe's model fields filled in."""
     if dtype not in DTYPES:
         raise AudiotokError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
-    device = resolve_device(device)
+    device = resolve(device)
     if model.endswith(".onnx"):
         path = Path(model)
         if not path.is_file():

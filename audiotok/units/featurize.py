@@ -9,7 +9,7 @@ log = logging.getLogger("audiotok")
 
 def open_backend(backend: str, model=None, layer=None, num_mels=None, num_ceps=13, deltas=False, dtype="float32", onnx_output=None, device="auto"):
     """A backend object with .sample_rate, .hop, .dim, .recipe, .padding_safe and batch __call__."""
-    from audiotok.units.extract import SignalBackend
+    from audiotok.engine.batching import SignalBackend
     from audiotok.units.features import KaldiFeatures, WhisperLogMel
 
     if backend in ("fbank", "mfcc"):
@@ -55,8 +55,9 @@ def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float3
 def run_extraction(command, sources, output, backend, options, *, front_end, channel, batch_seconds, window, overlap, shard, min_success, force):
     from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import MatrixSink, make_signature
-    from audiotok.runner import Tally, fill_sink
-    from audiotok.units.extract import SignalBackend, extract_features, select_shard
+    from audiotok.engine.items import Tally, run as run_items
+    from audiotok.engine.batching import SignalBackend, extract_features
+    from audiotok.engine.items import select_shard
 
     source, source_failures = open_audio_source(sources)
     items = select_shard(list(source), shard)
@@ -75,4 +76,4 @@ def run_extraction(command, sources, output, backend, options, *, front_end, cha
     results = extract_features(
         items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end
     )
-    fill_sink(command, sink, results, source_failures, tally, sink.write)
+    run_items(command, sink, results, source_failures, tally, sink.write)

@@ -11,7 +11,7 @@ BLOCK_FRAMES = 16384  # utterances are gathered to this many frames so products 
 
 def open_assigner(bundle, device: str, exact_fp32: bool):
     from audiotok.units.assign import NearestCentroid
-    from audiotok.units.encoders import resolve_device
+    from audiotok.device import resolve as resolve_device
 
     return NearestCentroid(bundle.centroids, resolve_device(device), "fp32" if exact_fp32 else "screened")
 
@@ -19,7 +19,7 @@ def open_assigner(bundle, device: str, exact_fp32: bool):
 def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
     """Refuse features whose recipe (recorded beside them, or given by --recipe) differs from the
     bundle's; when neither is there, say once that nothing was checked, and how to check."""
-    from audiotok.units.bundle import read_recipe_file, read_recipe_for
+    from audiotok.io.recipes import read_recipe_file, read_recipe_for
 
     stdin = features == "-" or features.endswith(":-")
     name = "stdin" if stdin else features
@@ -40,10 +40,10 @@ def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
 def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=None):
     from audiotok.io.outputs import make_signature
     from audiotok.io.tables import read_matrices
-    from audiotok.runner import Tally, progress
+    from audiotok.engine.items import Tally, progress
     from audiotok.units.assign import row_norms
     from audiotok.units.bundle import Bundle
-    from audiotok.units.unit_output import UnitWriter
+    from audiotok.io.unit_writer import UnitWriter
 
     bundle = Bundle.load(bundle_dir)
     check_recipes(bundle, features, recipe_file)

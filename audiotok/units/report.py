@@ -20,7 +20,7 @@ import numpy as np
 
 from audiotok.errors import AudiotokError
 from audiotok.units.alignments import Interval
-from audiotok.units.assign import run_lengths
+from audiotok.io.unit_writer import run_lengths
 
 log = logging.getLogger("audiotok")
 # Above this share of frames outside every aligned interval, the frame rate is probably wrong.

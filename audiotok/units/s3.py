@@ -403,7 +403,7 @@ def s3_tokens(
     import torch
 
     from audiotok.dsp.resample import resample
-    from audiotok.units.extract import Piece, in_blocks, make_batches
+    from audiotok.engine.batching import Piece, in_blocks, make_batches
     from audiotok.units.features import WhisperLogMel
 
     mel = WhisperLogMel(128, SAMPLE_RATE)

@@ -67,7 +67,7 @@ class Layout:
         if self.mode == "s3tokenizer":
             starts = range(0, len(frames), WINDOW_FRAMES - OVERLAP_FRAMES)
             return [Window(i, frames[start : start + WINDOW_FRAMES]) for i, start in enumerate(starts)]
-        from audiotok.units.extract import window_starts
+        from audiotok.engine.batching import window_starts
 
         # Windows start on token boundaries, so window tokens line up with the recording's.
         starts = window_starts(len(frames), WINDOW_FRAMES, OVERLAP_FRAMES, self.frames_per_token)
@@ -85,7 +85,7 @@ class Layout:
             last = len(tokens) - 1
             kept = [t[(0 if i == 0 else drop) : (len(t) if i == last else -drop)] for i, t in enumerate(tokens)]
             return np.concatenate(kept).astype(np.int64)
-        from audiotok.units.extract import stitch
+        from audiotok.engine.batching import stitch
 
         pieces = [(w.order // self.frames_per_token, t[:, None]) for w, t in zip(windows, tokens, strict=True)]
         return stitch(pieces)[:, 0].astype(np.int64)

@@ -72,7 +72,7 @@ def test_rerun_skips_and_killed_run_resumes_to_the_same_bytes(finished, tiny_bic
     first, second = text.splitlines(keepends=True)[:2]
     resumed.with_name("resumed.jsonl.partial").write_text(first + second[: len(second) // 2])
     signature["arguments"]["inputs"] = [str(corpus)]
-    resumed.with_name("resumed.jsonl.partial.json").write_text(json.dumps(signature, sort_keys=True))
+    resumed.with_name("resumed.jsonl.partial.json").write_text(json.dumps({"signature": signature}))  # the RunMarker format
     code, _, stderr = cli_here(*args)
     assert code == 0, stderr
     assert "done 3/4 (1 already done)" in stderr

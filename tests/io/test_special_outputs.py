@@ -5,7 +5,8 @@ import os
 import stat
 import threading
 
-from audiotok.io.atomic import DoneMarker, atomic_write_text
+from audiotok.io.atomic import atomic_write_text
+from audiotok.io.markers import DoneMarker
 from tests.conftest import make_data_dir, sine, write_audio
 
 

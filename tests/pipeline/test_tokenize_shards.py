@@ -437,7 +437,7 @@ def test_memory_guard_goes_on_when_freeing_helps_and_stops_when_it_does_not(corp
 def test_each_process_gets_gpu_p_div_procs_per_gpu_mod_count(monkeypatch, gpus, procs_per_gpu, num_proc, expected):
     import torch
 
-    from audiotok.pipeline.shard_worker import worker_device
+    from audiotok.device import for_worker as worker_device
 
     chosen = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)

@@ -5,7 +5,7 @@ import pytest
 
 from audiotok.errors import AudiotokError, UsageError
 from audiotok.pipeline.tokenizers import S3Tokenizer, parse_s3_target, parse_spec
-from audiotok.units import onnx_session
+from audiotok.device import onnx_providers
 from tests.units.test_s3 import save_tiny, speech_like
 
 
@@ -43,12 +43,12 @@ def test_s3_spec_with_rate_loads_v1_weights_like_s3_extract(tmp_path):
 def test_onnx_providers_follow_the_device(monkeypatch):
     import onnxruntime as ort
 
-    assert onnx_session.providers_for("cpu") == ["CPUExecutionProvider"]
+    assert onnx_providers("cpu") == ["CPUExecutionProvider"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    assert onnx_session.providers_for("cuda:3") == [("CUDAExecutionProvider", {"device_id": 3}), "CPUExecutionProvider"]
-    assert onnx_session.providers_for("cuda") == [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+    assert onnx_providers("cuda:3") == [("CUDAExecutionProvider", {"device_id": 3}), "CPUExecutionProvider"]
+    assert onnx_providers("cuda") == [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    assert onnx_session.providers_for("cuda:1") == ["CPUExecutionProvider"]
+    assert onnx_providers("cuda:1") == ["CPUExecutionProvider"]
 
 
 def test_tokenize_shards_s3_equals_s3_extract_on_22khz_audio(tmp_path):

@@ -30,7 +30,7 @@ def s3_50hz_units(tmp_path_factory, tiny_whisper_dir, tiny_corpus):
     from audiotok.io.audio_table import open_audio_source
     from audiotok.taste.extract import TasteExtractor, extract_corpus, open_corpus
     from audiotok.units.s3 import S3Options, open_backend, s3_tokens, units_recipe
-    from audiotok.units.unit_output import UnitWriter
+    from audiotok.io.unit_writer import UnitWriter
     from tests.units.test_s3 import tiny_state
 
     root = tmp_path_factory.mktemp("taste-50hz")

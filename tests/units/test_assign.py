@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from audiotok.units.assign import NearestCentroid, run_lengths
+from audiotok.io.unit_writer import run_lengths
+from audiotok.units.assign import NearestCentroid
 
 
 def reference_labels(x, c):

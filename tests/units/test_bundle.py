@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from audiotok.errors import AudiotokError
-from audiotok.units.bundle import Bundle, read_recipe_for, recipe_sidecar
+from audiotok.io.recipes import read_recipe_for, recipe_sidecar
+from audiotok.units.bundle import Bundle
 
 RECIPE = {"backend": "mfcc", "sample_rate": 16000, "frame_rate": 100.0, "dim": 3, "model_hash": None, "layer": None, "options": {"deltas": False}}
 

@@ -6,13 +6,13 @@ order, so a resumed output is byte-identical to an uninterrupted one. `-` is std
 (no resume).
 """
 
-import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 
-from audiotok.io.atomic import DoneMarker, atomic_write_text, install
+from audiotok.io.atomic import install
+from audiotok.io.markers import DoneMarker, RunMarker
 from audiotok.io.outputs import AlreadyDone
 from audiotok.io.tables import format_jsonl
 
@@ -28,22 +28,19 @@ class ResumableJsonl:
         self.marker = DoneMarker(spec, directory=False)
         if not force and self.marker.matches(signature):
             raise AlreadyDone(spec)
-        self.partial, self.meta = Path(spec + ".partial"), Path(spec + ".partial.json")
+        self.partial, self.run = Path(spec + ".partial"), RunMarker(spec, directory=False)
 
     def open(self) -> "ResumableJsonl":
         if self.marker is None:
             self.stream = sys.stdout
             return self
         self.marker.clear()
-        previous = None
-        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-            previous = json.loads(self.meta.read_text(encoding="utf-8"))
-        if previous == self.signature and self.partial.exists():
+        if self.run.matches(self.signature) and self.partial.exists():
             self._keep_complete_lines()
         else:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             self.partial.write_bytes(b"")
-            atomic_write_text(self.meta, json.dumps(self.signature, sort_keys=True))
+            self.run.write(self.signature)
         self.stream = open(self.partial, "a", encoding="utf-8")
         return self
 
@@ -68,7 +65,7 @@ class ResumableJsonl:
         self.stream.close()
         if completed:
             install(self.partial, self.spec)
-            self.meta.unlink(missing_ok=True)
+            self.run.clear()
         # otherwise the partial file and its signature stay for a resumed run
 
     def mark_done(self) -> None:

@@ -1,4 +1,5 @@
-"""The item loop every table command shares: count, warn, finish with `done N/M`.
+"""The item loop every table command runs on: select a shard, skip finished keys, write each
+result to a sink, count failures, commit what succeeded, finish with `done N/M`.
 
 A bad item is a warning naming its key and the reason; the run goes on. At
 the end the tally logs `done N/M` and raises when the share of successes is
@@ -70,7 +71,7 @@ def progress(items: Iterable[T], description: str) -> Iterator[T]:
             bar.advance(task)
 
 
-def fill_sink(command: str, sink, results: Iterable, source_failures: list, tally: Tally, write) -> None:
+def run(command: str, sink, results: Iterable, source_failures: list, tally: Tally, write) -> None:
     """Write each `(key, result)` with write(key, result); a result that is an exception, or
     an ItemError from write, is a counted failure. The sink is committed whatever happens
     (finished outputs are never lost), then the tally decides and the run is marked done."""
@@ -95,3 +96,19 @@ def fill_sink(command: str, sink, results: Iterable, source_failures: list, tall
         sink.close(completed)
     tally.finish()
     sink.mark_done()
+
+
+def select_shard(items: list, shard: str | None) -> list:
+    """`J/N` (1-based): the J-th of N contiguous, nearly equal parts."""
+    if not shard:
+        return items
+    from audiotok.errors import UsageError
+
+    try:
+        part, parts = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {shard!r}: expected J/N, e.g. 2/8") from None
+    if not 1 <= part <= parts:
+        raise UsageError(f"--shard {shard}: J must be within 1..N")
+    total = len(items)
+    return items[(part - 1) * total // parts : part * total // parts]

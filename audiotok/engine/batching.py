@@ -153,19 +153,3 @@ def in_blocks(items: Iterable, block: int, skip=None) -> Iterator[list]:
             pending = []
     if pending:
         yield pending
-
-
-def select_shard(items: list, shard: str | None) -> list:
-    """`J/N` (1-based): the J-th of N contiguous, nearly equal parts."""
-    if not shard:
-        return items
-    from audiotok.errors import UsageError
-
-    try:
-        part, parts = (int(x) for x in shard.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {shard!r}: expected J/N, e.g. 2/8") from None
-    if not 1 <= part <= parts:
-        raise UsageError(f"--shard {shard}: J must be within 1..N")
-    total = len(items)
-    return items[(part - 1) * total // parts : part * total // parts]

@@ -5,12 +5,21 @@ from pathlib import Path
 import numpy as np
 
 from audiotok.errors import UsageError
-from audiotok.io.atomic import DoneMarker, atomic_open
+from audiotok.io.atomic import atomic_open
+from audiotok.io.markers import DoneMarker
 from audiotok.io.outputs import AlreadyDone, TextOutput
 from audiotok.io.tables import format_int_vector, format_jsonl
-from audiotok.units.assign import run_lengths
 
 FORMATS = ("text", "jsonl", "npy")
+
+
+def run_lengths(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length form: (units with repeats removed, how many frames each lasted)."""
+    if len(units) == 0:
+        return units, units
+    starts = np.flatnonzero(np.concatenate(([True], units[1:] != units[:-1])))
+    durations = np.diff(np.append(starts, len(units)))
+    return units[starts], durations
 
 
 class UnitWriter:
@@ -56,7 +65,7 @@ class UnitWriter:
         import json
 
         from audiotok.io.atomic import atomic_write_text, is_special
-        from audiotok.units.bundle import recipe_sidecar
+        from audiotok.io.recipes import recipe_sidecar
 
         output = self.directory if self.format == "npy" else self.targets[0].spec
         if output != "-" and not is_special(output):
