@@ -45,22 +45,18 @@ def command(
     from audiotok.io.jsonl_writer import ResumableJsonl
     from audiotok.bicodec.tokenizer import DTYPES, BiCodecTokenizer
     from audiotok.errors import UsageError
-    from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import make_signature
-    from audiotok.engine.items import Tally, run as run_items
+    from audiotok.engine import items as engine
     from audiotok.device import resolve as resolve_device
-    from audiotok.engine.items import select_shard
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
     signature = make_signature(NAME, model=str(Path(model).resolve()), dtype=dtype, inputs=inputs, shard=shard, channel=channel)
     target = ResumableJsonl(output, signature, force)  # a finished output stops here, before the model loads
     tokenizer = BiCodecTokenizer(Path(model), resolve_device(device), dtype)
-    source, source_failures = open_audio_source(inputs)
-    items = select_shard(list(source), shard)
-    tally = Tally(min_success)
-    target.open()
-    for _ in (item for item in items if item.key in target.done_keys):
-        tally.success(already_done=True)
+    items, source_failures, _ = engine.audio_items(inputs, shard)
+    items = list(items)
+    target.open()  # reads the keys a killed run finished
+    already_done = sum(item.key in target.done_keys for item in items)
     results = bicodec_tokens(items, tokenizer, channel=channel, batch_seconds=batch_seconds, skip=target.done_keys.__contains__)
-    run_items(NAME, target, results, source_failures, tally, lambda key, tokens: target.write(key, **tokens))
+    engine.run(NAME, target, results, lambda key, tokens: target.write(key, **tokens), failures=source_failures, min_success=min_success, already_done=already_done)

@@ -77,28 +77,26 @@ def map_audio(
     Failed items are counted; finished files survive any failure; a re-run
     with the same arguments skips finished work.
     """
+    from audiotok.engine import items as engine
     from audiotok.errors import ItemError
-    from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import check_not_same, make_signature, open_audio_sink
-    from audiotok.engine.items import Tally, run as run_items
 
     check_not_same(inputs, output)
-    source, source_failures = open_audio_source(inputs)
+    items, source_failures, data_dir = engine.audio_items(inputs)
     signature = make_signature(command, inputs=inputs, channel=channel, subtype=subtype, audio_format=audio_format, **signature_args)
-    sink = open_audio_sink(output, signature, force, audio_format, subtype, source.data_dir)
-    tally = Tally(min_success)
+    sink = open_audio_sink(output, signature, force, audio_format, subtype, data_dir)
 
     def results():
-        for item in source:
+        for item in items:
             if sink.already_done(item.key):
-                tally.success(already_done=True)
+                yield item.key, engine.ALREADY_DONE
                 continue
             try:
                 yield item.key, transform(item.load(channel))
             except ItemError as err:
                 yield item.key, err
 
-    run_items(command, sink, results(), source_failures, tally, lambda key, out: sink.write(key, *out))
+    engine.run(command, sink, results(), lambda key, out: sink.write(key, *out), failures=source_failures, min_success=min_success)
 
 
 TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the table here (a file or ark,t:FILE) instead of stdout.")]
@@ -106,28 +104,18 @@ TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the
 
 def table_report(command: str, inputs: list[str], output: str, describe: Callable, signature_args: dict, *, min_success: float, force: bool, footer: Callable | None = None) -> None:
     """Write one text line per item, `describe(item) -> str`, to `output` (stdout or a file)."""
+    from audiotok.engine import items as engine
     from audiotok.errors import ItemError
-    from audiotok.io.audio_table import open_audio_source
     from audiotok.io.outputs import TextOutput, make_signature
-    from audiotok.engine.items import Tally, progress
 
-    source, source_failures = open_audio_source(inputs)
+    items, source_failures, _ = engine.audio_items(inputs)
     target = TextOutput(output, make_signature(command, inputs=inputs, **signature_args), force)
-    tally = Tally(min_success)
-    with target as handle:
-        for item in progress(source, command):
+
+    def results():
+        for item in items:
             try:
-                line = describe(item)
+                yield item.key, describe(item)
             except ItemError as err:
-                tally.fail(item.key, str(err))
-                continue
-            handle.write(line + "\n")
-            if output == "-":
-                handle.flush()
-            tally.success()
-        for name, reason in source_failures:
-            tally.fail(name, reason)
-    if footer is not None:
-        footer()
-    tally.finish()
-    target.mark_done()
+                yield item.key, err
+
+    engine.run(command, target, results(), lambda key, line: target.write_line(line), failures=source_failures, min_success=min_success, before_finish=footer)

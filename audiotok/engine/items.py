@@ -8,8 +8,8 @@ below --min-success, after the caller has committed what did succeed.
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
 
 from audiotok.errors import AudiotokError
 
@@ -71,15 +71,54 @@ def progress(items: Iterable[T], description: str) -> Iterator[T]:
             bar.advance(task)
 
 
-def run(command: str, sink, results: Iterable, source_failures: list, tally: Tally, write) -> None:
-    """Write each `(key, result)` with write(key, result); a result that is an exception, or
-    an ItemError from write, is a counted failure. The sink is committed whatever happens
-    (finished outputs are never lost), then the tally decides and the run is marked done."""
+ALREADY_DONE = object()  # a result: the item was finished by an earlier run
+
+
+class Sink(Protocol):
+    """Where results go. `open()` before the first write; `close(completed)` commits what was
+    written (completed: the input was read to its end, some items may have failed; otherwise
+    a resumable sink keeps its partial output for the next run); `mark_done()` after success."""
+
+    def open(self) -> object: ...
+
+    def close(self, completed: bool) -> None: ...
+
+    def mark_done(self) -> None: ...
+
+
+def run(
+    command: str,
+    sink: Sink,
+    results: Iterable,
+    write: Callable,
+    *,
+    failures: Iterable[tuple[str, str]] = (),
+    min_success: float = 0.95,
+    already_done: int = 0,
+    what: str = "items",
+    before_finish: Callable[[], None] | None = None,
+) -> Tally:
+    """The item loop. Write each `(key, result)` with write(key, result); a result that is an
+    exception, or an ItemError raised by write, is a counted failure naming its key. The sink
+    is committed whatever happens, a signal included (finished outputs are never lost); then
+    the tally logs `done N/M` and raises below --min-success, and the run is marked done.
+
+    A result may be ALREADY_DONE: an item a resumed run skips, counted as a success.
+    failures: items the source could not read; already_done: skipped items not in results;
+    before_finish: called after the sink is committed, before the tally decides (a summary).
+    """
     from audiotok.errors import ItemError
 
+    tally = Tally(min_success, what)
+    for _ in range(already_done):
+        tally.success(already_done=True)
+    sink.open()
     completed = False
     try:
         for key, result in progress(results, command):
+            if result is ALREADY_DONE:
+                tally.success(already_done=True)
+                continue
             if isinstance(result, Exception):
                 tally.fail(key, str(result))
                 continue
@@ -89,13 +128,26 @@ def run(command: str, sink, results: Iterable, source_failures: list, tally: Tal
                 tally.fail(key, str(err))
                 continue
             tally.success()
-        for name, reason in source_failures:
+        for name, reason in failures:
             tally.fail(name, reason)
         completed = True
     finally:
         sink.close(completed)
+    if before_finish is not None:
+        before_finish()
     tally.finish()
     sink.mark_done()
+    return tally
+
+
+def audio_items(inputs: list[str], shard: str | None = None) -> tuple[Iterable, list[tuple[str, str]], object]:
+    """The items of an audio table in input order, the entries that could not be listed
+    (name, reason), and the data directory the table came from (or None). Without --shard the
+    items are read as they come (a pipe streams); with it they are listed to cut the part."""
+    from audiotok.io.audio_table import open_audio_source
+
+    source, failures = open_audio_source(inputs)
+    return (select_shard(list(source), shard) if shard else source), failures, source.data_dir
 
 
 def select_shard(items: list, shard: str | None) -> list:

@@ -31,6 +31,9 @@ class ResumableJsonl:
         self.partial, self.run = Path(spec + ".partial"), RunMarker(spec, directory=False)
 
     def open(self) -> "ResumableJsonl":
+        """Start or resume the output (once; later calls return it as it is)."""
+        if self.stream is not None:
+            return self
         if self.marker is None:
             self.stream = sys.stdout
             return self

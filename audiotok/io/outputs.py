@@ -51,6 +51,9 @@ class AlreadyDone(Exception):
 class AudioSink:
     resumable = False
 
+    def open(self) -> "AudioSink":
+        return self
+
     def already_done(self, key: str) -> bool:
         return False
 
@@ -249,6 +252,22 @@ class TextOutput:
             return False
         return self._context.__exit__(*exc_info)
 
+    # The engine's sink interface: a completed run commits the file, an interrupted one drops it.
+    def open(self):
+        self.handle = self.__enter__()
+        return self.handle
+
+    def close(self, completed: bool) -> None:
+        if completed:
+            self.__exit__(None, None, None)
+        else:
+            self.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+
+    def write_line(self, line: str) -> None:
+        self.handle.write(line + "\n")
+        if self.spec == "-":
+            self.handle.flush()
+
     def mark_done(self) -> None:
         if self.marker:
             self.marker.write(self.signature)
@@ -303,6 +322,9 @@ class MatrixSink:
             self.index_stream.write(f"{key} {offset} {end}\n")
         self.run.write(signature)
         DoneMarker(self.ark, directory=False).clear()
+
+    def open(self) -> "MatrixSink":
+        return self
 
     def already_done(self, key: str) -> bool:
         return key in self.done

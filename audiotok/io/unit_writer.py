@@ -61,6 +61,16 @@ class UnitWriter:
             self._write_recipe()
         return False
 
+    # The engine's sink interface.
+    def open(self) -> "UnitWriter":
+        return self.__enter__()
+
+    def close(self, completed: bool) -> None:
+        if completed:
+            self.__exit__(None, None, None)
+        else:
+            self.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+
     def _write_recipe(self) -> None:
         import json
 

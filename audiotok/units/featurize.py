@@ -53,27 +53,22 @@ def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float3
 
 
 def run_extraction(command, sources, output, backend, options, *, front_end, channel, batch_seconds, window, overlap, shard, min_success, force):
-    from audiotok.io.audio_table import open_audio_source
-    from audiotok.io.outputs import MatrixSink, make_signature
-    from audiotok.engine.items import Tally, run as run_items
+    from audiotok.engine import items as engine
     from audiotok.engine.batching import SignalBackend, extract_features
-    from audiotok.engine.items import select_shard
+    from audiotok.io.outputs import MatrixSink, make_signature
 
-    source, source_failures = open_audio_source(sources)
-    items = select_shard(list(source), shard)
+    items, source_failures, _ = engine.audio_items(sources, shard)
+    items = list(items)  # counted below, and keyed for resume
     recipe = {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}
     signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, **options)
     sink = MatrixSink(output, signature, force, recipe)
-    tally = Tally(min_success)
     window_seconds = None if isinstance(backend, SignalBackend) else window
     log.info(
         "%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s",
         command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"], front_end.describe(),
     )
-    for key in (item.key for item in items):
-        if sink.already_done(key):
-            tally.success(already_done=True)
     results = extract_features(
         items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end
     )
-    run_items(command, sink, results, source_failures, tally, sink.write)
+    already_done = sum(sink.already_done(item.key) for item in items)
+    engine.run(command, sink, results, sink.write, failures=source_failures, min_success=min_success, already_done=already_done)
