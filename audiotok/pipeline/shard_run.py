@@ -178,7 +178,7 @@ def run_shards(options: ShardRunOptions) -> None:
     """The whole run; raises AudiotokError when it ends incomplete or below --min-success."""
     import multiprocessing
 
-    from audiotok.pipeline.jsonl_store import output_files, output_path, repair_tail
+    from audiotok.io.jsonl_store import output_files, output_path, repair_tail
     from audiotok.pipeline.shard_worker import WorkerJob
     from audiotok.pipeline.tokenizers import parse_spec
     from audiotok.engine.items import Tally
@@ -375,7 +375,7 @@ class Supervisor:
 
     def _count_unreported_lines(self, slot: WorkerSlot) -> None:
         """Cut the dead worker's torn line; count the lines it wrote but died before reporting."""
-        from audiotok.pipeline.jsonl_store import repair_tail
+        from audiotok.io.jsonl_store import repair_tail
 
         if not slot.output.exists():
             return

@@ -127,7 +127,7 @@ class _Worker:
         import torch
 
         from audiotok.device import for_worker
-        from audiotok.pipeline.jsonl_store import LineAppender, read_done
+        from audiotok.io.jsonl_store import LineAppender, read_done
         from audiotok.pipeline.tokenizers import open_tokenizer
 
         job = self.job
@@ -196,7 +196,7 @@ class _Worker:
         return resample(audio.samples, audio.rate, self.tokenizer.sample_rate, method=getattr(self.tokenizer, "resampler", "soxr"))
 
     def tokenize(self, shard_name: str, group: list) -> None:
-        from audiotok.pipeline.jsonl_store import sample_line
+        from audiotok.io.jsonl_store import sample_line
 
         started = time.perf_counter()
         results = self.call_tokenizer([wave for _, wave in group])
@@ -235,7 +235,7 @@ class _Worker:
         return [result for wave in waves for result in self.call_tokenizer([wave])]
 
     def guard_memory(self) -> None:
-        from audiotok.pipeline.memory import free_caches, memory_share, process_rss
+        from audiotok.engine.memory import free_caches, memory_share, process_rss
 
         share = memory_share()
         if share <= self.job.memory_limit:

@@ -262,7 +262,7 @@ def extract_corpus(
     an AudiotokError saying how to continue. Whatever stops the run (an error,
     Ctrl-C, SIGTERM), finished items are written first.
     """
-    from audiotok.pipeline import memory
+    from audiotok.engine import memory
     from audiotok.engine.items import Tally, progress
     from audiotok.units.kmeans import keep_utterance
 

@@ -250,7 +250,7 @@ def test_real_speech_two_processes_equal_tokenize(speech_dir, bundle, tmp_path):
 
 
 def test_torn_tails_are_cut_and_finished_keys_read_from_every_file(tmp_path):
-    from audiotok.pipeline.jsonl_store import line_identity, output_files, read_done, repair_tail, sample_line
+    from audiotok.io.jsonl_store import line_identity, output_files, read_done, repair_tail, sample_line
 
     first = tmp_path / "shards_0.jsonl"
     whole = sample_line("k1", "a.tar", None, "é", {"units": [1, 2]}) + sample_line('k"2', "a.tar", "en", None, {"units": []})
@@ -394,7 +394,7 @@ def run_worker_here(corpus_dir: Path, bundle: Path, out: Path, **changes):
 
 def memory_readings(monkeypatch, readings):
     """Memory shares the guard will read, one a call (the last one repeated); returns the free_caches calls."""
-    from audiotok.pipeline import memory
+    from audiotok.engine import memory
 
     values, freed = list(readings), []
     monkeypatch.setattr(memory, "memory_share", lambda: values.pop(0) if len(values) > 1 else values[0])

@@ -200,7 +200,7 @@ def test_memory_guard_saves_and_stops_and_a_rerun_completes(full_store, tmp_path
 
 def test_memory_guard_frees_caches_first_and_goes_on_when_that_is_enough(tmp_path, extractor, tiny_corpus, monkeypatch):
     from audiotok.errors import AudiotokError
-    from audiotok.pipeline import memory
+    from audiotok.engine import memory
 
     freed = []
     monkeypatch.setattr(memory, "free_caches", lambda: freed.append(True))
