@@ -69,7 +69,7 @@ def main() -> None:
     import torch
 
     from audiotok.bicodec.extract import bicodec_tokens
-    from audiotok.bicodec.random_model import write_random_bicodec
+    from tests.builders.bicodec import write_random_bicodec
     from audiotok.bicodec.tokenizer import BiCodecTokenizer
 
     waves = corpus(args.seconds)

@@ -73,8 +73,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from audiotok.units.funasr_dir import load_paraformer, random_encoder, save_funasr_dir
+    from audiotok.units.funasr_dir import load_paraformer
     from audiotok.units.paraformer import EncoderConfig
+    from tests.builders.paraformer import random_encoder, save_funasr_dir
 
     rng = np.random.default_rng(0)
     lengths = rng.dirichlet(np.ones(args.recordings)) * args.seconds * 16000

@@ -115,7 +115,7 @@ def main() -> None:
         if importlib.util.find_spec("audiotok.bicodec") is None:
             print("bicodec: audiotok.bicodec is not there; skipped")
             return
-        from audiotok.bicodec.random_model import write_random_bicodec
+        from tests.builders.bicodec import write_random_bicodec
 
         model = write_random_bicodec(work / "bicodec", args.bicodec)
         few = recordings(args.bicodec_seconds)

@@ -7,7 +7,6 @@ that finished an output; a re-run with the same signature skips it.
 """
 
 import contextlib
-import json
 import os
 from pathlib import Path
 

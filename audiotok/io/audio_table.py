@@ -26,6 +26,7 @@ from audiotok.io.ark import WavBytes, iter_ark, open_ark_input, read_ark_at
 from audiotok.io.audio import AUDIO_EXTENSIONS, Audio, AudioInfo, decode, probe
 from audiotok.io.keys import KeyOrderChecker, c_order, check_key
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
+from audiotok.io.tables import iter_json_records, read_kaldi_lines
 from audiotok.io.tar_shards import iter_shard
 
 MAX_SEGMENT_OVERSHOOT = 0.5  # seconds a segment may run past its recording (Kaldi's default)
@@ -108,35 +109,6 @@ def scp_value_reader(value: str, where: str) -> tuple[Callable[[int | None], Aud
 
 
 # ---------------------------------------------------------------- Kaldi data directories
-
-
-def read_kaldi_lines(path: Path, fields: int | None, sorted_required: bool = True, allow_empty: bool = False) -> list[tuple[int, list[str]]]:
-    """Lines of a Kaldi table file split on whitespace: [(line_number, [key, rest...])].
-
-    allow_empty: a key with no value (an empty transcript) gives [key, ""] instead of an error."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        raise AudiotokError(f"no such file: {path}") from None
-    checker = KeyOrderChecker(str(path), sorted_required)
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        if fields is None:
-            parts = line.strip().split(maxsplit=1)
-            if len(parts) < 2 and allow_empty:
-                parts.append("")
-            elif len(parts) < 2:
-                raise AudiotokError(f"{where}: key {parts[0]!r} has no value")
-        else:
-            parts = line.split()
-            if len(parts) != fields:
-                raise AudiotokError(f"{where}: expected {fields} fields, found {len(parts)}: {line.strip()!r}")
-        checker.check(parts[0], where)
-        rows.append((number, parts))
-    return rows
 
 
 def _scp_items(scp: Path) -> Iterator[AudioItem]:
@@ -253,7 +225,6 @@ _JSON_PATH_FIELDS = ("audio_path", "path", "audio", "wav", "audio_filepath")
 
 
 def _jsonl_items(path: str) -> Iterator[AudioItem]:
-    from audiotok.io.tables import iter_json_records
 
     checker = KeyOrderChecker(path, sorted_required=False)
     for where, record in iter_json_records(path):

@@ -22,9 +22,9 @@ from audiotok import __version__
 from audiotok.errors import AudiotokError, ItemError, UsageError
 from audiotok.io.ark import AudioArkWriter
 from audiotok.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text, install, tmp_path_for
-from audiotok.io.markers import DoneMarker, RunMarker
 from audiotok.io.audio import encode
 from audiotok.io.keys import c_order, safe_file_name
+from audiotok.io.markers import DoneMarker, RunMarker
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
 
 log = logging.getLogger(__name__)

@@ -112,7 +112,6 @@ def read_matrices(spec: str) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def _scp_matrices(scp: Path) -> Iterator[tuple[str, np.ndarray]]:
-    from audiotok.io.audio_table import read_kaldi_lines
 
     for number, (key, value) in read_kaldi_lines(scp, None, sorted_required=False):
         where = f"{scp}:{number}"
@@ -124,3 +123,31 @@ def _scp_matrices(scp: Path) -> Iterator[tuple[str, np.ndarray]]:
             raise AudiotokError(f"{where}: entry {key!r} is audio, not a matrix")
         yield key, entry
 
+
+def read_kaldi_lines(path: Path, fields: int | None, sorted_required: bool = True, allow_empty: bool = False) -> list[tuple[int, list[str]]]:
+    """Lines of a Kaldi table file split on whitespace: [(line_number, [key, rest...])].
+
+    allow_empty: a key with no value (an empty transcript) gives [key, ""] instead of an error."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        raise AudiotokError(f"no such file: {path}") from None
+    checker = KeyOrderChecker(str(path), sorted_required)
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        if fields is None:
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) < 2 and allow_empty:
+                parts.append("")
+            elif len(parts) < 2:
+                raise AudiotokError(f"{where}: key {parts[0]!r} has no value")
+        else:
+            parts = line.split()
+            if len(parts) != fields:
+                raise AudiotokError(f"{where}: expected {fields} fields, found {len(parts)}: {line.strip()!r}")
+        checker.check(parts[0], where)
+        rows.append((number, parts))
+    return rows

@@ -1,6 +1,6 @@
 import pytest
 
-from audiotok.bicodec.random_model import write_random_bicodec
+from tests.builders.bicodec import write_random_bicodec
 
 
 @pytest.fixture(scope="session")

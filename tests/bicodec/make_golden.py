@@ -21,7 +21,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audiotok.bicodec.random_model import write_random_bicodec  # noqa: E402
+from tests.builders.bicodec import write_random_bicodec  # noqa: E402
 from tests.bicodec.signals import RATE, golden_waves  # noqa: E402
 
 

@@ -34,9 +34,9 @@ try:
 except ImportError:
     sys.modules["librosa"] = types.ModuleType("librosa")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # audiotok, for its am.mvn writer
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for the tests' am.mvn writer
 
-from audiotok.units.funasr_dir import write_am_mvn  # noqa: E402
+from tests.builders.paraformer import write_am_mvn  # noqa: E402
 from funasr.frontends.wav_frontend import WavFrontendOnline  # noqa: E402
 from funasr.models.scama.encoder import SANMEncoderChunkOpt  # noqa: E402
 from funasr.utils.load_utils import extract_fbank  # noqa: E402

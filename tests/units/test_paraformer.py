@@ -18,7 +18,8 @@ import yaml
 
 from audiotok.errors import AudiotokError
 from audiotok.units.encoders import load_encoder
-from audiotok.units.funasr_dir import load_paraformer, random_encoder, save_funasr_dir
+from audiotok.units.funasr_dir import load_paraformer
+from tests.builders.paraformer import random_encoder, save_funasr_dir
 from audiotok.units.paraformer import EncoderConfig
 from tests.conftest import write_audio
 
