@@ -9,8 +9,12 @@ mel filters, log10, floor at max - 8, (x + 4) / 4).
 """
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch loads with the first backend that needs it
+    import torch
 
 
 @dataclass

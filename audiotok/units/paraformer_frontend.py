@@ -15,8 +15,12 @@ and both the offline and the streaming paths here follow it.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch loads with the first backend that needs it
+    import torch
 
 
 @dataclass(frozen=True)
