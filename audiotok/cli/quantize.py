@@ -14,6 +14,7 @@ and near ties re-scored in fp32: the labels equal an fp32 argmin.
 Example:
   audiotok quantize exp/km500 --recipe dump/feats.ark.recipe.json < dump/feats.ark > units.txt
   audiotok quantize exp/km500 scp:dump/feats.scp --dedup --format jsonl -o units.jsonl
+  audiotok quantize exp/km500 scp:dump/feats.scp --shard 2/4 -o units.2.txt
 
 See also: fit-kmeans, tokenize, report.
 """
@@ -31,15 +32,16 @@ def command(
     bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Tokenizer bundle directory (config.json + centroids.npy).", show_default=False)],
     features: Annotated[str, typer.Argument(metavar="FEATS", help="Feature rspecifier: ark:-/- (stdin), ark:F, ark,t:F, scp:F.")] = "-",
     output: common.TextOutputOption = "-",
-    output_format: Annotated[str, typer.Option("--format", help="text, jsonl or npy (npy: -o DIR, one file per key).")] = "text",
-    dedup: Annotated[bool, typer.Option("--dedup", help="Collapse runs of a unit; keep run lengths as durations.")] = False,
+    output_format: common.UnitFormat = "text",
+    dedup: common.Dedup = False,
     durations: Annotated[str | None, typer.Option("--durations", help="With --dedup and text: write durations (frames) here.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: common.Device = "auto",
     exact_fp32: Annotated[bool, typer.Option("--fp32", help="Score every centroid in fp32 (no bf16 screening).")] = False,
     recipe: Annotated[str | None, typer.Option("--recipe", metavar="FILE.recipe.json", help="The recipe of FEATS (extract-feats writes it beside them), checked against the bundle's; for stdin.")] = None,
+    shard: common.Shard = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
     from audiotok.units.quantizing import quantize_table
 
-    quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=recipe)
+    quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=recipe, shard=shard)

@@ -63,43 +63,36 @@ def command(
 ) -> None:
     import logging
 
-    from audiotok.io.audio_table import open_audio_source
+    from audiotok.device import resolve
+    from audiotok.engine import items as engine
     from audiotok.io.outputs import make_signature
-    from audiotok.engine.items import Tally, progress
-    from audiotok.device import resolve as resolve_device
-    from audiotok.engine.items import select_shard
+    from audiotok.io.unit_writer import UnitWriter
     from audiotok.units.s3 import S3Options, open_backend, s3_tokens, step_audio_check, units_recipe
     from audiotok.units.s3_onnx import S3Onnx
-    from audiotok.io.unit_writer import UnitWriter
 
     log = logging.getLogger("audiotok")
     options = S3Options(model, version, rate, long_audio, resampler, attn_ln_eps)
     options.check()
-    backend = open_backend(options, resolve_device(device))
+    backend = open_backend(options, resolve(device))
     if isinstance(backend, S3Onnx):
         known = f"the official S3 {backend.version}" if backend.version else "an S3 (not an official file)"
         log.info("%s is %s ONNX model, %d tokens a second", model, known, backend.rate)
     recipe = units_recipe(backend, options, dedup)
-    source, source_failures = open_audio_source(inputs)
-    items = select_shard(list(source), shard)
+    items, source_failures, _ = engine.audio_items(inputs, shard)
     made_by = {k: v for k, v in recipe.items() if k != "audiotok"}
     signature = make_signature(NAME, **made_by, inputs=inputs, format=output_format, shard=shard, channel=channel)
-    tally = Tally(min_success)
     off_rate = []
-    tokens = s3_tokens(items, backend, channel=channel, batch_seconds=batch_seconds, long_audio=long_audio, resampler=resampler)
-    with UnitWriter(output, output_format, dedup, None, signature, force, recipe) as writer:
-        for result in progress(tokens, NAME):
-            if isinstance(result.tokens, Exception):
-                tally.fail(result.key, str(result.tokens))
-                continue
-            if not step_audio_check(len(result.tokens), result.seconds, backend.rate):
+
+    def results():
+        for result in s3_tokens(items, backend, channel=channel, batch_seconds=batch_seconds, long_audio=long_audio, resampler=resampler):
+            if not isinstance(result.tokens, Exception) and not step_audio_check(len(result.tokens), result.seconds, backend.rate):
                 off_rate.append(f"{result.key} ({len(result.tokens)} tokens for {result.seconds:.2f} s)")
-            writer.write(result.key, result.tokens)
-            tally.success()
-        for name, reason in source_failures:
-            tally.fail(name, reason)
-    if off_rate:
-        named = ", ".join(off_rate[:5]) + (", ..." if len(off_rate) > 5 else "")
-        log.warning("%d items fail Step-Audio's check |tokens - %d x seconds| <= 2: %s", len(off_rate), backend.rate, named)
-    tally.finish()
-    writer.mark_done()
+            yield result.key, result.tokens
+
+    def warn_off_rate():
+        if off_rate:
+            named = ", ".join(off_rate[:5]) + (", ..." if len(off_rate) > 5 else "")
+            log.warning("%d items fail Step-Audio's check |tokens - %d x seconds| <= 2: %s", len(off_rate), backend.rate, named)
+
+    writer = UnitWriter(output, output_format, dedup, None, signature, force, recipe)
+    engine.run(NAME, writer, results(), writer.write, failures=source_failures, min_success=min_success, before_finish=warn_off_rate)

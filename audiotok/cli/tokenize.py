@@ -42,12 +42,10 @@ def command(
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
-    from audiotok.io.audio_table import open_audio_source
+    from audiotok.engine import items as engine
     from audiotok.io.outputs import make_signature
-    from audiotok.engine.items import Tally, progress
     from audiotok.units.bundle import Bundle
     from audiotok.engine.batching import SignalBackend, extract_features
-    from audiotok.engine.items import select_shard
     from audiotok.units.featurize import backend_from_recipe
     from audiotok.units.front_end import recorded_front_end
     from audiotok.units.quantizing import open_assigner
@@ -59,20 +57,9 @@ def command(
     loaded.check_features(backend.dim, {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}, f"the recipe of {bundle}")
     common.log.info("audio front end of %s: %s", bundle, front_end.describe())
     assigner = open_assigner(loaded, device, exact_fp32=False)
-    source, source_failures = open_audio_source(inputs)
-    items = select_shard(list(source), shard)
+    items, source_failures, _ = engine.audio_items(inputs, shard)
     signature = make_signature(NAME, bundle=bundle, inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap)
-    tally = Tally(min_success)
     window_seconds = None if isinstance(backend, SignalBackend) else window
-    with UnitWriter(output, output_format, dedup, durations, signature, force) as writer:
-        results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=front_end)
-        for key, result in progress(results, NAME):
-            if isinstance(result, Exception):
-                tally.fail(key, str(result))
-                continue
-            writer.write(key, assigner(result))
-            tally.success()
-        for name, reason in source_failures:
-            tally.fail(name, reason)
-    tally.finish()
-    writer.mark_done()
+    results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=front_end)
+    writer = UnitWriter(output, output_format, dedup, durations, signature, force)
+    engine.run(NAME, writer, results, lambda key, features: writer.write(key, assigner(features)), failures=source_failures, min_success=min_success)

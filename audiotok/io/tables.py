@@ -11,7 +11,7 @@ order; writers go through `TextOutput` or an archive, so outputs stay atomic.
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,14 +90,22 @@ def format_jsonl(key: str, **fields) -> str:
     return json.dumps({"key": key, **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in fields.items()}}, ensure_ascii=False)
 
 
-def read_matrices(spec: str) -> Iterator[tuple[str, np.ndarray]]:
-    """Float matrices/vectors from `ark:FILE`, `ark:-`, `ark,t:FILE`, `-` or `scp:FILE`."""
+def read_matrices(spec: str, select: Callable[[list], list] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """Float matrices/vectors from `ark:FILE`, `ark:-`, `ark,t:FILE`, `-` or `scp:FILE`.
+
+    select(entries) -> entries: a part of an scp table's lines, read alone (--shard J/N);
+    archives have no index to cut, so they refuse it.
+    """
     if spec != "-" and not looks_like_specifier(spec):
         raise AudiotokError(f"not a Kaldi specifier: {spec!r}", "use ark:FILE, ark:-, ark,t:FILE or scp:FILE")
     parsed = parse_specifier(spec)
     if parsed.scp is not None:
-        yield from _scp_matrices(Path(parsed.scp))
+        yield from _scp_matrices(Path(parsed.scp), select)
         return
+    if select is not None:
+        from audiotok.errors import UsageError
+
+        raise UsageError(f"{spec}: --shard needs an scp: table (an archive has no index to cut)", "give the scp that extract-feats wrote beside the archive")
     checker = KeyOrderChecker(parsed.ark, sorted_required=False)
     stream = open_ark_input(parsed.ark)
     try:
@@ -111,9 +119,9 @@ def read_matrices(spec: str) -> Iterator[tuple[str, np.ndarray]]:
             stream.close()
 
 
-def _scp_matrices(scp: Path) -> Iterator[tuple[str, np.ndarray]]:
-
-    for number, (key, value) in read_kaldi_lines(scp, None, sorted_required=False):
+def _scp_matrices(scp: Path, select: Callable[[list], list] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    entries = read_kaldi_lines(scp, None, sorted_required=False)
+    for number, (key, value) in select(entries) if select else entries:
         where = f"{scp}:{number}"
         path, _, offset = value.rpartition(":")
         if not path or not offset.isdigit():

@@ -37,52 +37,56 @@ def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
         )
 
 
-def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=None):
+def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=None, shard=None):
+    from audiotok.engine import items as engine
+    from audiotok.errors import ItemError
     from audiotok.io.outputs import make_signature
     from audiotok.io.tables import read_matrices
-    from audiotok.engine.items import Tally, progress
+    from audiotok.io.unit_writer import UnitWriter
     from audiotok.units.assign import row_norms
     from audiotok.units.bundle import Bundle
-    from audiotok.io.unit_writer import UnitWriter
 
     bundle = Bundle.load(bundle_dir)
     check_recipes(bundle, features, recipe_file)
     assigner = open_assigner(bundle, device, exact_fp32)
-    signature = make_signature(command, bundle=str(bundle_dir), features=features, format=output_format, dedup=dedup, durations=durations)
-    tally = Tally(min_success)
-    writer = UnitWriter(output, output_format, dedup, durations, signature, force)
-    pending: list[tuple[str, np.ndarray, np.ndarray]] = []  # key, features, row norms
-    pending_frames = 0
+    arguments = {"bundle": str(bundle_dir), "features": features, "format": output_format, "dedup": dedup, "durations": durations}
+    signature = make_signature(command, **arguments, **({"shard": shard} if shard else {}))
+    select = None if shard is None else (lambda entries: engine.select_shard(entries, shard))
+    matrices = read_matrices(features, select)
 
-    def flush():
-        labels = assigner.label_many([m for _, m, _ in pending], [n for _, _, n in pending])
-        for (key, _, _), units in zip(pending, labels, strict=True):
-            writer.write(key, units)
-            tally.success()
-        pending.clear()
+    def results():
+        """Units in input order; utterances are labelled together in blocks of BLOCK_FRAMES."""
+        pending: list[tuple[str, np.ndarray, np.ndarray]] = []  # key, features, row norms
+        pending_frames = 0
 
-    with writer:
-        for key, matrix in progress(read_matrices(features), command):
+        def flush():
+            labels = assigner.label_many([m for _, m, _ in pending], [n for _, _, n in pending])
+            done = [(key, units) for (key, _, _), units in zip(pending, labels, strict=True)]
+            pending.clear()
+            return done
+
+        for key, matrix in matrices:
             matrix = np.asarray(matrix, dtype=np.float32)
             if matrix.ndim == 1:
                 matrix = matrix[None, :]
             bundle.check_features(matrix.shape[1], None, f"{features} entry {key!r}")
             if len(matrix) == 0:
-                tally.fail(key, "no frames")
+                yield key, ItemError("no frames")
                 continue
             # The row norms serve the bf16 error bound, and are finite unless a feature is not
             # (or they overflow): one pass for both.
             norms = row_norms(matrix)
             if not np.all(np.isfinite(norms)) and not np.all(np.isfinite(matrix)):
-                tally.fail(key, "features hold NaN or Inf")
+                yield key, ItemError("features hold NaN or Inf")
                 continue
             pending.append((key, matrix, norms))
             pending_frames += len(matrix)
             if pending_frames >= BLOCK_FRAMES:
-                flush()
+                yield from flush()
                 pending_frames = 0
-        flush()
+        yield from flush()
+
+    writer = UnitWriter(output, output_format, dedup, durations, signature, force)
+    engine.run(command, writer, results(), writer.write, min_success=min_success)
     if assigner.mode == "screened":
         log.debug("frames re-scored in fp32 after bf16 screening: %d", assigner.fallback_rows)
-    tally.finish()
-    writer.mark_done()

@@ -87,3 +87,16 @@ def test_nan_features_are_counted(cli, setup):
     result = cli("quantize", setup / "km", f"ark:{setup}/nan.ark", "--min-success", 0.5)
     assert result.returncode == 0 and result.text == "a 0 0 0\n"
     assert "b: features hold NaN or Inf" in result.stderr and "done 1/2" in result.stderr
+
+
+def test_shards_of_an_scp_join_to_the_whole_table(cli, setup):
+    """--shard J/N quantises the J-th contiguous part of the scp; the parts, in order, are the whole."""
+    feats = {f"u{i}": np.full((i + 1, 2), [0.0, 10.0] if i % 2 else [10.0, 0.0], np.float32) for i in range(5)}
+    kaldiio.save_ark(str(setup / "g.ark"), feats, scp=str(setup / "g.scp"))
+    whole = cli("quantize", setup / "km", f"scp:{setup}/g.scp").text
+    parts = [cli("quantize", setup / "km", f"scp:{setup}/g.scp", "--shard", f"{j}/3") for j in (1, 2, 3)]
+    assert [p.returncode for p in parts] == [0, 0, 0]
+    assert [len(p.text.splitlines()) for p in parts] == [1, 2, 2]
+    assert "".join(p.text for p in parts) == whole == "u0 1\nu1 2 2\nu2 1 1 1\nu3 2 2 2 2\nu4 1 1 1 1 1\n"
+    archive = cli("quantize", setup / "km", f"ark:{setup}/g.ark", "--shard", "1/2")
+    assert archive.returncode == 2 and "--shard needs an scp: table" in archive.stderr
