@@ -48,11 +48,11 @@ def command(
     output_dir: Annotated[str, typer.Option("--output", "-o", help="Directory for KEY.npy (and KEY.wav).", show_default=False)],
     griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Also write KEY.wav, resynthesised by Griffin-Lim.")] = False,
     iterations: Annotated[int, typer.Option("--iterations", min=1, help="Griffin-Lim iterations.")] = 32,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    device: common.Device = "auto",
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
-    from pathlib import Path
+    import io
 
     import numpy as np
     import soundfile as sf
@@ -60,48 +60,42 @@ def command(
 
     from audiotok.bsq import modeldir
     from audiotok.bsq.tokens import decode_utterance
+    from audiotok.device import resolve
+    from audiotok.engine import items as engine
     from audiotok.errors import ItemError
-    from audiotok.io.atomic import atomic_open
-    from audiotok.io.markers import DoneMarker
-    from audiotok.io.keys import safe_file_name
-    from audiotok.io.outputs import AlreadyDone, make_signature
-    from audiotok.engine.items import Tally, progress
+    from audiotok.io.outputs import KeyFilesSink, make_signature
 
+    device = resolve(device)
     loaded, frontend, _ = modeldir.load(model, device)
     bands = loaded.config["input_size"] // loaded.patch
     limit = 2**loaded.embed_dim
-    out = Path(output_dir)
     signature = make_signature(NAME, tokens=tokens, model=model, griffin_lim=griffin_lim, iterations=iterations)
-    marker = DoneMarker(out, directory=True)
-    if not force and marker.matches(signature):
-        raise AlreadyDone(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    marker.clear()
-    tally = Tally(min_success)
+    sink = KeyFilesSink(output_dir, signature, force)
 
-    def decode_one(key, values, frames):
-        name = safe_file_name(key)
-        if name is None:
-            raise ItemError(f"key {key!r} cannot name a file")
+    def decode(key, values, frames):
+        sink.path(key, ".npy")  # a key that cannot name a file fails before the model runs
         if len(values) == 0 or len(values) % bands:
             raise ItemError(f"{len(values)} tokens is not a whole number of time patches of {bands} bands")
         if values.min() < 0 or values.max() >= limit:
             raise ItemError(f"tokens must be within [0, {limit}) for a {loaded.embed_dim}-bit model")
         ids = torch.from_numpy(values.reshape(-1, bands)).to(device)
         with torch.no_grad():
-            mel = decode_utterance(loaded, ids, frames).float().cpu()
-        with atomic_open(out / f"{name}.npy", "wb") as handle:
-            np.save(handle, frontend.unscale(mel).numpy().astype(np.float32), allow_pickle=False)
-        if griffin_lim:
-            with atomic_open(out / f"{name}.wav", "wb") as handle:
-                sf.write(handle, frontend.griffin_lim(mel, iterations), frontend.sample_rate, format="WAV", subtype="FLOAT")
+            return decode_utterance(loaded, ids, frames).float().cpu()
 
-    for key, values, frames, _ in progress(_read_tokens(tokens, bands), NAME):
-        try:
-            decode_one(key, values, frames)
-        except ItemError as err:
-            tally.fail(key, str(err))
-            continue
-        tally.success()
-    tally.finish()
-    marker.write(signature)
+    def results():
+        for key, values, frames, _ in _read_tokens(tokens, bands):
+            try:
+                yield key, decode(key, values, frames)
+            except ItemError as err:
+                yield key, err
+
+    def write(key, mel):
+        array = io.BytesIO()
+        np.save(array, frontend.unscale(mel).numpy().astype(np.float32), allow_pickle=False)
+        sink.write_bytes(key, ".npy", array.getvalue())
+        if griffin_lim:
+            audio = io.BytesIO()
+            sf.write(audio, frontend.griffin_lim(mel, iterations), frontend.sample_rate, format="WAV", subtype="FLOAT")
+            sink.write_bytes(key, ".wav", audio.getvalue())
+
+    engine.run(NAME, sink, results(), write, min_success=min_success)

@@ -30,7 +30,7 @@ def command(
     model: Annotated[str, typer.Option("--model", help="Model directory written by bsq-train.", show_default=False)],
     output: common.TextOutputOption = "-",
     output_format: Annotated[str, typer.Option("--format", help="text or jsonl.")] = "text",
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    device: common.Device = "auto",
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
@@ -46,6 +46,9 @@ def command(
     from audiotok.bsq.mel import waveform_at
     from audiotok.io.tables import format_int_vector, format_jsonl
 
+    from audiotok.device import resolve
+
+    device = resolve(device)
     loaded, frontend, _ = modeldir.load(model, device)
 
     def describe(item) -> str:

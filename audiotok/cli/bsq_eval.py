@@ -30,7 +30,7 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
     per_utterance: Annotated[bool, typer.Option("--per-utterance", help="With --json: every utterance's scores too.")] = False,
     iterations: Annotated[int, typer.Option("--iterations", min=0, help="Griffin-Lim iterations for SI-SNR (0: skip SI-SNR).")] = 32,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    device: common.Device = "auto",
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
 ) -> None:
@@ -42,10 +42,11 @@ def command(
     from audiotok.bsq import modeldir
     from audiotok.bsq.evaluate import summarise, utterance_scores
     from audiotok.bsq.mel import waveform_at
+    from audiotok.device import resolve
+    from audiotok.engine import items as engine
     from audiotok.errors import AudiotokError, ItemError
-    from audiotok.io.audio_table import open_audio_source
-    from audiotok.engine.items import Tally, progress
 
+    device = resolve(device)
     loaded, frontend, meta = modeldir.load(model, device)
     wanted = None
     if keys is not None:
@@ -53,23 +54,21 @@ def command(
             wanted = set(Path(keys).read_text().split())
         except FileNotFoundError:
             raise AudiotokError(f"no such file: {keys}") from None
-    source, source_failures = open_audio_source(inputs)
-    tally = Tally(min_success)
+    items, source_failures, _ = engine.audio_items(inputs)
     rows = []
-    for item in progress(source, NAME):
-        if wanted is not None and item.key not in wanted:
-            continue
-        try:
-            samples = waveform_at(item.load(channel), frontend.sample_rate)
-            with torch.no_grad():
-                rows.append({"key": item.key, **utterance_scores(loaded, frontend, samples, iterations)})
-        except ItemError as err:
-            tally.fail(item.key, str(err))
-            continue
-        tally.success()
-    for name, reason in source_failures:
-        tally.fail(name, reason)
-    tally.finish()
+
+    def results():
+        for item in items:
+            if wanted is not None and item.key not in wanted:
+                continue
+            try:
+                samples = waveform_at(item.load(channel), frontend.sample_rate)
+                with torch.no_grad():
+                    yield item.key, utterance_scores(loaded, frontend, samples, iterations)
+            except ItemError as err:
+                yield item.key, err
+
+    engine.run(NAME, engine.NoSink(), results(), lambda key, scores: rows.append({"key": key, **scores}), failures=source_failures, min_success=min_success)
     summary = {"model": model, "trained_steps": meta.get("trained_steps"), **summarise(rows)}
     if as_json:
         if per_utterance:

@@ -36,7 +36,7 @@ def command(
     features: Annotated[str | None, typer.Option("--features", help="Read this taste-extract feature store instead of running Whisper on INPUT.")] = None,
     whisper: Annotated[str | None, typer.Option("--whisper", help="Where the training features' Whisper model is now (default: the recorded path).")] = None,
     text_model: Annotated[str | None, typer.Option("--text-model", help="Where the training features' text model is now (default: the recorded path).")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: common.Device = "auto",
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
@@ -45,14 +45,14 @@ def command(
 
     if (input_table is None) == (features is None):  # before torch is imported: a quick answer
         raise UsageError("give INPUT (audio with transcripts) or --features STORE, one of the two")
+    from audiotok.device import resolve
+    from audiotok.engine import items as engine
     from audiotok.io.outputs import TextOutput, make_signature
-    from audiotok.engine.items import Tally, progress
     from audiotok.taste.encode import check_store_meta, load_encoder, load_tokenizer, record, stored_precision
-    from audiotok.device import resolve as resolve_device
 
-    encoder, meta = load_encoder(model, resolve_device(device))
+    device = resolve(device)
+    encoder, meta = load_encoder(model, device)
     trained = meta["features"]
-    tally = Tally(min_success)
     signature = make_signature(NAME, model=model, input=input_table, features=features, whisper=whisper, text_model=text_model, channel=channel)
     target = TextOutput(output, signature, force)
 
@@ -83,19 +83,11 @@ def command(
             for name, reason in corpus.failures:
                 yield name, ItemError(reason)
 
-    with target as handle:
-        for key, item in progress(results(), NAME):
-            if isinstance(item, ItemError):
-                tally.fail(key, str(item))
-                continue
-            try:
-                codes = encoder.codes(item.text_emb, item.whisper)
-            except ValueError as err:  # e.g. more text tokens than the model's position table
-                tally.fail(key, str(err))
-                continue
-            handle.write(record(key, item.text, item.text_ids, codes, tokenizer) + "\n")
-            if output == "-":
-                handle.flush()
-            tally.success()
-    tally.finish()
-    target.mark_done()
+    def write(key, item):
+        try:
+            codes = encoder.codes(item.text_emb, item.whisper)
+        except ValueError as err:  # e.g. more text tokens than the model's position table
+            raise ItemError(str(err)) from None
+        target.write_line(record(key, item.text, item.text_ids, codes, tokenizer))
+
+    engine.run(NAME, target, results(), write, min_success=min_success)

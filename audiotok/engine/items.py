@@ -86,6 +86,19 @@ class Sink(Protocol):
     def mark_done(self) -> None: ...
 
 
+class NoSink:
+    """A run that writes nothing (only its tally)."""
+
+    def open(self) -> "NoSink":
+        return self
+
+    def close(self, completed: bool) -> None:
+        pass
+
+    def mark_done(self) -> None:
+        pass
+
+
 def run(
     command: str,
     sink: Sink,

@@ -273,6 +273,37 @@ class TextOutput:
             self.marker.write(self.signature)
 
 
+class KeyFilesSink:
+    """A directory of per-key files (`DIR/KEY.npy`, `DIR/KEY.wav`, ...), each written atomically,
+    with the run's DoneMarker once the run succeeds."""
+
+    def __init__(self, directory: str, signature: dict, force: bool):
+        self.directory, self.signature = Path(directory), signature
+        self.marker = DoneMarker(self.directory, directory=True)
+        if not force and self.marker.matches(signature):
+            raise AlreadyDone(directory)
+
+    def open(self) -> "KeyFilesSink":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.marker.clear()
+        return self
+
+    def path(self, key: str, suffix: str) -> Path:
+        name = safe_file_name(key)
+        if name is None:
+            raise ItemError(f"key {key!r} cannot name a file")
+        return self.directory / f"{name}{suffix}"
+
+    def write_bytes(self, key: str, suffix: str, data: bytes) -> None:
+        atomic_write_bytes(self.path(key, suffix), data)
+
+    def close(self, completed: bool) -> None:
+        pass  # every file is in place as soon as it is written
+
+    def mark_done(self) -> None:
+        self.marker.write(self.signature)
+
+
 def check_not_same(inputs: list[str], output: str) -> None:
     for spec in inputs:
         with contextlib.suppress(OSError):

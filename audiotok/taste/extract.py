@@ -212,7 +212,7 @@ def finished_without_models(corpus: Corpus, output, settings: dict, subset_ratio
     import json
     from pathlib import Path
 
-    from audiotok.engine.items import Tally
+    from audiotok.engine import items as engine
     from audiotok.taste.store import FeatureStore
     from audiotok.units.kmeans import keep_utterance
 
@@ -229,11 +229,8 @@ def finished_without_models(corpus: Corpus, output, settings: dict, subset_ratio
     kept = [item.key for item in corpus.source if keep_utterance(item.key, seed, subset_ratio * 100)]
     if not kept or corpus.failures or not set(kept) <= done:
         return False
-    tally = Tally()
-    for _ in kept:
-        tally.success(already_done=True)
     log.info("%s already holds all %d kept items: nothing to do", output, len(kept))
-    tally.finish()
+    engine.run("taste-extract", engine.NoSink(), (), None, already_done=len(kept))
     return True
 
 
@@ -262,8 +259,8 @@ def extract_corpus(
     an AudiotokError saying how to continue. Whatever stops the run (an error,
     Ctrl-C, SIGTERM), finished items are written first.
     """
+    from audiotok.engine import items as engine
     from audiotok.engine import memory
-    from audiotok.engine.items import Tally, progress
     from audiotok.units.kmeans import keep_utterance
 
     if store_dtype not in STORE_DTYPES:
@@ -274,9 +271,9 @@ def extract_corpus(
     writer = FeatureStoreWriter(output, {**extractor.meta, "store_dtype": store_dtype}, shard_items=shard_items)
     if writer.done:
         log.info("%s already holds %d items: they are skipped", output, len(writer.done))
-    tally = Tally(min_success)
     counts = {"seen": 0, "kept": 0, "processed": 0}
     cast = np.float16 if store_dtype == "float16" else np.float32
+    skipped: list[tuple[str, object]] = []  # resumed keys and unstorable ones, reported after the run
 
     def pairs():
         for item in corpus.source:
@@ -285,10 +282,10 @@ def extract_corpus(
                 continue
             counts["kept"] += 1
             if item.key in writer.done:
-                tally.success(already_done=True)
+                skipped.append((item.key, engine.ALREADY_DONE))
                 continue
             if "/" in item.key:  # the store names tensors KEY/FIELD
-                tally.fail(item.key, "the key contains '/', which a TASTE feature store cannot hold")
+                skipped.append((item.key, ItemError("the key contains '/', which a TASTE feature store cannot hold")))
                 continue
             yield item, corpus.text_of(item)
 
@@ -307,24 +304,23 @@ def extract_corpus(
             "run the same command again to continue, or lower --batch-seconds / --subset-ratio",
         )
 
-    try:
-        for key, result in progress(extractor.extract(pairs(), channel=channel, batch_seconds=batch_seconds), "taste-extract"):
+    def results():
+        for key, result in extractor.extract(pairs(), channel=channel, batch_seconds=batch_seconds):
             counts["processed"] += 1
-            if isinstance(result, ItemError):
-                tally.fail(key, str(result))
-            else:
-                result.text_emb = result.text_emb.astype(cast, copy=False)
-                result.whisper = result.whisper.astype(cast, copy=False)
-                writer.add(result)
-                tally.success()
+            yield key, result
             if memory_check_every and counts["processed"] % memory_check_every == 0:
                 check_memory()
-        for name, reason in corpus.failures:
-            tally.fail(name, reason)
-    finally:
-        writer.close()
-    if subset_ratio < 1.0:
-        log.info("--subset-ratio %g (seed %d): %d of %d items kept", subset_ratio, seed, counts["kept"], counts["seen"])
-    log.info("%s holds %d items (%d new)", output, len(writer.done), writer.written)
-    tally.finish()
+        yield from skipped
+
+    def add(key, result):
+        result.text_emb = result.text_emb.astype(cast, copy=False)
+        result.whisper = result.whisper.astype(cast, copy=False)
+        writer.add(result)
+
+    def summary():
+        if subset_ratio < 1.0:
+            log.info("--subset-ratio %g (seed %d): %d of %d items kept", subset_ratio, seed, counts["kept"], counts["seen"])
+        log.info("%s holds %d items (%d new)", output, len(writer.done), writer.written)
+
+    engine.run("taste-extract", writer, results(), add, failures=corpus.failures, min_success=min_success, before_finish=summary)
     return writer

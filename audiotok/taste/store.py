@@ -224,5 +224,12 @@ class FeatureStoreWriter:
         self.written += len(items)
         self._next_shard += 1
 
-    def close(self) -> None:
+    # The engine's sink interface: finished items are written whatever stopped the run.
+    def open(self) -> "FeatureStoreWriter":
+        return self
+
+    def close(self, completed: bool = True) -> None:
         self.flush()
+
+    def mark_done(self) -> None:
+        """A store is complete when its index holds every key: there is no separate marker."""
