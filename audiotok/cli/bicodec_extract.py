@@ -31,10 +31,10 @@ def command(
     inputs: common.Inputs,
     model: Annotated[str, typer.Option("--model", help="Spark-TTS-0.5B directory (config.yaml, BiCodec/, wav2vec2-large-xlsr-53/).", show_default=False)],
     output: common.TextOutputOption = "-",
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16 (tokens may differ from fp32).")] = "float32",
-    batch_seconds: Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Padded audio seconds per model batch (0: one at a time).")] = 60.0,
-    shard: Annotated[str | None, typer.Option("--shard", help="J/N: only the J-th of N contiguous parts of the input.")] = None,
+    device: common.Device = "auto",
+    dtype: common.Dtype = "float32",
+    batch_seconds: common.BatchSeconds = 60.0,
+    shard: common.Shard = None,
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
@@ -42,12 +42,12 @@ def command(
     from pathlib import Path
 
     from audiotok.bicodec.extract import bicodec_tokens
-    from audiotok.io.jsonl_writer import ResumableJsonl
     from audiotok.bicodec.tokenizer import DTYPES, BiCodecTokenizer
-    from audiotok.errors import UsageError
-    from audiotok.io.outputs import make_signature
-    from audiotok.engine import items as engine
     from audiotok.device import resolve as resolve_device
+    from audiotok.engine import items as engine
+    from audiotok.errors import UsageError
+    from audiotok.io.jsonl_writer import ResumableJsonl
+    from audiotok.io.outputs import make_signature
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")

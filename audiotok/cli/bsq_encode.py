@@ -42,11 +42,10 @@ def command(
     import torch
 
     from audiotok.bsq import modeldir
-    from audiotok.bsq.tokens import encode_utterance
     from audiotok.bsq.mel import waveform_at
-    from audiotok.io.tables import format_int_vector, format_jsonl
-
+    from audiotok.bsq.tokens import encode_utterance
     from audiotok.device import resolve
+    from audiotok.io.tables import format_int_vector, format_jsonl
 
     device = resolve(device)
     loaded, frontend, _ = modeldir.load(model, device)

@@ -25,6 +25,8 @@ from typing import Annotated
 
 import typer
 
+from audiotok.cli import common
+
 NAME = "bsq-train"
 
 
@@ -34,7 +36,7 @@ def command(
     train: Annotated[str | None, typer.Option("--train", help="Override data.train: an audio table.")] = None,
     valid: Annotated[str | None, typer.Option("--valid", help="Override data.valid: a held-out audio table.")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Override optim.max_steps (also the schedule's length).")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: common.Device = "auto",
     stop_after: Annotated[int | None, typer.Option("--stop-after", min=1, help="Stop after this step as if killed, leaving a checkpoint; the same command resumes.")] = None,
 ) -> None:
     from pathlib import Path

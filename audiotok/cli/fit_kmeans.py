@@ -46,9 +46,9 @@ def command(
     from audiotok.errors import AudiotokError, UsageError
     from audiotok.io.markers import DoneMarker
     from audiotok.io.outputs import AlreadyDone, make_signature
+    from audiotok.io.recipes import read_recipe_for
     from audiotok.io.tables import read_matrices
     from audiotok.log import command_line
-    from audiotok.io.recipes import read_recipe_for
     from audiotok.units.bundle import Bundle
     from audiotok.units.kmeans import ALGORITHMS, fit_kmeans, sample_frames
 

@@ -49,8 +49,8 @@ def command(
     from audiotok.errors import AudiotokError, UsageError
     from audiotok.io.markers import DoneMarker
     from audiotok.io.outputs import AlreadyDone, make_signature
-    from audiotok.log import command_line
     from audiotok.io.recipes import read_recipe_for
+    from audiotok.log import command_line
     from audiotok.units.bundle import Bundle, read_centroid_matrix
     from audiotok.units.encoders import file_digest
     from audiotok.units.front_end import preset

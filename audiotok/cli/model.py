@@ -22,6 +22,8 @@ from typing import Annotated
 
 import typer
 
+from audiotok.cli import common
+
 NAME = "model"
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -81,16 +83,16 @@ def fetch_preset(
 def verify_model(
     model: Annotated[str, typer.Argument(metavar="NAME|PATH", help="A preset name, or a model directory or file.", show_default=False)],
     deep: Annotated[bool, typer.Option("--deep", help="Load the model and run a forward pass; print shapes and time.")] = False,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda (for --deep).")] = "cpu",
+    device: common.Device = "cpu",
     cache_dir: CacheDir = None,
 ) -> None:
     from pathlib import Path
 
+    from audiotok.device import resolve as resolve_device
     from audiotok.errors import AudiotokError
     from audiotok.models.registry import find_preset
     from audiotok.models.store import cache_root, local_copy
     from audiotok.models.verify import verify
-    from audiotok.device import resolve as resolve_device
 
     path, preset = Path(model), None
     if not path.exists():

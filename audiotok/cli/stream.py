@@ -31,6 +31,8 @@ from typing import Annotated
 
 import typer
 
+from audiotok.cli import common
+
 NAME = "stream"
 
 
@@ -46,8 +48,8 @@ def command(
     left_context: Annotated[float, typer.Option("--left-context", min=0.0, help="Encoders: seconds of audio before each chunk.")] = 5.0,
     lookahead: Annotated[float, typer.Option("--lookahead", min=0.0, help="Encoders: seconds after a chunk read before its units are final.")] = 0.5,
     model: Annotated[str | None, typer.Option("--model", help="Where the bundle's encoder is, if not at the path its recipe names.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="Encoder precision: float32, float16 or bfloat16.")] = "float32",
+    device: common.Device = "auto",
+    dtype: common.Dtype = "float32",
 ) -> None:
     import logging
     import sys

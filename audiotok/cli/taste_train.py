@@ -28,6 +28,8 @@ from typing import Annotated
 
 import typer
 
+from audiotok.cli import common
+
 NAME = "taste-train"
 
 
@@ -40,7 +42,7 @@ def command(
     valid_units: Annotated[str | None, typer.Option("--valid-units", help="Override data.valid.units.")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Override optim.max_steps (also the schedule's length).")] = None,
     zero_speech: Annotated[bool, typer.Option("--zero-speech", help="Ablation: train with the speech embeddings zeroed (text only).")] = False,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: common.Device = "auto",
     stop_after: Annotated[int | None, typer.Option("--stop-after", min=1, help="Stop after this step as if killed, leaving a checkpoint; the same command resumes.")] = None,
 ) -> None:
     from pathlib import Path

@@ -28,28 +28,28 @@ def command(
     bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Tokenizer bundle directory.", show_default=False)],
     inputs: common.Inputs,
     output: common.TextOutputOption = "-",
-    output_format: Annotated[str, typer.Option("--format", help="text, jsonl or npy (npy: -o DIR).")] = "text",
-    dedup: Annotated[bool, typer.Option("--dedup", help="Collapse runs of a unit; keep run lengths as durations.")] = False,
+    output_format: common.UnitFormat = "text",
+    dedup: common.Dedup = False,
     durations: Annotated[str | None, typer.Option("--durations", help="With --dedup and text: write durations (frames) here.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Where the bundle's encoder is, if not at the path its recipe names.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="Encoder precision: float32, float16 or bfloat16.")] = "float32",
-    batch_seconds: Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Padded audio seconds per encoder batch.")] = 60.0,
-    window: Annotated[float, typer.Option("--window", min=1.0, help="Encoders: longest piece in seconds.")] = 30.0,
-    overlap: Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds shared by consecutive windows.")] = 1.0,
-    shard: Annotated[str | None, typer.Option("--shard", help="J/N: only the J-th of N contiguous parts of the input.")] = None,
+    device: common.Device = "auto",
+    dtype: common.Dtype = "float32",
+    batch_seconds: common.BatchSeconds = 60.0,
+    window: common.Window = 30.0,
+    overlap: common.Overlap = 1.0,
+    shard: common.Shard = None,
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
     from audiotok.engine import items as engine
-    from audiotok.io.outputs import make_signature
-    from audiotok.units.bundle import Bundle
     from audiotok.engine.batching import SignalBackend, extract_features
+    from audiotok.io.outputs import make_signature
+    from audiotok.io.unit_writer import UnitWriter
+    from audiotok.units.bundle import Bundle
     from audiotok.units.featurize import backend_from_recipe
     from audiotok.units.front_end import recorded_front_end
     from audiotok.units.quantizing import open_assigner
-    from audiotok.io.unit_writer import UnitWriter
 
     loaded = Bundle.load(bundle)
     front_end = recorded_front_end(loaded.recipe, f"{bundle}/config.json")

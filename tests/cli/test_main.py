@@ -69,3 +69,12 @@ def test_first_log_line_echoes_the_command_and_logs_go_to_stderr(cli, tmp_path):
     assert result.stderr.splitlines()[-1].endswith("done 1/1")
     quiet = cli("-q", "wav-to-duration", path)
     assert quiet.stderr == "" and quiet.text == "a 0.01\n"
+
+
+@pytest.mark.parametrize("command", [["tokenize", "BUNDLE", "a.wav"], ["s3-extract", "--model", "m.onnx", "a.wav"], ["bsq-encode", "--model", "m", "a.wav"], ["tokenize-shards", "--input-dir", "d", "--output-dir", "o", "--tokenizer", "t"]])
+def test_every_device_option_is_read_the_same_way(cli, command):
+    """--device is one declaration: a wrong spelling is a usage error naming the choices, before anything loads."""
+    result = cli(*command, "--device", "gpu")
+    assert result.returncode == 2
+    assert "unknown device 'gpu' (choose auto, cpu, cuda or cuda:N)" in result.stderr
+    assert_no_traceback(result.stderr)
