@@ -25,7 +25,6 @@ from torch.utils.checkpoint import checkpoint
 from audiotok.bsq.mel import check_scaled
 from audiotok.bsq.quantizer import BinarySphericalQuantizer, bits_to_ids, ids_to_bits
 
-
 _recomputing = [False]
 
 
@@ -160,6 +159,9 @@ class AudioBSQModel(nn.Module):
             if model_config is not None and "audioconfig" in seed_arguments:
                 raise UsageError("AudioBSQModel got the audioconfig twice (positional and audioconfig=)")
             model_config = from_seed(seed_arguments.pop("audioconfig", model_config), embed_dim, **seed_arguments)
+            from audiotok.bsq.config import resolve
+
+            resolve({"model": model_config})  # audiotok's checks that the sizes fit together, on the mapped values
         if not isinstance(model_config, dict):
             raise UsageError("AudioBSQModel needs audiotok's model config (a dict)", "or the seed's form: AudioBSQModel(audioconfig={...}, embed_dim=18)")
         missing = sorted(set(DEFAULTS["model"]) - set(model_config) - {"unit_codes"})

@@ -128,8 +128,6 @@ def _put_all(section: dict, values: dict, where: str, problems: list[str]) -> No
 
 
 def _model_config(audioconfig, embed_dim, arguments: dict, problems: list[str], where: str) -> dict:
-    from audiotok.bsq.config import resolve
-
     unknown = sorted(set(arguments) - set(SEED_ARGUMENTS))
     if unknown:
         raise UsageError(f"AudioBSQModel got unexpected arguments: {', '.join(unknown)}", f"the seed's are audioconfig, embed_dim, {', '.join(SEED_ARGUMENTS)}")
@@ -187,8 +185,6 @@ def _model_config(audioconfig, embed_dim, arguments: dict, problems: list[str], 
         codebook_entropy_weight=float(s["gamma"] / s["gamma0"]) if s["gamma0"] else 1.0,
         grad_checkpointing=bool(s["grad_checkpointing"]),
     )
-    if not problems:
-        resolve({"model": model})  # audiotok's checks that the sizes fit together, on the mapped values
     return model
 
 

@@ -32,14 +32,14 @@ from typing import Annotated
 import typer
 
 from audiotok.cli import common
+from audiotok.units.featurize import BACKENDS
 
 NAME = "extract-feats"
-BACKENDS = ("fbank", "mfcc", "logmel", "model")
 
 
 def command(
     inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Audio table (as for resample) and, last, the feature wspecifier.", show_default=False)],
-    backend: Annotated[str, typer.Option("--backend", help="fbank, mfcc, logmel, or model (implied by --model).")] = "model",
+    backend: Annotated[common.choice(*BACKENDS), typer.Option("--backend", help="Kaldi fbank or mfcc, Whisper logmel, or an encoder's hidden states (model, implied by --model).")] = "model",
     model: Annotated[str | None, typer.Option("--model", help="Encoder: a transformers model directory, a hub id, or a .onnx file.")] = None,
     layer: Annotated[int | None, typer.Option("--layer", min=0, help="Hidden state to take (0 = encoder input, k = output of layer k).")] = None,
     num_mels: Annotated[int | None, typer.Option("--num-mels", min=1, help="Mel bins: fbank (80), logmel (80 or 128), mfcc (23).")] = None,
@@ -66,8 +66,6 @@ def command(
     *sources, output = inputs
     if backend == "model" and model is None:
         raise UsageError("give --model for an encoder, or --backend fbank, mfcc or logmel")
-    if backend not in BACKENDS:
-        raise UsageError(f"unknown --backend {backend!r}", f"choose one of {', '.join(BACKENDS)}")
     options = {"backend": backend, "model": model, "layer": layer, "num_mels": num_mels, "num_ceps": num_ceps, "deltas": deltas, "dtype": dtype, "onnx_output": onnx_output}
     chosen_front_end = preset(front_end)
     extractor = open_backend(device=device, **options)

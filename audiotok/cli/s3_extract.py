@@ -67,7 +67,8 @@ def command(
     from audiotok.engine import items as engine
     from audiotok.io.outputs import make_signature
     from audiotok.io.unit_writer import UnitWriter
-    from audiotok.units.s3 import S3Options, open_backend, s3_tokens, step_audio_check, units_recipe
+    from audiotok.tokenizers.s3 import open_backend
+    from audiotok.units.s3 import S3Options, s3_tokens, step_audio_check, units_recipe
     from audiotok.units.s3_onnx import S3Onnx
 
     log = logging.getLogger("audiotok")

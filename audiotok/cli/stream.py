@@ -18,6 +18,12 @@ spaces) or jsonl ({"start": s, "end": s, "units": [...]}, seconds from the
 start). Ends at the end of the input, after --stop-after seconds of audio, or
 on Ctrl-C (the last units are written first; exit 130).
 
+Other tokenizers of the registry (s3:MODEL, or a family AUDIOTOK_TOKENIZERS
+adds; one field) have no incremental path: each chunk is resampled and
+tokenized on its own, so tokens near chunk edges can differ from
+`audiotok tokenize` on the whole recording unless the tokenizer is
+frame-local and chunks are whole frames.
+
 \b
 Example:
   arecord -f S16_LE -r 16000 -c 1 | audiotok stream exp/km500 --format s16le --rate 16000
@@ -37,7 +43,7 @@ NAME = "stream"
 
 
 def command(
-    bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Tokenizer bundle directory.", show_default=False)],
+    tokenizer: Annotated[str, typer.Argument(metavar="TOKENIZER", help="A bundle directory (or bundle:DIR), or another registry spec (see above).", show_default=False)],
     source: Annotated[str | None, typer.Option("--input", "-i", help="- (stdin, raw PCM), a raw PCM file, or mic. Default: stdin unless it is a terminal.")] = None,
     pcm_format: Annotated[str, typer.Option("--format", help="Raw PCM sample format: s16le, s32le or f32le.")] = "s16le",
     rate: Annotated[int | None, typer.Option("--rate", min=1, help="Input sample rate (default: the bundle's).")] = None,
@@ -54,21 +60,33 @@ def command(
     import logging
     import sys
 
+    from audiotok.device import resolve
     from audiotok.errors import UsageError
     from audiotok.streaming.engine import StreamingTokenizer
     from audiotok.streaming.sources import PcmDecoder, open_microphone, read_microphone, read_pcm
+    from audiotok.tokenizers import families, open_tokenizer, parse_spec
     from audiotok.units.bundle import Bundle
 
     log = logging.getLogger("audiotok")
     if output_format not in ("text", "jsonl"):
         raise UsageError(f"--format-out {output_format!r}: choose text or jsonl")
     decoder = PcmDecoder(pcm_format, channels)  # checks --format and --channels before the model loads
-    input_rate = rate or int(Bundle.load(bundle).recipe.get("sample_rate", 16000))
+    family, target = parse_spec(tokenizer)
+    if families()[family].native_stream:
+        input_rate = rate or int(Bundle.load(target).recipe.get("sample_rate", 16000))
+    else:
+        chunked = open_tokenizer(tokenizer, resolve(device), dtype)
+        if len(chunked.fields) != 1:
+            raise UsageError(f"stream writes one field; {tokenizer} gives {', '.join(chunked.fields)}", "use audiotok tokenize --format jsonl")
+        input_rate = rate or int(chunked.sample_rate)
     if source is None:
         source = "mic" if sys.stdin.isatty() else "-"
     if source == "mic":
         microphone = open_microphone(input_rate, channels)  # none: say so before loading a model
-    engine = StreamingTokenizer(bundle, model=model, device=device, dtype=dtype, input_rate=input_rate, left_context=left_context, lookahead=lookahead, max_chunk=chunk)
+    if families()[family].native_stream:
+        engine = StreamingTokenizer(target, model=model, device=device, dtype=dtype, input_rate=input_rate, left_context=left_context, lookahead=lookahead, max_chunk=chunk)
+    else:
+        engine = ChunkedTokenizer(chunked, input_rate)
     chunk_frames = max(1, int(round(chunk * input_rate)))
     interrupts = _InterruptsBetweenChunks()
     if source == "mic":
@@ -77,7 +95,7 @@ def command(
         pieces = read_pcm(sys.stdin, decoder, chunk_frames, interrupts.stop)
     else:
         pieces = _read_file(source, decoder, chunk_frames, interrupts.stop)
-    log.info("stream: %s at %d Hz -> units at %g Hz (%s)", "the microphone" if source == "mic" else "stdin" if source == "-" else source, input_rate, 1 / engine.frame_seconds, engine.bundle.recipe.get("backend"))
+    log.info("stream: %s at %d Hz -> units at %g Hz (%s)", "the microphone" if source == "mic" else "stdin" if source == "-" else source, input_rate, 1 / engine.frame_seconds, engine.describe())
     writer = _LineWriter(sys.stdout, output_format, engine.frame_seconds)
     limit = None if stop_after is None else int(round(stop_after * input_rate))
     session, read = engine.session("stream"), 0
@@ -114,6 +132,43 @@ def _read_file(path, decoder, chunk_frames, stop):
         raise AudiotokError(f"cannot read {path}: {err.strerror}") from None
     with handle:
         yield from read_pcm(handle, decoder, chunk_frames, stop)
+
+
+class ChunkedTokenizer:
+    """A registry tokenizer served chunk by chunk, with StreamingTokenizer's session interface:
+    each chunk is brought to the tokenizer's rate and tokenized on its own."""
+
+    def __init__(self, tokenizer, input_rate: int):
+        self.tokenizer, self.input_rate = tokenizer, input_rate
+        (self.field,) = tokenizer.fields
+        self.frame_seconds = 1.0 / float(getattr(tokenizer, "frame_rate", 0) or 50.0)
+        self.frames_emitted = 0
+
+    def describe(self) -> str:
+        return f"{type(self.tokenizer).__name__}, chunk by chunk"
+
+    def session(self, name: str):
+        return self
+
+    def feed(self, name: str, samples):
+        import numpy as np
+
+        from audiotok.dsp.resample import resample
+        from audiotok.errors import AudiotokError
+        from audiotok.tokenizers import call_tokenizer
+
+        if len(samples) == 0:
+            return []
+        wave = resample(np.asarray(samples, np.float32), self.input_rate, self.tokenizer.sample_rate, method=getattr(self.tokenizer, "resampler", "soxr"))
+        (result,) = call_tokenizer(self.tokenizer, [wave])
+        if isinstance(result, Exception):
+            raise AudiotokError(f"the tokenizer failed on a chunk: {result}")
+        units = result[self.field]
+        self.frames_emitted += len(units)
+        return units
+
+    def finish(self, name: str):
+        return []
 
 
 class _InterruptsBetweenChunks:

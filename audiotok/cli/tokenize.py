@@ -1,18 +1,24 @@
-"""Turn audio into units in one process, with no feature files: the bundle's
-recipe rebuilds its features (its audio front end, then fbank, mfcc, logmel,
-or its encoder and layer) and its centroids label them, so the units equal
-extract-feats then quantize with the same recipe. The audio front end is
-replayed as recorded (a bundle that records none resamples only). The
-encoder is found at the path the recipe names, or at --model (it must have
-the weights the bundle was made with).
+"""Turn audio into tokens in one process, with any tokenizer of the registry.
+
+A bundle (a directory, or bundle:DIR) rebuilds its features from its recipe (its
+audio front end, then fbank, mfcc, logmel, or its encoder and layer) and its
+centroids label them, so the units equal extract-feats then quantize with the
+same recipe; the encoder is found at the path the recipe names, or at --model
+(it must have the weights the bundle was made with). Any other family is named
+by a spec: s3:MODEL[,version=V][,rate=R][,long_audio=M] (CosyVoice S3, as
+s3-extract), bicodec:DIR (BiCodec), or a family a module named in the
+environment variable AUDIOTOK_TOKENIZERS registers. A tokenizer with one field
+writes a unit table (--format text, jsonl or npy); one with several fields
+writes JSONL lines with every field (--format jsonl).
 
 \b
 Example:
   audiotok tokenize exp/km500 data/test -o units.txt
   audiotok tokenize exp/km500 --dedup --format jsonl a.wav b.flac
-  audiotok tokenize exp/km500 tar:shards/ -o units.txt
+  audiotok tokenize s3:speech_tokenizer_v1.onnx,rate=50 tar:shards/ -o units.txt
+  audiotok tokenize bicodec:Spark-TTS-0.5B data/test --format jsonl -o bicodec.jsonl
 
-See also: extract-feats, quantize, report.
+See also: extract-feats, quantize, tokenize-shards, stream, report.
 """
 
 from typing import Annotated
@@ -25,13 +31,13 @@ NAME = "tokenize"
 
 
 def command(
-    bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Tokenizer bundle directory.", show_default=False)],
+    tokenizer: Annotated[str, typer.Argument(metavar="TOKENIZER", help="A bundle directory, or a spec: bundle:DIR, s3:MODEL[,...], bicodec:DIR, or a family AUDIOTOK_TOKENIZERS adds.", show_default=False)],
     inputs: common.Inputs,
     output: common.TextOutputOption = "-",
     output_format: common.UnitFormat = "text",
     dedup: common.Dedup = False,
     durations: Annotated[str | None, typer.Option("--durations", help="With --dedup and text: write durations (frames) here.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Where the bundle's encoder is, if not at the path its recipe names.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Bundles: where the encoder is, if not at the path the recipe names.")] = None,
     device: common.Device = "auto",
     dtype: common.Dtype = "float32",
     batch_seconds: common.BatchSeconds = 60.0,
@@ -42,24 +48,53 @@ def command(
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
+    from audiotok.tokenizers import parse_spec
+
+    family, target = parse_spec(tokenizer)
+    if family == "bundle":
+        tokenize_with_bundle(target, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force)
+    else:
+        tokenize_with_family(tokenizer, inputs, output, output_format, dedup, durations, device, dtype, batch_seconds, shard, channel, min_success, force)
+
+
+def tokenize_with_bundle(bundle, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force):
     from audiotok.engine import items as engine
     from audiotok.engine.batching import SignalBackend, extract_features
     from audiotok.io.outputs import make_signature
     from audiotok.io.unit_writer import UnitWriter
-    from audiotok.units.bundle import Bundle
-    from audiotok.units.featurize import backend_from_recipe
-    from audiotok.units.front_end import recorded_front_end
-    from audiotok.units.quantizing import open_assigner
+    from audiotok.tokenizers.kmeans import open_bundle
 
-    loaded = Bundle.load(bundle)
-    front_end = recorded_front_end(loaded.recipe, f"{bundle}/config.json")
-    backend = backend_from_recipe(loaded.recipe, device, dtype, model)
-    loaded.check_features(backend.dim, {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}, f"the recipe of {bundle}")
-    common.log.info("audio front end of %s: %s", bundle, front_end.describe())
-    assigner = open_assigner(loaded, device, exact_fp32=False)
+    opened = open_bundle(bundle, device, dtype, model)
+    common.log.info("audio front end of %s: %s", bundle, opened.front_end.describe())
     items, source_failures, _ = engine.audio_items(inputs, shard)
     signature = make_signature(NAME, bundle=bundle, inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap)
-    window_seconds = None if isinstance(backend, SignalBackend) else window
-    results = extract_features(items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=front_end)
+    window_seconds = None if isinstance(opened.backend, SignalBackend) else window
+    results = extract_features(items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=opened.front_end)
     writer = UnitWriter(output, output_format, dedup, durations, signature, force)
-    engine.run(NAME, writer, results, lambda key, features: writer.write(key, assigner(features)), failures=source_failures, min_success=min_success)
+    engine.run(NAME, writer, results, lambda key, features: writer.write(key, opened.assigner(features)), failures=source_failures, min_success=min_success)
+
+
+def tokenize_with_family(spec, inputs, output, output_format, dedup, durations, device, dtype, batch_seconds, shard, channel, min_success, force):
+    import numpy as np
+
+    from audiotok.device import resolve
+    from audiotok.engine import items as engine
+    from audiotok.errors import UsageError
+    from audiotok.io.outputs import TextOutput, make_signature
+    from audiotok.io.tables import format_jsonl
+    from audiotok.io.unit_writer import UnitWriter
+    from audiotok.tokenizers import open_tokenizer, tokenize_items
+
+    signature = make_signature(NAME, tokenizer=spec, inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel)
+    loaded = open_tokenizer(spec, resolve(device), dtype)
+    items, source_failures, _ = engine.audio_items(inputs, shard)
+    results = tokenize_items(items, loaded, channel=channel, batch_seconds=batch_seconds)
+    if len(loaded.fields) == 1:
+        (field,) = loaded.fields
+        writer = UnitWriter(output, output_format, dedup, durations, signature, force)
+        engine.run(NAME, writer, results, lambda key, fields: writer.write(key, np.asarray(fields[field])), failures=source_failures, min_success=min_success)
+        return
+    if output_format != "jsonl" or dedup or durations:
+        raise UsageError(f"{spec} gives several fields ({', '.join(loaded.fields)})", "write them with --format jsonl (no --dedup)")
+    target = TextOutput(output, signature, force)
+    engine.run(NAME, target, results, lambda key, fields: target.write_line(format_jsonl(key, **fields)), failures=source_failures, min_success=min_success)

@@ -21,6 +21,8 @@ Tokenizers (--tokenizer SPEC):
                 ,version=v1,rate=25 for v1 weights): field s3_tokens
   bicodec:DIR   BiCodec (Spark-TTS): global_tokens, semantic_tokens
   DIR           a bundle directory
+  NAME:TARGET   a family that a module named in the environment variable
+                AUDIOTOK_TOKENIZERS registers (audiotok.tokenizers.register)
 
 \b
 The tar token extraction script's command line runs unchanged: its
@@ -51,7 +53,7 @@ def command(
     input_dir: Annotated[str, typer.Option("--input-dir", "--input_dir", help="Directory of *.tar shards.", show_default=False)],
     output_dir: Annotated[str, typer.Option("--output-dir", "--output_dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
     tokenizer: Annotated[
-        str | None, typer.Option("--tokenizer", help="bundle:DIR, s3:MODEL[,version=V][,rate=R], bicodec:DIR, or a bundle DIR.", show_default=False)
+        str | None, typer.Option("--tokenizer", help="bundle:DIR (or a bundle DIR), s3:MODEL[,version=V][,rate=R][,long_audio=M], bicodec:DIR, or a family a module named in AUDIOTOK_TOKENIZERS registers.", show_default=False)
     ] = None,
     model_dir: Annotated[
         str | None,

@@ -125,7 +125,11 @@ def forward_pass(path: Path, family: str, preset: Preset | None, device: str) ->
         features = encoder([wave])[0]
         return [f"features {list(features.shape)} ({encoder.recipe.backend}{f', layer {layer}' if layer is not None else ''}, {encoder.recipe.frame_rate:g} Hz)"]
     if family == "s3":
-        return [f"s3 tokens {list(_s3_tokens(path, device, wave).shape)}"]
+        from audiotok.tokenizers import open_tokenizer
+
+        rate = f",rate={int(preset.frame_rate)}" if preset and path.suffix != ".onnx" else ""
+        tokens = open_tokenizer(f"s3:{path}{rate}", device)([wave])[0]["s3_tokens"]
+        return [f"s3 tokens [{len(tokens)}]"]
     if family == "step-audio":
         from audiotok.units.encoders import load_encoder
 
@@ -135,12 +139,14 @@ def forward_pass(path: Path, family: str, preset: Preset | None, device: str) ->
         if centroids.ndim != 2 or centroids.shape[1] != features.shape[1]:
             raise AudiotokError(f"{path}/linguistic_tokenizer.npy has shape {centroids.shape}; the encoder gives {features.shape[1]}-dimensional features")
         vq02 = ((features[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
-        vq06 = _s3_tokens(path / "speech_tokenizer_v1.onnx", device, wave)
-        return [f"vq02 tokens [{len(vq02)}] (codebook {len(centroids)})", f"vq06 tokens {list(vq06.shape)}"]
-    if family == "bicodec":
-        from audiotok.bicodec.tokenizer import BiCodecTokenizer
+        from audiotok.tokenizers import open_tokenizer
 
-        tokens = BiCodecTokenizer(path, device=device)([wave])[0]
+        vq06 = open_tokenizer(f"s3:{path / 'speech_tokenizer_v1.onnx'},long_audio=step-audio", device)([wave])[0]["s3_tokens"]
+        return [f"vq02 tokens [{len(vq02)}] (codebook {len(centroids)})", f"vq06 tokens [{len(vq06)}]"]
+    if family == "bicodec":
+        from audiotok.tokenizers import open_tokenizer
+
+        tokens = open_tokenizer(f"bicodec:{path}", device)([wave])[0]
         return [f"global tokens [{len(tokens['global_tokens'])}], semantic tokens [{len(tokens['semantic_tokens'])}]"]
     raise AudiotokError(f"no forward pass is defined for family {family!r}")
 
@@ -152,23 +158,6 @@ def _last_layer(path: Path, family: str) -> int | None:
 
     config = json.loads((path / "config.json").read_text())
     return int(config.get("encoder_layers" if family == "whisper" else "num_hidden_layers", 0))
-
-
-def _s3_tokens(path: Path, device: str, wave: np.ndarray) -> np.ndarray:
-    import torch
-
-    from audiotok.units.features import WhisperLogMel
-
-    mel = WhisperLogMel(128, 16000).log_mel(torch.from_numpy(wave)).T.numpy()
-    if path.suffix == ".onnx":
-        from audiotok.units.s3_onnx import S3Onnx
-
-        backend = S3Onnx(path, device)
-    else:
-        from audiotok.units.s3 import S3Torch, load_torch_model
-
-        backend = S3Torch(load_torch_model(path), device)
-    return backend([mel])[0]
 
 
 def verify(path: Path, preset: Preset | None, deep: bool, device: str = "cpu") -> Report:

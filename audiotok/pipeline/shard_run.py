@@ -178,10 +178,10 @@ def run_shards(options: ShardRunOptions) -> None:
     """The whole run; raises AudiotokError when it ends incomplete or below --min-success."""
     import multiprocessing
 
+    from audiotok.engine.items import Tally
     from audiotok.io.jsonl_store import output_files, output_path, repair_tail
     from audiotok.pipeline.shard_worker import WorkerJob
-    from audiotok.pipeline.tokenizers import parse_spec
-    from audiotok.engine.items import Tally
+    from audiotok.tokenizers import parse_spec
 
     if not 0.0 < options.memory_limit <= 1.0:
         raise UsageError(f"--memory-limit {options.memory_limit:g}: a share of memory within (0, 1]")

@@ -128,7 +128,7 @@ class _Worker:
 
         from audiotok.device import for_worker
         from audiotok.io.jsonl_store import LineAppender, read_done
-        from audiotok.pipeline.tokenizers import open_tokenizer
+        from audiotok.tokenizers import open_tokenizer
 
         job = self.job
         torch.set_num_threads(job.threads)
@@ -177,9 +177,9 @@ class _Worker:
 
     def wave_of(self, sample):
         """Mono float32 at the tokenizer's rate, or None after reporting why not."""
-        from audiotok.dsp.resample import resample
         from audiotok.errors import ItemError
         from audiotok.io.audio import decode
+        from audiotok.tokenizers import at_tokenizer_rate
 
         where = f"{os.path.basename(sample.shard)}:{sample.key}"
         if sample.problems:
@@ -192,8 +192,7 @@ class _Worker:
             audio = decode(sample.audio)
         except ItemError as err:
             return self.fail(where, str(err))
-        # A tokenizer may name the resampler its reference uses (S3: torchaudio's).
-        return resample(audio.samples, audio.rate, self.tokenizer.sample_rate, method=getattr(self.tokenizer, "resampler", "soxr"))
+        return at_tokenizer_rate(self.tokenizer, audio)
 
     def tokenize(self, shard_name: str, group: list) -> None:
         from audiotok.io.jsonl_store import sample_line
@@ -222,17 +221,9 @@ class _Worker:
             self.guard_memory()
 
     def call_tokenizer(self, waves: list) -> list:
-        """Results for every wave; when a group call raises, each wave alone, so only the bad one fails."""
-        from audiotok.errors import ItemError
-        from audiotok.pipeline.tokenizers import check_results
+        from audiotok.tokenizers import call_tokenizer
 
-        fields = self.tokenizer.fields
-        try:
-            return check_results(self.tokenizer(waves), len(waves), fields)
-        except Exception as err:  # noqa: BLE001 - a model error must cost one sample, not the process
-            if len(waves) == 1:
-                return [err if isinstance(err, ItemError) else ItemError(f"tokenizer failed: {type(err).__name__}: {err}")]
-        return [result for wave in waves for result in self.call_tokenizer([wave])]
+        return call_tokenizer(self.tokenizer, waves)
 
     def guard_memory(self) -> None:
         from audiotok.engine.memory import free_caches, memory_share, process_rss

@@ -45,16 +45,12 @@ class StreamingTokenizer:
         left_context, lookahead (seconds): what an encoder sees around each chunk.
         max_chunk: the most audio (seconds) of new frames one encoder run emits."""
         from audiotok.streaming.featurizers import open_stream_factory
-        from audiotok.units.bundle import Bundle
-        from audiotok.units.featurize import backend_from_recipe
-        from audiotok.units.quantizing import open_assigner
+        from audiotok.tokenizers.kmeans import open_bundle
 
         if left_context < 0 or lookahead < 0 or max_chunk <= 0:
             raise AudiotokError("left context and look-ahead must be >= 0 and the chunk > 0")
-        self.bundle = Bundle.load(bundle_dir)
-        self.backend = backend_from_recipe(self.bundle.recipe, device, dtype, model)
-        self.bundle.check_features(self.backend.dim, self.backend.recipe.as_dict(), f"the recipe of {bundle_dir}")
-        self.assigner = open_assigner(self.bundle, device, exact_fp32=False)
+        opened = open_bundle(bundle_dir, device, dtype, model, replay_front_end=False)
+        self.bundle, self.backend, self.assigner = opened.bundle, opened.backend, opened.assigner
         self.sample_rate = int(self.backend.sample_rate)
         self.hop = int(self.backend.hop)
         self.input_rate = int(input_rate or self.sample_rate)
@@ -67,6 +63,9 @@ class StreamingTokenizer:
     def frame_seconds(self) -> float:
         """Seconds between consecutive units."""
         return self.hop / self.sample_rate
+
+    def describe(self) -> str:
+        return str(self.bundle.recipe.get("backend"))
 
     def session(self, session_id) -> Session:
         """The session with this id, opened on first use."""

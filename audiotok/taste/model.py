@@ -156,7 +156,6 @@ class HFDecoder(nn.Module):
     def __init__(self, path: str, freeze: bool):
         super().__init__()
         from audiotok.errors import AudiotokError
-
         from audiotok.units.encoders import quiet_transformers
 
         quiet_transformers()  # no load report for the LM head a base model leaves out

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +215,11 @@ class OnnxEncoder:
         return self._run(waves)
 
 
+# transformers model types -> the encoder class that runs them, one line each.
+SSL_TYPES = ("hubert", "wav2vec2", "wavlm", "data2vec-audio", "wav2vec2-conformer", "unispeech", "unispeech-sat", "sew", "sew-d")
+ENCODER_TYPES = {"whisper": WhisperEncoder, **dict.fromkeys(SSL_TYPES, TransformersSSLEncoder)}
+
+
 def quiet_transformers() -> None:
     """Keep transformers' progress bars and advice off stderr: logs there are ours."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -256,12 +260,9 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
         layer = preset.layer if preset is not None else None
     if layer is None:
         raise AudiotokError("--layer is needed for a transformers encoder", "e.g. --layer 6 for HuBERT-base units")
-    if config.model_type == "whisper":
-        encoder = WhisperEncoder(directory, config, layer, device, dtype)
-    elif config.model_type in ("hubert", "wav2vec2", "wavlm", "data2vec-audio", "wav2vec2-conformer", "unispeech", "unispeech-sat", "sew", "sew-d"):
-        encoder = TransformersSSLEncoder(directory, config, layer, device, dtype)
-    else:
-        raise AudiotokError(f"{directory}: model type {config.model_type!r} is not a speech encoder audiotok knows")
+    if config.model_type not in ENCODER_TYPES:
+        raise AudiotokError(f"{directory}: model type {config.model_type!r} is not a speech encoder audiotok knows", f"known: {', '.join(ENCODER_TYPES)}")
+    encoder = ENCODER_TYPES[config.model_type](directory, config, layer, device, dtype)
     encoder.recipe.model = str(model)
     encoder.recipe.model_hash = weights_digest(directory)
     return encoder

@@ -14,8 +14,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from audiotok.errors import AudiotokError
 
 log = logging.getLogger("audiotok")

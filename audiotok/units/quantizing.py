@@ -10,8 +10,8 @@ BLOCK_FRAMES = 16384  # utterances are gathered to this many frames so products 
 
 
 def open_assigner(bundle, device: str, exact_fp32: bool):
-    from audiotok.units.assign import NearestCentroid
     from audiotok.device import resolve as resolve_device
+    from audiotok.units.assign import NearestCentroid
 
     return NearestCentroid(bundle.centroids, resolve_device(device), "fp32" if exact_fp32 else "screened")
 

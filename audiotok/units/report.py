@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from audiotok.errors import AudiotokError
-from audiotok.units.alignments import Interval
 from audiotok.io.unit_writer import run_lengths
+from audiotok.units.alignments import Interval
 
 log = logging.getLogger("audiotok")
 # Above this share of frames outside every aligned interval, the frame rate is probably wrong.

@@ -332,24 +332,6 @@ class S3Options:
             raise UsageError(f"attention LayerNorm epsilon {self.attn_ln_eps:g} is not a small positive number", hint)
 
 
-def open_backend(options: S3Options, device: str):
-    """The ONNX or PyTorch backend the options name, on `device` (a resolved device string)."""
-    from audiotok.errors import UsageError
-    from audiotok.models.store import resolve_model_path
-    from audiotok.units.s3_onnx import S3Onnx
-
-    options.check()
-    model = resolve_model_path(options.model)
-    if model.endswith(".onnx"):
-        if options.attn_ln_eps is not None:
-            raise UsageError("the attention LayerNorm epsilon is an option of PyTorch v2 weights", "an ONNX file carries its own")
-        return S3Onnx(model, device, options.version, options.rate)
-    backend = S3Torch(load_torch_model(model, options.version, options.rate, attn_ln_eps=options.attn_ln_eps), device)
-    if options.attn_ln_eps is not None and backend.config.version != "v2":
-        raise UsageError("the attention LayerNorm epsilon is an option of S3 v2 weights", f"{model} holds v1 weights")
-    return backend
-
-
 def units_recipe(backend, options: S3Options, dedup: bool = False) -> dict:
     """What made a unit table: recorded beside it (UNITS.recipe.json) for the tools that read it."""
     from audiotok import __version__

@@ -28,9 +28,10 @@ def s3_50hz_units(tmp_path_factory, tiny_whisper_dir, tiny_corpus):
     import torch
 
     from audiotok.io.audio_table import open_audio_source
-    from audiotok.taste.extract import TasteExtractor, extract_corpus, open_corpus
-    from audiotok.units.s3 import S3Options, open_backend, s3_tokens, units_recipe
     from audiotok.io.unit_writer import UnitWriter
+    from audiotok.taste.extract import TasteExtractor, extract_corpus, open_corpus
+    from audiotok.tokenizers.s3 import open_backend
+    from audiotok.units.s3 import S3Options, s3_tokens, units_recipe
     from tests.units.test_s3 import tiny_state
 
     root = tmp_path_factory.mktemp("taste-50hz")
