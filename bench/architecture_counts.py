@@ -131,22 +131,17 @@ def main() -> None:
     counts = {
         "item loops (a Tally made outside the engine)": loops,
         "model batching loops (make_batches called outside the engine)": grep(tree, r"\bmake_batches\(", exclude=("audiotok/engine/", "audiotok/units/extract.py")),
-        "tokenizer openers (a tokenizer built outside audiotok/tokenizers)": grep(
-            tree, r"open_assigner\(|BiCodecTokenizer\(|= open_backend\(options|S3Onnx\(|backend_from_recipe\(", exclude=("audiotok/tokenizers/",)
-        ),
-        "device resolvers (a device chosen outside audiotok/device.py)": grep(tree, r"def resolve_device|def worker_device|cuda\.is_available\(\) else|if device == \"auto\"", exclude=("audiotok/device.py",)),
+        "tokenizer openers (a tokenizer assembled from its parts outside audiotok/tokenizers)": [
+            hit
+            for hit in grep(tree, r"^(?!\s*def ).*(backend_from_recipe\(|BiCodecTokenizer\(|S3Onnx\(|S3Torch\()", exclude=("audiotok/tokenizers/", "audiotok/pipeline/tokenizers.py"))
+        ],
+        "device resolvers (a device chosen outside audiotok/device.py)": grep(tree, r"def resolve_device|def worker_device|\"cuda\" if .*cuda\.is_available\(\)|if device == \"auto\"", exclude=("audiotok/device.py",)),
         "output writer modules outside io/": [m for m in writer_modules(tree) if not m.startswith("audiotok/io/")],
-        "marker kinds (marker file names written)": sorted({h.split(":")[0] + ": " + k for h in grep(tree, r"\.done\b|\.run\.json|\.partial\.json|\.partial\.idx|\"meta\.json\"") for k in [h]}),
+        "marker writers (a marker file written outside io/markers.py)": grep(tree, r"\.write_text\(json|json\.dumps\(.*signature|class DoneMarker|\"\.run\.json\"|\.partial\.json\"", exclude=("audiotok/io/markers.py",)),
         "--device declarations": grep(tree, r"\"--device\""),
         "import circles": [" <-> ".join(c) for c in cycles(graph)],
         "upward import arrows": upward,
     }
-    kinds = set()
-    for hit in grep(tree, r"\.done\b|\.run\.json|\.partial\.json|\.partial\.idx|\"meta\.json\""):
-        path, number = hit.rsplit(":", 1)
-        line = (tree / path).read_text().splitlines()[int(number) - 1]
-        kinds.update(re.findall(r"\.done\b|\.run\.json|\.partial\.json|\.partial\.idx|meta\.json", line))
-    counts["marker kinds (marker file names written)"] = sorted(kinds)
     for name, hits in counts.items():
         print(f"{len(hits):4d}  {name}")
         for hit in hits:

@@ -69,8 +69,8 @@ def main() -> None:
     import torch
 
     from audiotok.bicodec.extract import bicodec_tokens
-    from tests.builders.bicodec import write_random_bicodec
     from audiotok.bicodec.tokenizer import BiCodecTokenizer
+    from tests.builders.bicodec import write_random_bicodec
 
     waves = corpus(args.seconds)
     total = sum(len(w) for w in waves.values()) / 16000

@@ -59,13 +59,11 @@ def main():
     import torch
     from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
+    from audiotok.engine.batching import extract_features
     from audiotok.io.audio import Audio, AudioInfo
     from audiotok.io.audio_table import AudioItem
     from audiotok.units.assign import NearestCentroid
-    from audiotok.units.encoders import load_encoder
-    from audiotok.engine.batching import extract_features
-
-    from audiotok.units.encoders import quiet_transformers
+    from audiotok.units.encoders import load_encoder, quiet_transformers
 
     quiet_transformers()
     torch.manual_seed(0)

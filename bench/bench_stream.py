@@ -77,8 +77,8 @@ def make_bundles(directory: Path, waves):
     import torch
     from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
+    from audiotok.tokenizers.features import open_backend
     from audiotok.units.bundle import Bundle
-    from audiotok.units.featurize import open_backend
 
     rng = np.random.default_rng(0)
     mfcc = open_backend("mfcc", deltas=True)
@@ -99,9 +99,9 @@ def make_bundles(directory: Path, waves):
 
 def offline(bundle_dir, waves):
     """`tokenize`'s computation per recording: the recipe's backend, then the assigner. Returns units, seconds."""
+    from audiotok.tokenizers.features import backend_from_recipe
+    from audiotok.units.assign import open_assigner
     from audiotok.units.bundle import Bundle
-    from audiotok.units.featurize import backend_from_recipe
-    from audiotok.units.quantizing import open_assigner
 
     bundle = Bundle.load(bundle_dir)
     backend = backend_from_recipe(bundle.recipe, "cpu", "float32")

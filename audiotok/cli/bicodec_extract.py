@@ -42,18 +42,18 @@ def command(
     from pathlib import Path
 
     from audiotok.bicodec.extract import bicodec_tokens
-    from audiotok.bicodec.tokenizer import DTYPES, BiCodecTokenizer
-    from audiotok.device import resolve as resolve_device
+    from audiotok.bicodec.tokenizer import DTYPES
     from audiotok.engine import items as engine
     from audiotok.errors import UsageError
     from audiotok.io.jsonl_writer import ResumableJsonl
     from audiotok.io.outputs import make_signature
+    from audiotok.tokenizers.bicodec import open_bicodec
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
     signature = make_signature(NAME, model=str(Path(model).resolve()), dtype=dtype, inputs=inputs, shard=shard, channel=channel)
     target = ResumableJsonl(output, signature, force)  # a finished output stops here, before the model loads
-    tokenizer = BiCodecTokenizer(Path(model), resolve_device(device), dtype)
+    tokenizer = open_bicodec(model, device, dtype)
     items, source_failures, _ = engine.audio_items(inputs, shard)
     items = list(items)
     target.open()  # reads the keys a killed run finished

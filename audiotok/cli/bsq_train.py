@@ -1,4 +1,4 @@
-"""Train an Audio BSQ-ViT tokenizer from scratch (seed 001): a Transformer
+"""Train an Audio BSQ-ViT tokenizer from scratch: a Transformer
 autoencoder over log-mel patches whose bottleneck keeps only the signs of
 `embed_dim` latents (Binary Spherical Quantization), one token a patch.
 

@@ -34,6 +34,6 @@ def command(
     template: Annotated[str, typer.Option("--template", help="--format string: how a token is written.")] = "<audio_{}>",
     force: common.Force = False,
 ) -> None:
-    from audiotok.units.interleaving import run_deinterleave
+    from audiotok.units.interleave_tables import run_deinterleave
 
     run_deinterleave(NAME, tokens, outputs or [], ratio, offsets, prefix_length or [], prefix_offsets, prefix_output or [], input_format, template, force)

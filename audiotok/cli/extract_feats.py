@@ -32,7 +32,7 @@ from typing import Annotated
 import typer
 
 from audiotok.cli import common
-from audiotok.units.featurize import BACKENDS
+from audiotok.tokenizers.features import BACKENDS
 
 NAME = "extract-feats"
 
@@ -57,9 +57,9 @@ def command(
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
+    from audiotok.dsp.front_end import preset
     from audiotok.errors import UsageError
-    from audiotok.units.featurize import open_backend, run_extraction
-    from audiotok.units.front_end import preset
+    from audiotok.tokenizers.features import open_backend
 
     if len(inputs) < 2:
         raise UsageError("give the audio input and the output wspecifier", "e.g. audiotok extract-feats --backend mfcc data/train ark:-")
@@ -73,3 +73,25 @@ def command(
         NAME, sources, output, extractor, {**options, "front_end": front_end}, front_end=chosen_front_end,
         channel=channel, batch_seconds=batch_seconds, window=window, overlap=overlap, shard=shard, min_success=min_success, force=force,
     )
+
+
+def run_extraction(command, sources, output, backend, options, *, front_end, channel, batch_seconds, window, overlap, shard, min_success, force):
+    from audiotok.engine import items as engine
+    from audiotok.engine.batching import SignalBackend, extract_features
+    from audiotok.io.outputs import MatrixSink, make_signature
+
+    items, source_failures, _ = engine.audio_items(sources, shard)
+    items = list(items)  # counted below, and keyed for resume
+    recipe = {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}
+    signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, **options)
+    sink = MatrixSink(output, signature, force, recipe)
+    window_seconds = None if isinstance(backend, SignalBackend) else window
+    common.log.info(
+        "%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s",
+        command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"], front_end.describe(),
+    )
+    results = extract_features(
+        items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end
+    )
+    already_done = sum(sink.already_done(item.key) for item in items)
+    engine.run(command, sink, results, sink.write, failures=source_failures, min_success=min_success, already_done=already_done)

@@ -46,6 +46,7 @@ def command(
 ) -> None:
     from pathlib import Path
 
+    from audiotok.dsp.front_end import preset
     from audiotok.errors import AudiotokError, UsageError
     from audiotok.io.markers import DoneMarker
     from audiotok.io.outputs import AlreadyDone, make_signature
@@ -53,7 +54,6 @@ def command(
     from audiotok.log import command_line
     from audiotok.units.bundle import Bundle, read_centroid_matrix
     from audiotok.units.encoders import file_digest
-    from audiotok.units.front_end import preset
 
     if Path(bundle_dir).is_file():
         raise UsageError(f"BUNDLE_DIR {bundle_dir!r} is a file", "a bundle is a directory")
@@ -74,7 +74,7 @@ def command(
         if recipe is None:
             raise AudiotokError(f"{recipe_from} has no recorded recipe (FILE.recipe.json)", "give the feature options instead, e.g. --model DIR --layer N")
     else:
-        from audiotok.units.featurize import open_backend
+        from audiotok.tokenizers.features import open_backend
 
         recipe = {**open_backend(device="cpu", **options).recipe.as_dict(), "front_end": chosen_front_end.as_dict()}
     if recipe.get("dim") != matrix.shape[1]:

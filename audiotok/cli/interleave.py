@@ -40,6 +40,6 @@ def command(
     output: common.TextOutputOption = "-",
     force: common.Force = False,
 ) -> None:
-    from audiotok.units.interleaving import run_interleave
+    from audiotok.units.interleave_tables import run_interleave
 
     run_interleave(NAME, streams, ratio, offsets, prefix or [], prefix_offsets, output_format, template, max_skew, output, force)

@@ -42,6 +42,6 @@ def command(
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
-    from audiotok.units.quantizing import quantize_table
+    from audiotok.units.quantize_tables import quantize_table
 
     quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=recipe, shard=shard)

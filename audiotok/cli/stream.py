@@ -71,7 +71,7 @@ def command(
     if output_format not in ("text", "jsonl"):
         raise UsageError(f"--format-out {output_format!r}: choose text or jsonl")
     decoder = PcmDecoder(pcm_format, channels)  # checks --format and --channels before the model loads
-    family, target = parse_spec(tokenizer)
+    family, target = parse_spec(tokenizer, "TOKENIZER")
     if families()[family].native_stream:
         input_rate = rate or int(Bundle.load(target).recipe.get("sample_rate", 16000))
     else:

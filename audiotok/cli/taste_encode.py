@@ -1,4 +1,4 @@
-"""Text-aligned speech tokens (TASTE, seed 003) from a model trained by taste-train:
+"""Text-aligned speech tokens (TASTE) from a model trained by taste-train:
 for each utterance, one group of RVQ codes per text token of its transcript.
 
 INPUT is audio with transcripts, as taste-extract reads it: a JSONL manifest
@@ -57,7 +57,7 @@ def command(
     target = TextOutput(output, signature, force)
 
     if features is not None:
-        from audiotok.taste.store import FeatureStore
+        from audiotok.io.feature_store import FeatureStore
 
         store = FeatureStore(features)
         check_store_meta(store.meta, trained, features)

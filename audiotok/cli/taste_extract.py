@@ -1,4 +1,4 @@
-"""TASTE features (seed 003, issue 8): for each utterance, its transcript's token ids and
+"""TASTE features: for each utterance, its transcript's token ids and
 their embeddings from a text model, and the Whisper encoder's hidden states of its audio,
 written to a sharded feature store that taste-train reads by key.
 

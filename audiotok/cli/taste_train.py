@@ -1,4 +1,4 @@
-"""Train the TASTE text-speech aggregator (seed 003) to predict an utterance's S3 units:
+"""Train the TASTE text-speech aggregator to predict an utterance's S3 units:
 text tokens (queries) attend over Whisper encoder frames, giving one speech embedding
 per text token; optional residual vector quantisation turns those into the
 text-aligned tokens; fused with the text embeddings they are the prefix of a decoder

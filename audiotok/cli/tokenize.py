@@ -50,7 +50,7 @@ def command(
 ) -> None:
     from audiotok.tokenizers import parse_spec
 
-    family, target = parse_spec(tokenizer)
+    family, target = parse_spec(tokenizer, "TOKENIZER")
     if family == "bundle":
         tokenize_with_bundle(target, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force)
     else:

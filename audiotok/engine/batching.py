@@ -82,14 +82,48 @@ def make_batches(pieces: list[Piece], batch_seconds: float, sample_rate: int, pa
     return batches
 
 
+def map_pieces(items: Iterable, prepare, model, *, batch_seconds: float, rate: float, padding_safe: bool, block: int = 64, skip=None) -> Iterator[tuple[str, object, object]]:
+    """THE model loop: (key, outputs or ItemError, prepared) for each item, in input order.
+
+    prepare(item) -> (waves, prepared): the pieces the model takes for this item (the windows
+    of a recording, or the whole of it) and what the caller needs to join their outputs; it
+    raises ItemError for an item that cannot be used, which then never reaches a batch.
+    The pieces of `block` consecutive items are batched longest first, each batch's padded
+    length times its size within batch_seconds (lengths in units of `rate` a second; a model
+    that is not padding_safe gets pieces of one length a batch); model(waves) gives one
+    output per wave. outputs: the item's piece outputs in the order prepare gave them.
+    """
+    for chunk in in_blocks(items, block, skip):
+        prepared: dict[str, object] = {}
+        counts: dict[str, int] = {}
+        pieces = []
+        for item in chunk:
+            try:
+                waves, prepared[item.key] = prepare(item)
+            except ItemError as err:
+                prepared[item.key] = err
+                continue
+            counts[item.key] = len(waves)
+            pieces += [Piece(item.key, index, wave) for index, wave in enumerate(waves)]
+        outputs: dict[str, dict[int, object]] = {key: {} for key in counts}
+        for batch in make_batches(pieces, batch_seconds, rate, padding_safe):
+            for piece, output in zip(batch, model([p.wave for p in batch]), strict=True):
+                outputs[piece.key][piece.start] = output
+        for item in chunk:
+            if isinstance(prepared[item.key], ItemError):
+                yield item.key, prepared[item.key], None
+            else:
+                yield item.key, [outputs[item.key][index] for index in range(counts[item.key])], prepared[item.key]
+
+
 def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, window_seconds=30.0, overlap_seconds=1.0, skip=None, front_end=None) -> Iterator[tuple[str, np.ndarray | ItemError]]:
     """Yield (key, features [frames, dim]) or (key, ItemError) for each item, in input order.
 
     skip(key) -> True leaves an item out (finished by an earlier run).
-    front_end: what is done to each recording before the backend (audiotok.units.front_end;
+    front_end: what is done to each recording before the backend (audiotok.dsp.front_end;
     default: resampling to the backend's rate only).
     """
-    from audiotok.units.front_end import NONE
+    from audiotok.dsp.front_end import NONE
 
     front_end = front_end or NONE
 
@@ -102,43 +136,27 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
     overlap = int(overlap_seconds * rate)
     resampled_from: set[int] = set()
 
-    def run_block(block_items):
-        keys, failures, pieces = [], {}, []
-        for item in block_items:
-            keys.append(item.key)
-            try:
-                audio = item.load(channel)
-                if audio.rate != rate and audio.rate not in resampled_from:
-                    resampled_from.add(audio.rate)
-                    log.info("resampling %d Hz audio to the model's %d Hz", audio.rate, rate)
-                samples = front_end(audio.samples, audio.rate, rate)
-            except ItemError as err:
-                failures[item.key] = err
-                continue
-            if window is None:
-                pieces.append(Piece(item.key, 0, samples))
-            else:
-                pieces += [Piece(item.key, s, samples[s : s + window]) for s in window_starts(len(samples), window, overlap, hop)]
-        outputs: dict[str, list] = {}
-        limit = batch_seconds if getattr(backend, "batching", True) else 0.0
-        for batch in make_batches(pieces, limit, rate, backend.padding_safe):
-            for piece, frames in zip(batch, backend([p.wave for p in batch]), strict=True):
-                outputs.setdefault(piece.key, []).append((piece.start // hop, frames))
-        for key in keys:
-            if key in failures:
-                yield key, failures[key]
-                continue
-            windows = sorted(outputs.get(key, []), key=lambda p: p[0])
-            frames = stitch(windows) if windows else np.zeros((0, backend.dim), np.float32)
-            if len(frames) == 0:
-                yield key, ItemError("too short: the backend gave no frames")
-            else:
-                yield key, np.ascontiguousarray(frames, dtype=np.float32)
+    def prepare(item):
+        audio = item.load(channel)
+        if audio.rate != rate and audio.rate not in resampled_from:
+            resampled_from.add(audio.rate)
+            log.info("resampling %d Hz audio to the model's %d Hz", audio.rate, rate)
+        samples = front_end(audio.samples, audio.rate, rate)
+        starts = [0] if window is None else window_starts(len(samples), window, overlap, hop)
+        return [samples if window is None else samples[s : s + window] for s in starts], starts
 
-    if not getattr(backend, "batching", True):
-        block = 1  # nothing to batch: stream item by item
-    for chunk in in_blocks(items, block, skip):
-        yield from run_block(chunk)
+    batching = getattr(backend, "batching", True)
+    limit = batch_seconds if batching else 0.0
+    # Nothing to batch: stream item by item.
+    for key, outputs, starts in map_pieces(items, prepare, backend, batch_seconds=limit, rate=rate, padding_safe=backend.padding_safe, block=block if batching else 1, skip=skip):
+        if isinstance(outputs, ItemError):
+            yield key, outputs
+            continue
+        frames = stitch([(start // hop, frames) for start, frames in zip(starts, outputs, strict=True)])
+        if len(frames) == 0:
+            yield key, ItemError("too short: the backend gave no frames")
+        else:
+            yield key, np.ascontiguousarray(frames, dtype=np.float32)
 
 
 def in_blocks(items: Iterable, block: int, skip=None) -> Iterator[list]:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from audiotok.errors import AudiotokError
+from audiotok.io.feature_store import FeatureStore
 from audiotok.taste.model import Batch
-from audiotok.taste.store import FeatureStore
 
 log = logging.getLogger("audiotok")
 

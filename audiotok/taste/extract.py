@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from audiotok.errors import AudiotokError, ItemError
-from audiotok.taste.store import FeatureStoreWriter, TasteFeatures
+from audiotok.io.feature_store import FeatureStoreWriter, TasteFeatures
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def finished_without_models(corpus: Corpus, output, settings: dict, subset_ratio
     from pathlib import Path
 
     from audiotok.engine import items as engine
-    from audiotok.taste.store import FeatureStore
+    from audiotok.io.feature_store import FeatureStore
     from audiotok.units.kmeans import keep_utterance
 
     meta_path = Path(output) / "meta.json"

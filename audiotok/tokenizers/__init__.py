@@ -96,17 +96,18 @@ def describe() -> str:
     return "; ".join(f.what for f in families().values())
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
-    """`family:target` -> (family, target); a bare bundle directory -> ("bundle", dir). Checks it cheaply."""
+def parse_spec(spec: str, given_as: str = "--tokenizer") -> tuple[str, str]:
+    """`family:target` -> (family, target); a bare bundle directory -> ("bundle", dir). Checks it cheaply.
+    given_as: how the user gave the spec, for messages."""
     known = families()
     name, colon, target = spec.partition(":")
     if colon and name in known:
         if not target:
-            raise UsageError(f"tokenizer {spec}: nothing after {name}:")
+            raise UsageError(f"{given_as} {spec}: nothing after {name}:")
     elif os.path.isdir(spec):
         name, target = "bundle", spec
     else:
-        raise UsageError(f"tokenizer {spec!r}: unknown tokenizer", f"one of {describe()}")
+        raise UsageError(f"{given_as} {spec!r}: unknown tokenizer", f"one of {describe()}")
     known[name].check(target)
     return name, target
 

@@ -16,7 +16,7 @@ from audiotok.tokenizers import Family, WaveItem
 class OpenedBundle:
     bundle: object  # units.bundle.Bundle
     backend: object  # the feature backend its recipe names
-    front_end: object  # units.front_end.FrontEnd replayed before the backend
+    front_end: object  # dsp.front_end.FrontEnd replayed before the backend
     assigner: object  # nearest centroid: features [frames, dim] -> units
 
 
@@ -26,10 +26,10 @@ def open_bundle(directory: str, device: str, dtype: str = "float32", model: str 
     audio already at the model's rate (worker pools, streams): a bundle whose recipe has an
     audio front end beyond resampling is refused, since they cannot replay it exactly."""
     from audiotok.device import resolve
+    from audiotok.dsp.front_end import NONE, recorded_front_end
+    from audiotok.tokenizers.features import backend_from_recipe
+    from audiotok.units.assign import open_assigner
     from audiotok.units.bundle import Bundle
-    from audiotok.units.featurize import backend_from_recipe
-    from audiotok.units.front_end import NONE, recorded_front_end
-    from audiotok.units.quantizing import open_assigner
 
     device = resolve(device)
     bundle = Bundle.load(directory)

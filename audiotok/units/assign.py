@@ -114,3 +114,9 @@ def row_norms(matrix: np.ndarray) -> np.ndarray:
     import torch
 
     return torch.linalg.vector_norm(torch.from_numpy(matrix), dim=1).numpy()
+
+
+def open_assigner(bundle, device: str, exact_fp32: bool):
+    from audiotok.device import resolve as resolve_device
+
+    return NearestCentroid(bundle.centroids, resolve_device(device), "fp32" if exact_fp32 else "screened")

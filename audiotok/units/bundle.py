@@ -2,7 +2,7 @@
 
 `config.json` records how the features were made (the *feature recipe*:
 backend, model and its hash, layer, sample rate, frame rate, options, and
-the audio front end, audiotok.units.front_end), so `quantize` and `tokenize`
+the audio front end, audiotok.dsp.front_end), so `quantize` and `tokenize`
 can rebuild them and refuse features that do not match, plus what the
 k-means saw (k, dim, seed, frames, inertia, version).
 
@@ -92,7 +92,7 @@ class Bundle:
                         "extract features with the bundle's recipe, or use audiotok tokenize",
                     )
             # A recipe without a front end was made by resampling alone: absence is `none`, not unknown.
-            from audiotok.units.front_end import recorded_front_end
+            from audiotok.dsp.front_end import recorded_front_end
 
             theirs, ours = recorded_front_end(recipe, where), recorded_front_end(self.recipe, str(self.path))
             if theirs.steps() != ours.steps():

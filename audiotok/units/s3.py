@@ -385,7 +385,7 @@ def s3_tokens(
     import torch
 
     from audiotok.dsp.resample import resample
-    from audiotok.engine.batching import Piece, in_blocks, make_batches
+    from audiotok.engine.batching import map_pieces
     from audiotok.units.features import WhisperLogMel
 
     mel = WhisperLogMel(128, SAMPLE_RATE)
@@ -394,30 +394,19 @@ def s3_tokens(
     def log_mel(samples: np.ndarray) -> np.ndarray:
         return mel.log_mel(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))).T.numpy()
 
-    def run_block(block_items):
-        results, windows = [], {}
-        for item in block_items:
-            try:
-                audio = item.load(channel)
-                samples = resample(audio.samples, audio.rate, SAMPLE_RATE, method=resampler)
-                if len(samples) < MIN_SAMPLES:
-                    raise ItemError(f"too short: {len(samples)} samples at 16 kHz (at least {MIN_SAMPLES})")
-            except ItemError as err:
-                results.append(S3Result(item.key, err))
-                continue
-            results.append(S3Result(item.key, None, len(samples) / SAMPLE_RATE))
-            windows[item.key] = layout.windows(samples, log_mel)
-        pieces = [Piece(key, index, window.mel) for key, found in windows.items() for index, window in enumerate(found)]
-        outputs: dict[str, dict[int, np.ndarray]] = {key: {} for key in windows}
-        # The ONNX backend is not padding-safe: it batches only windows of equal length.
-        for batch in make_batches(pieces, batch_seconds, 100, backend.padding_safe):
-            for piece, tokens in zip(batch, backend([p.wave for p in batch]), strict=True):
-                outputs[piece.key][piece.start] = tokens
-        for result in results:
-            if result.tokens is None:
-                found = windows[result.key]
-                result.tokens = layout.join(found, [outputs[result.key][i] for i in range(len(found))])
-            yield result
+    def prepare(item):
+        audio = item.load(channel)
+        samples = resample(audio.samples, audio.rate, SAMPLE_RATE, method=resampler)
+        if len(samples) < MIN_SAMPLES:
+            raise ItemError(f"too short: {len(samples)} samples at 16 kHz (at least {MIN_SAMPLES})")
+        windows = layout.windows(samples, log_mel)
+        return [window.mel for window in windows], (windows, len(samples) / SAMPLE_RATE)
 
-    for chunk in in_blocks(items, block, skip):
-        yield from run_block(chunk)
+    # Lengths are mel frames (100 a second); the ONNX backend is not padding-safe: it batches
+    # only windows of equal length.
+    for key, outputs, prepared in map_pieces(items, prepare, backend, batch_seconds=batch_seconds, rate=100, padding_safe=backend.padding_safe, block=block, skip=skip):
+        if isinstance(outputs, ItemError):
+            yield S3Result(key, outputs)
+            continue
+        windows, seconds = prepared
+        yield S3Result(key, layout.join(windows, outputs), seconds)

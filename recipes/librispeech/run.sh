@@ -47,5 +47,8 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   done
 fi
 
-front_rate=$rate
-. steps/unit_stages.sh
+# Stages 1-5: the generic unit steps, every input an explicit option.
+if [ "$stop_stage" -ge 1 ]; then
+  steps/units.sh --stage "$(( stage > 1 ? stage : 1 ))" --stop-stage "$stop_stage" --nj "$nj" --sets "$sets" \
+    --kmeans-set "$kmeans_set" --trim "$trim" --rate "$rate" --feat-conf "$feat_conf" --kmeans-conf "$kmeans_conf" --k "$k"
+fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Units of a feature dump in nj jobs: cut feats.scp into nj contiguous parts, run
-# audiotok quantize on each through the launcher, merge the parts into one units.txt.
+# Units of a feature dump in nj jobs: audiotok quantize --shard J/N on each part of feats.scp
+# through the launcher (steps/sharded.sh), the parts merged into one units.txt.
 set -euo pipefail
 # shellcheck source=../utils/log.sh
 . utils/log.sh
@@ -27,25 +27,10 @@ if is_done "$dir/.quantize.done" "$signature"; then
 fi
 [ -s "$feats" ] || { echo "error: $feats is missing (hint: run the feature stage)" >&2; exit 1; }
 
-# nj contiguous parts of about equal size (fewer when there are fewer keys); each part keeps
-# the feature recipe beside it, so quantize checks the features against the bundle.
+# nj contiguous parts of feats.scp, one `quantize --shard J/N` each (no more parts than
+# keys); quantize checks the features against the bundle by the recipe beside feats.scp.
 total=$(wc -l <"$feats")
 [ "$nj" -le "$total" ] || nj=$total
-split=$dir/split$nj
-rm -rf "$split"
-mkdir -p "$split"
-awk -v nj="$nj" -v total="$total" -v out="$split/feats" \
-  '{ print > (out "." (int((NR - 1) * nj / total) + 1) ".scp") }' "$feats"
-for ((j = 1; j <= nj; j++)); do
-  [ ! -f "$feats.recipe.json" ] || cp "$feats.recipe.json" "$split/feats.$j.scp.recipe.json"
-done
-
-# Each job's log starts with its command line: the provenance of the units.
-read -ra launch <<<"$cmd"
-"${launch[@]}" "JOB=1:$nj" "$dir/log/quantize.JOB.log" \
-  audiotok quantize "$bundle" "scp:$split/feats.JOB.scp" -o "$dir/units.JOB.txt"
-
-mapfile -t parts < <(seq -f "$dir/units.%g.txt" "$nj")
-utils/merge_tables.sh "$dir/units.txt" "${parts[@]}"
+rm -f "$dir/.units.done"  # the bundle changed: the parts are stale whatever their arguments
+steps/sharded.sh --nj "$nj" "$dir" units -- quantize "$bundle" "scp:$feats"
 mark_done "$dir/.quantize.done" "$signature"
-log "units: $dir/units.txt ($(wc -l <"$dir/units.txt") utterances)"

@@ -47,8 +47,11 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   done
 fi
 
-front_rate=   # stage 0 already wrote the audio at --rate
-. steps/unit_stages.sh
+# Stages 1-5: the generic unit steps, every input an explicit option.  # stage 0 already wrote the audio at --rate
+if [ "$stop_stage" -ge 1 ]; then
+  steps/units.sh --stage "$(( stage > 1 ? stage : 1 ))" --stop-stage "$stop_stage" --nj "$nj" --sets "$set_name" \
+    --kmeans-set "$kmeans_set" --trim "$trim" --rate "" --feat-conf "$feat_conf" --kmeans-conf "$kmeans_conf" --k "$k"
+fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "Stage 6: shard tokens: $corpus/*.tar -> $km/shard_tokens/ ($nj processes)"

@@ -21,9 +21,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.builders.bicodec import write_random_bicodec  # noqa: E402
 from tests.bicodec.signals import RATE, golden_waves  # noqa: E402
-
+from tests.builders.bicodec import write_random_bicodec  # noqa: E402
 
 STORED = Path(__file__).with_name("golden_reference.json")
 

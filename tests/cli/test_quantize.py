@@ -40,7 +40,7 @@ def test_stdin_to_text_units(cli, setup):
 
 
 def test_stdin_with_the_recipe_of_other_features_is_refused(cli, setup):
-    from audiotok.units.front_end import SEED004
+    from audiotok.dsp.front_end import SEED004
 
     feats = (setup / "f.ark").read_bytes()
     (setup / "fbank.recipe.json").write_text(json.dumps(dict(RECIPE, backend="fbank")))

@@ -6,6 +6,7 @@ import pytest
 from tests.conftest import Result, assert_no_traceback, make_data_dir, run_cli, write_audio
 from tests.units.test_s3 import save_tiny, speech_like
 
+
 def s3(*args, env=None) -> Result:
     return run_cli("s3-extract", *args, env=env)
 

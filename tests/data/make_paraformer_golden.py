@@ -36,10 +36,11 @@ except ImportError:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for the tests' am.mvn writer
 
-from tests.builders.paraformer import write_am_mvn  # noqa: E402
 from funasr.frontends.wav_frontend import WavFrontendOnline  # noqa: E402
 from funasr.models.scama.encoder import SANMEncoderChunkOpt  # noqa: E402
 from funasr.utils.load_utils import extract_fbank  # noqa: E402
+
+from tests.builders.paraformer import write_am_mvn  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "paraformer_tiny"
 CHUNK_SIZE = [0, 4, 5]

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from audiotok.device import onnx_providers
 from audiotok.errors import AudiotokError, UsageError
 from audiotok.tokenizers import parse_spec
 from audiotok.tokenizers.s3 import S3Tokenizer, parse_s3_target
-from audiotok.device import onnx_providers
 from tests.units.test_s3 import save_tiny, speech_like
 
 

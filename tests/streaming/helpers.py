@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
+from audiotok.tokenizers.features import open_backend
+from audiotok.units.assign import open_assigner
 from audiotok.units.bundle import Bundle
-from audiotok.units.featurize import open_backend
-from audiotok.units.quantizing import open_assigner
 
 
 def babble(seconds: float, seed: int = 0, rate: int = 16000) -> np.ndarray:
@@ -40,7 +40,7 @@ def signal_bundle(directory: Path, kind: str, **options) -> Path:
 
 def offline_units(bundle_dir: Path, samples: np.ndarray, model=None) -> np.ndarray:
     """What `audiotok tokenize` gives for one recording (its backend, its assigner, no windowing under 30 s)."""
-    from audiotok.units.featurize import backend_from_recipe
+    from audiotok.tokenizers.features import backend_from_recipe
 
     bundle = Bundle.load(bundle_dir)
     backend = backend_from_recipe(bundle.recipe, "cpu", "float32", model)

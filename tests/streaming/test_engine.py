@@ -10,7 +10,7 @@ from audiotok.dsp.resample import resample
 from audiotok.errors import AudiotokError
 from audiotok.streaming.engine import StreamingTokenizer
 from audiotok.streaming.resampling import StreamResampler
-from audiotok.units.featurize import open_backend
+from audiotok.tokenizers.features import open_backend
 from tests.streaming.helpers import babble, feed_in_pieces, make_bundle, offline_units, signal_bundle
 
 

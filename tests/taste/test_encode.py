@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from audiotok.taste.store import FeatureStore
+from audiotok.io.feature_store import FeatureStore
 from tests.conftest import assert_no_traceback
 from tests.taste.test_train import make_store
 

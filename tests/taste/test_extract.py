@@ -22,7 +22,7 @@ LAYER = 1
 
 def contents(directory) -> dict:
     """key -> (text, text_ids, text_emb, whisper) of a feature store."""
-    from audiotok.taste.store import FeatureStore
+    from audiotok.io.feature_store import FeatureStore
 
     return {f.key: (f.text, f.text_ids, f.text_emb, f.whisper) for f in FeatureStore(directory)}
 
@@ -83,7 +83,7 @@ def direct_features(whisper_dir, text_dir, wav_path, text, layer):
 
 
 def test_features_equal_a_direct_computation(full_store, tiny_whisper_dir, tiny_text_model_dir, tiny_corpus):
-    from audiotok.taste.store import FeatureStore
+    from audiotok.io.feature_store import FeatureStore
 
     store = FeatureStore(full_store)
     assert store.keys() == tiny_corpus.keys
@@ -108,7 +108,7 @@ def test_kaldi_data_dir_gives_the_same_store(full_store, tmp_path, extractor, ti
 
 def test_a_key_missing_from_the_kaldi_text_is_a_counted_skip(tmp_path, extractor, tiny_corpus, caplog):
     from audiotok.errors import AudiotokError
-    from audiotok.taste.store import FeatureStore
+    from audiotok.io.feature_store import FeatureStore
 
     data = tmp_path / "data"
     shutil.copytree(tiny_corpus.data_dir, data)
@@ -139,8 +139,8 @@ def test_default_text_model_is_the_whisper_directory_and_last_layer(tiny_whisper
 
 def test_from_meta_rebuilds_the_extractor_and_checks_digests(full_store, tiny_whisper_dir):
     from audiotok.errors import AudiotokError
+    from audiotok.io.feature_store import FeatureStore
     from audiotok.taste.extract import TasteExtractor
-    from audiotok.taste.store import FeatureStore
 
     meta = FeatureStore(full_store).meta
     extractor = TasteExtractor.from_meta(meta, device="cpu")
@@ -166,8 +166,8 @@ def test_subset_is_chosen_by_key_and_a_larger_ratio_adds_the_rest(full_store, tm
 
 
 def test_subset_does_not_depend_on_input_order(tmp_path, tiny_whisper_dir, tiny_corpus):
+    from audiotok.io.feature_store import FeatureStore
     from audiotok.taste.extract import TasteExtractor, extract_corpus, open_corpus
-    from audiotok.taste.store import FeatureStore
 
     reversed_manifest = tmp_path / "reversed.jsonl"
     reversed_manifest.write_text("".join(reversed(tiny_corpus.manifest.read_text().splitlines(keepends=True))))
@@ -179,7 +179,7 @@ def test_subset_does_not_depend_on_input_order(tmp_path, tiny_whisper_dir, tiny_
 
 
 def test_memory_guard_saves_and_stops_and_a_rerun_completes(full_store, tmp_path, extractor, tiny_whisper_dir, tiny_text_model_dir, tiny_corpus):
-    from audiotok.taste.store import FeatureStore
+    from audiotok.io.feature_store import FeatureStore
 
     out = tmp_path / "guarded"
     args = ["taste-extract", tiny_corpus.manifest, "-o", out, *model_args(tiny_whisper_dir, tiny_text_model_dir)]
@@ -199,8 +199,8 @@ def test_memory_guard_saves_and_stops_and_a_rerun_completes(full_store, tmp_path
 
 
 def test_memory_guard_frees_caches_first_and_goes_on_when_that_is_enough(tmp_path, extractor, tiny_corpus, monkeypatch):
-    from audiotok.errors import AudiotokError
     from audiotok.engine import memory
+    from audiotok.errors import AudiotokError
 
     freed = []
     monkeypatch.setattr(memory, "free_caches", lambda: freed.append(True))
@@ -254,7 +254,7 @@ def test_sigterm_then_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, e
 
 
 def test_bad_items_are_counted_skips(tmp_path, tiny_whisper_dir, tiny_corpus):
-    from audiotok.taste.store import FeatureStore
+    from audiotok.io.feature_store import FeatureStore
 
     good = json.loads(tiny_corpus.manifest.read_text().splitlines()[0])
     (tmp_path / "noise.wav").write_text("not audio")
@@ -281,7 +281,7 @@ def test_bad_items_are_counted_skips(tmp_path, tiny_whisper_dir, tiny_corpus):
 
 
 def test_data_dir_empty_or_missing_transcripts_are_counted_skips(tmp_path, tiny_whisper_dir, tiny_corpus):
-    from audiotok.taste.store import FeatureStore
+    from audiotok.io.feature_store import FeatureStore
 
     data = tmp_path / "data"
     data.mkdir()
@@ -344,8 +344,8 @@ def test_real_whisper_tiny_en_on_the_english_transcripts(whisper_dir, speech_dir
 
     import soundfile as sf
 
+    from audiotok.io.feature_store import FeatureStore
     from audiotok.taste.extract import TasteExtractor, extract_corpus, open_corpus
-    from audiotok.taste.store import FeatureStore
 
     rows = [r for r in csv.DictReader(open(speech_dir / "MANIFEST.tsv", encoding="utf-8"), delimiter="\t") if r["transcript"] and r["language"] == "en"]
     assert len(rows) == 15

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiotok.errors import AudiotokError
-from audiotok.taste.store import FeatureStore, FeatureStoreWriter, TasteFeatures
+from audiotok.io.feature_store import FeatureStore, FeatureStoreWriter, TasteFeatures
 
 META = {"whisper": "tiny", "layer": 2}
 

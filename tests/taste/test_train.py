@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
+from audiotok.io.feature_store import FeatureStoreWriter, TasteFeatures
 from audiotok.taste import config as taste_config
 from audiotok.taste.data import UnitCorpus, baselines
-from audiotok.taste.store import FeatureStoreWriter, TasteFeatures
 from audiotok.taste.train import train
 from tests.conftest import assert_no_traceback
 

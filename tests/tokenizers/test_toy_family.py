@@ -30,7 +30,7 @@ def test_toy_family_in_tokenize_shards_and_stream(cli, tmp_path):
     assert [len(tokens["a"]), len(tokens["b"])] == [125, 50] and len(set(tokens["a"] + tokens["b"])) >= 8
 
     unknown = cli("tokenize", "toy:3", tmp_path / "a.wav")  # without the registry line it is no tokenizer
-    assert unknown.returncode == 2 and "tokenizer 'toy:3': unknown tokenizer" in unknown.stderr
+    assert unknown.returncode == 2 and "TOKENIZER 'toy:3': unknown tokenizer" in unknown.stderr
     assert_no_traceback(unknown.stderr)
 
     samples = {key: sf.read(tmp_path / f"{key}.wav", dtype="float32")[0] for key in waves}

@@ -48,7 +48,7 @@ def test_feature_checks_name_the_difference(tmp_path):
 
 
 def test_the_audio_front_end_is_part_of_the_recipe(tmp_path):
-    from audiotok.units.front_end import NONE, SEED004, recorded_front_end
+    from audiotok.dsp.front_end import NONE, SEED004, recorded_front_end
 
     seed = dict(RECIPE, front_end=SEED004.as_dict())
     Bundle(np.zeros((4, 3), np.float32), seed).save(tmp_path / "seed")

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
+from audiotok.engine.batching import Piece, extract_features, make_batches, stitch, window_starts
+from audiotok.engine.items import select_shard
 from audiotok.errors import AudiotokError
 from audiotok.io.audio import Audio, AudioInfo
 from audiotok.io.audio_table import AudioItem
 from audiotok.units.assign import NearestCentroid
 from audiotok.units.encoders import load_encoder
-from audiotok.engine.batching import Piece, extract_features, make_batches, stitch, window_starts
-from audiotok.engine.items import select_shard
 
 
 def item(key, samples, rate=16000):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from audiotok.dsp.front_end import NONE, SEED004, preset, recorded_front_end
 from audiotok.dsp.resample import resample
 from audiotok.errors import AudiotokError, UsageError
-from audiotok.units.front_end import NONE, SEED004, preset, recorded_front_end
 from tests.conftest import tone_burst
 from tests.units.seed004_reference import seed_processor
 

@@ -19,8 +19,8 @@ import yaml
 from audiotok.errors import AudiotokError
 from audiotok.units.encoders import load_encoder
 from audiotok.units.funasr_dir import load_paraformer
-from tests.builders.paraformer import random_encoder, save_funasr_dir
 from audiotok.units.paraformer import EncoderConfig
+from tests.builders.paraformer import random_encoder, save_funasr_dir
 from tests.conftest import write_audio
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "paraformer_tiny"

@@ -1,4 +1,4 @@
-"""The quantize run: stream feature matrices, label frames in large blocks, write units."""
+"""The quantize run over feature tables: stream feature matrices, label frames in large blocks, write units."""
 
 import logging
 
@@ -7,13 +7,6 @@ import numpy as np
 log = logging.getLogger("audiotok")
 
 BLOCK_FRAMES = 16384  # utterances are gathered to this many frames so products run at full speed
-
-
-def open_assigner(bundle, device: str, exact_fp32: bool):
-    from audiotok.device import resolve as resolve_device
-    from audiotok.units.assign import NearestCentroid
-
-    return NearestCentroid(bundle.centroids, resolve_device(device), "fp32" if exact_fp32 else "screened")
 
 
 def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
@@ -43,7 +36,7 @@ def quantize_table(command, bundle_dir, features, output, output_format, dedup, 
     from audiotok.io.outputs import make_signature
     from audiotok.io.tables import read_matrices
     from audiotok.io.unit_writer import UnitWriter
-    from audiotok.units.assign import row_norms
+    from audiotok.units.assign import open_assigner, row_norms
     from audiotok.units.bundle import Bundle
 
     bundle = Bundle.load(bundle_dir)

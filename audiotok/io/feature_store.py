@@ -1,4 +1,5 @@
-"""The TASTE feature store: what taste-extract writes and taste-train reads.
+"""The feature store: keyed arrays in shards with an index, resumable (TASTE's features:
+what taste-extract writes and taste-train reads).
 
     OUT/meta.json                  how the features were made (models, layer, dims, dtype)
     OUT/index.jsonl                one line an utterance: {"key", "shard", "tokens", "frames", "text"}

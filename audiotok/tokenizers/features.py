@@ -1,4 +1,5 @@
-"""From command-line choices to a feature backend, and the extraction run itself."""
+"""The feature backends: from command-line choices (extract-feats --backend) or a bundle's
+recipe to a backend with .sample_rate, .hop, .dim, .recipe, .padding_safe and a batch call."""
 
 import logging
 
@@ -68,25 +69,3 @@ def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float3
             "pass --model with the model the bundle was trained on",
         )
     return backend
-
-
-def run_extraction(command, sources, output, backend, options, *, front_end, channel, batch_seconds, window, overlap, shard, min_success, force):
-    from audiotok.engine import items as engine
-    from audiotok.engine.batching import SignalBackend, extract_features
-    from audiotok.io.outputs import MatrixSink, make_signature
-
-    items, source_failures, _ = engine.audio_items(sources, shard)
-    items = list(items)  # counted below, and keyed for resume
-    recipe = {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}
-    signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, **options)
-    sink = MatrixSink(output, signature, force, recipe)
-    window_seconds = None if isinstance(backend, SignalBackend) else window
-    log.info(
-        "%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s",
-        command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"], front_end.describe(),
-    )
-    results = extract_features(
-        items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end
-    )
-    already_done = sum(sink.already_done(item.key) for item in items)
-    engine.run(command, sink, results, sink.write, failures=source_failures, min_success=min_success, already_done=already_done)
