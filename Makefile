@@ -33,7 +33,10 @@ system-deps:
 test: venv system-deps
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VENV)/bin/python -m pytest -q
 
+# ruff with pyproject.toml's rules and line length (160), formatting included; shellcheck on every script.
 lint: venv
+	$(VENV)/bin/ruff check audiotok tests bench
+	$(VENV)/bin/ruff format --check audiotok tests bench
 	$(VENV)/bin/shellcheck bin/audiotok .ci/run $$(find recipes -name '*.sh')
 
 # The main job on its embedded default: a small corpus spoken by espeak-ng, end to end.

@@ -117,7 +117,11 @@ def writer_modules(tree: Path) -> list[str]:
     found = []
     for path in sorted((tree / "audiotok").rglob("*.py")):
         text = path.read_text()
-        if re.search(r"class \w+", text) and re.search(r"def (write|append|add)\(self", text) and re.search(r"mark_done|\.partial|done_keys|read_done|def repair_tail|\.done\b", text):
+        if (
+            re.search(r"class \w+", text)
+            and re.search(r"def (write|append|add)\(self", text)
+            and re.search(r"mark_done|\.partial|done_keys|read_done|def repair_tail|\.done\b", text)
+        ):
             found.append(str(path.relative_to(tree)))
     return found
 
@@ -130,14 +134,24 @@ def main() -> None:
     loops = grep(tree, r"\bTally\(", exclude=("audiotok/engine/", "audiotok/runner.py"))
     counts = {
         "item loops (a Tally made outside the engine)": loops,
-        "model batching loops (make_batches called outside the engine)": grep(tree, r"\bmake_batches\(", exclude=("audiotok/engine/", "audiotok/units/extract.py")),
+        "model batching loops (make_batches called outside the engine)": grep(
+            tree, r"\bmake_batches\(", exclude=("audiotok/engine/", "audiotok/units/extract.py")
+        ),
         "tokenizer openers (a tokenizer assembled from its parts outside audiotok/tokenizers)": [
             hit
-            for hit in grep(tree, r"^(?!\s*def ).*(backend_from_recipe\(|BiCodecTokenizer\(|S3Onnx\(|S3Torch\()", exclude=("audiotok/tokenizers/", "audiotok/pipeline/tokenizers.py"))
+            for hit in grep(
+                tree,
+                r"^(?!\s*def ).*(backend_from_recipe\(|BiCodecTokenizer\(|S3Onnx\(|S3Torch\()",
+                exclude=("audiotok/tokenizers/", "audiotok/pipeline/tokenizers.py"),
+            )
         ],
-        "device resolvers (a device chosen outside audiotok/device.py)": grep(tree, r"def resolve_device|def worker_device|\"cuda\" if .*cuda\.is_available\(\)|if device == \"auto\"", exclude=("audiotok/device.py",)),
+        "device resolvers (a device chosen outside audiotok/device.py)": grep(
+            tree, r"def resolve_device|def worker_device|\"cuda\" if .*cuda\.is_available\(\)|if device == \"auto\"", exclude=("audiotok/device.py",)
+        ),
         "output writer modules outside io/": [m for m in writer_modules(tree) if not m.startswith("audiotok/io/")],
-        "marker writers (a marker file written outside io/markers.py)": grep(tree, r"\.write_text\(json|json\.dumps\(.*signature|class DoneMarker|\"\.run\.json\"|\.partial\.json\"", exclude=("audiotok/io/markers.py",)),
+        "marker writers (a marker file written outside io/markers.py)": grep(
+            tree, r"\.write_text\(json|json\.dumps\(.*signature|class DoneMarker|\"\.run\.json\"|\.partial\.json\"", exclude=("audiotok/io/markers.py",)
+        ),
         "--device declarations": grep(tree, r"\"--device\""),
         "import circles": [" <-> ".join(c) for c in cycles(graph)],
         "upward import arrows": upward,

@@ -43,7 +43,9 @@ def corpus(audio_dir, seconds):
         while total < seconds:
             length = rng.uniform(2, 12)
             t = np.arange(int(16000 * length)) / 16000
-            waves[f"s{len(waves):03d}"] = (0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t * (1 + 0.1 * np.sin(t))) + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+            waves[f"s{len(waves):03d}"] = (
+                0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t * (1 + 0.1 * np.sin(t))) + 0.02 * rng.standard_normal(len(t))
+            ).astype(np.float32)
             total += length
     return waves, total
 

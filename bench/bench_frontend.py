@@ -75,12 +75,14 @@ def bench_trim(seconds):
     rng = np.random.default_rng(0)
     rate = 16000
     y = rng.normal(0, 1e-4, int(rate * seconds)).astype(np.float32)
-    y[rate : -rate] += (0.3 * np.sin(np.arange(len(y) - 2 * rate) * 0.05)).astype(np.float32)
+    y[rate:-rate] += (0.3 * np.sin(np.arange(len(y) - 2 * rate) * 0.05)).astype(np.float32)
     ours_t, ours = best_time(lambda: nonsilent_span(y, 20, 512, 128))
     base_t, base = best_time(lambda: frame_loop_span(y), repeat=1)
     assert ours == base, (ours, base)
-    print(f"\nenergy trim span, {seconds:.0f} s at 16 kHz: audiotok {seconds / ours_t:,.0f} xRT, "
-          f"frame-by-frame baseline {seconds / base_t:,.0f} xRT, ratio {base_t / ours_t:.1f}x, same span {ours}")
+    print(
+        f"\nenergy trim span, {seconds:.0f} s at 16 kHz: audiotok {seconds / ours_t:,.0f} xRT, "
+        f"frame-by-frame baseline {seconds / base_t:,.0f} xRT, ratio {base_t / ours_t:.1f}x, same span {ours}"
+    )
 
 
 if __name__ == "__main__":

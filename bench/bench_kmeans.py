@@ -41,8 +41,17 @@ def sklearn_fairseq(n_init: int, k: int, seed: int):
 
     def fit(x):
         model = MiniBatchKMeans(
-            n_clusters=k, init="k-means++", max_iter=100, batch_size=10000, compute_labels=False, tol=0.0,
-            max_no_improvement=100, init_size=None, n_init=n_init, reassignment_ratio=0.0, random_state=seed,
+            n_clusters=k,
+            init="k-means++",
+            max_iter=100,
+            batch_size=10000,
+            compute_labels=False,
+            tol=0.0,
+            max_no_improvement=100,
+            init_size=None,
+            n_init=n_init,
+            reassignment_ratio=0.0,
+            random_state=seed,
         )
         return model.fit(x).cluster_centers_.astype(np.float32)
 

@@ -58,7 +58,9 @@ def funasr_loop(directory: Path, waves: list[np.ndarray]):
     import torch
     from funasr.models.scama.encoder import SANMEncoderChunkOpt
 
-    encoder = SANMEncoderChunkOpt(input_size=560, output_size=512, attention_heads=4, linear_units=2048, num_blocks=50, input_layer="pe_online", kernel_size=11).eval()
+    encoder = SANMEncoderChunkOpt(
+        input_size=560, output_size=512, attention_heads=4, linear_units=2048, num_blocks=50, input_layer="pe_online", kernel_size=11
+    ).eval()
     state = torch.load(directory / "model.pt", weights_only=True)
     encoder.load_state_dict({k[len("encoder.") :]: v for k, v in state.items()})
     frontend = StepAudioFrontend(cmvn_file=str(directory / "am.mvn"), **FRONTEND_CONF)
@@ -82,21 +84,31 @@ def main() -> None:
     waves = [speechlike(int(n), seed) for seed, n in enumerate(lengths)]
     total = sum(len(w) for w in waves) / 16000
     with tempfile.TemporaryDirectory() as tmp:
-        directory = save_funasr_dir(Path(tmp) / "paraformer-large-random", random_encoder(EncoderConfig(), seed=0), -rng.uniform(8, 12, 560).astype(np.float32), rng.uniform(0.2, 0.3, 560).astype(np.float32))
+        directory = save_funasr_dir(
+            Path(tmp) / "paraformer-large-random",
+            random_encoder(EncoderConfig(), seed=0),
+            -rng.uniform(8, 12, 560).astype(np.float32),
+            rng.uniform(0.2, 0.3, 560).astype(np.float32),
+        )
         model = load_paraformer(directory)[0]
         print(f"{len(waves)} recordings, {total:.1f} s of audio, torch threads {torch.get_num_threads()}, Paraformer-large encoder (50 x 512), random weights")
         model.encode([waves[0][:16000]])  # warm-up
         offline, offline_time = timed(lambda: model.encode(waves))
         steps, steps_time = timed(lambda: [stepwise(model, w) for w in waves])
         print(f"  offline (windows batched)       {total / offline_time:8.2f} audio-s/s  ({offline_time:.2f} s)")
-        print(f"  240 ms steps (Step-Audio's way) {total / steps_time:8.2f} audio-s/s  ({steps_time:.2f} s)   offline speed-up x{steps_time / offline_time:.1f}")
+        print(
+            f"  240 ms steps (Step-Audio's way) {total / steps_time:8.2f} audio-s/s  ({steps_time:.2f} s)   offline speed-up x{steps_time / offline_time:.1f}"
+        )
         diff = max(float(np.abs(a - b).max()) for a, b in zip(offline, steps, strict=True))
         print(f"  max |offline - steps| = {diff:.2e} over {sum(len(o) for o in offline)} frames of 512")
         reference, funasr_time = timed(lambda: funasr_loop(directory, waves))
         if reference is None:
             print("  FunASR not importable: its own loop was not timed (see the docstring)")
             return
-        print(f"  FunASR modules, Step-Audio loop {total / funasr_time:8.2f} audio-s/s  ({funasr_time:.2f} s)   offline speed-up x{funasr_time / offline_time:.1f}")
+        print(
+            f"  FunASR modules, Step-Audio loop {total / funasr_time:8.2f} audio-s/s  "
+            f"({funasr_time:.2f} s)   offline speed-up x{funasr_time / offline_time:.1f}"
+        )
         diff = max(float(np.abs(a - b).max()) for a, b in zip(offline, reference, strict=True))
         print(f"  max |offline - FunASR| = {diff:.2e}; frames equal: {[len(o) for o in offline] == [len(r) for r in reference]}")
 

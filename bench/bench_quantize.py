@@ -76,7 +76,11 @@ def tmp_empty_run():
         (Path(tmp) / "empty.ark").write_bytes(b"")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "audiotok", "-q", "quantize", "--min-success", "0", str(Path(tmp) / "km"), f"ark:{tmp}/empty.ark"], env=env, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "audiotok", "-q", "quantize", "--min-success", "0", str(Path(tmp) / "km"), f"ark:{tmp}/empty.ark"],
+            env=env,
+            capture_output=True,
+        )
         return time.perf_counter() - start
 
 
@@ -98,7 +102,9 @@ def main():
 
     empty = tmp_empty_run()
     print(f"CLI start-up (an empty archive): {empty:.2f} s, included below\n")
-    print(f"{'D':>5} {'K':>5} {'frames':>8} {'CLI fr/s':>10} {'numpy fr/s':>11} {'sklearn fr/s':>13} {'CLI/numpy':>10} {'CLI/sklearn':>12} {'same as numpy':>14}")
+    print(
+        f"{'D':>5} {'K':>5} {'frames':>8} {'CLI fr/s':>10} {'numpy fr/s':>11} {'sklearn fr/s':>13} {'CLI/numpy':>10} {'CLI/sklearn':>12} {'same as numpy':>14}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for dim, k in ((768, 500), (1280, 4096)):
@@ -112,7 +118,10 @@ def main():
             sklearn_t, _ = best(lambda: km.predict(x))
             cli_t, labels, _ = run_cli(tmp / "km", tmp / "f.ark")
             same = float(np.mean(labels == reference))
-            print(f"{dim:>5} {k:>5} {frames:>8} {frames / cli_t:>10.0f} {frames / numpy_t:>11.0f} {frames / sklearn_t:>13.0f} {numpy_t / cli_t:>9.2f}x {sklearn_t / cli_t:>11.2f}x {same:>14.6f}")
+            print(
+                f"{dim:>5} {k:>5} {frames:>8} {frames / cli_t:>10.0f} {frames / numpy_t:>11.0f} "
+                f"{frames / sklearn_t:>13.0f} {numpy_t / cli_t:>9.2f}x {sklearn_t / cli_t:>11.2f}x {same:>14.6f}"
+            )
         # Peak memory of the CLI for a corpus and one four times larger: constant if it streams.
         x, centroids = mixture(args.frames // 4, 768, 500, seed=1)
         Bundle(centroids, {"dim": 768}, {}).save(tmp / "km")

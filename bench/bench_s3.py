@@ -53,10 +53,14 @@ def export_full_size(directory: Path) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (torch.randn(1, 128, 500), torch.tensor([500], dtype=torch.int32)), str(path),
-            input_names=["feats", "feats_len"], output_names=["tokens"],
+            model,
+            (torch.randn(1, 128, 500), torch.tensor([500], dtype=torch.int32)),
+            str(path),
+            input_names=["feats", "feats_len"],
+            output_names=["tokens"],
             dynamic_axes={"feats": {0: "batch", 2: "frames"}, "feats_len": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"}},
-            opset_version=17, dynamo=False,
+            opset_version=17,
+            dynamo=False,
         )
     return path
 

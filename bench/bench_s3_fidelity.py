@@ -26,10 +26,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audiotok.io.audio import decode
-from audiotok.io.audio_table import AudioItem
-from audiotok.units.s3 import S3Torch, load_torch_model, s3_tokens
-from tests.units.s3_references import (
+from audiotok.io.audio import decode  # noqa: E402 - after the path insertion
+from audiotok.io.audio_table import AudioItem  # noqa: E402 - after the path insertion
+from audiotok.units.s3 import S3Torch, load_torch_model, s3_tokens  # noqa: E402 - after the path insertion
+from tests.units.s3_references import (  # noqa: E402 - after the path insertion
     NAMES,
     codeword_audio,
     reference_model,

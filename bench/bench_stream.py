@@ -154,8 +154,10 @@ def main():
 
     quiet_transformers()
     waves, total, described = load_audio(args.audio, args.seconds)
-    print(f"audio: {total:.1f} s, {described}; torch threads {torch.get_num_threads()}; "
-          f"encoder context: {args.left_context:g} s left, {args.lookahead:g} s look-ahead")
+    print(
+        f"audio: {total:.1f} s, {described}; torch threads {torch.get_num_threads()}; "
+        f"encoder context: {args.left_context:g} s left, {args.lookahead:g} s look-ahead"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         bundles = make_bundles(Path(tmp), waves)
         print(f"{'bundle':26} {'chunk s':>7} {'chunks':>6} {'mean ms':>8} {'p95 ms':>8} {'RTF':>7} {'= offline':>9}")
@@ -164,8 +166,10 @@ def main():
             print(f"{name:26} {'offline':>7} {len(waves):6d} {1000 * seconds / len(waves):8.1f} {'':>8} {seconds / total:7.4f} {'':>9}")
             for chunk in CHUNKS:
                 units, times = streamed(bundle, waves, chunk, args.left_context, args.lookahead)
-                print(f"{name:26} {chunk:7g} {len(times):6d} {1000 * times.mean():8.1f} {1000 * np.percentile(times, 95):8.1f} "
-                      f"{times.sum() / total:7.4f} {agreement(units, reference):9.4f}")
+                print(
+                    f"{name:26} {chunk:7g} {len(times):6d} {1000 * times.mean():8.1f} {1000 * np.percentile(times, 95):8.1f} "
+                    f"{times.sum() / total:7.4f} {agreement(units, reference):9.4f}"
+                )
 
 
 if __name__ == "__main__":

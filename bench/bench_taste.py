@@ -53,8 +53,17 @@ def main() -> None:
         config = taste_config.resolve({"preset": name, "decoder": {"unit_vocab": 4096, "max_positions": 8192}, "model": {"max_text_tokens": 2048}})
         torch.manual_seed(0)
         model = TasteModel(config, 384, 384).to(args.device)
-        items = [Item(f"u{i}", "", np.arange(tokens), rng.standard_normal((tokens, 384)).astype(np.float32),
-                      rng.standard_normal((frames, 384)).astype(np.float32), rng.integers(0, 4096, units)) for i in range(args.batch)]
+        items = [
+            Item(
+                f"u{i}",
+                "",
+                np.arange(tokens),
+                rng.standard_normal((tokens, 384)).astype(np.float32),
+                rng.standard_normal((frames, 384)).astype(np.float32),
+                rng.integers(0, 4096, units),
+            )
+            for i in range(args.batch)
+        ]
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
         def step(group):
@@ -74,9 +83,12 @@ def main() -> None:
         model.eval()
         count = min(units, 100)
         greedy = timed(lambda: model.generate(collate(items[:1]).to(args.device), count), repeats=1)
-        print(f"{name}: {parameter_count(model) / 1e6:.2f}M parameters; batch of {args.batch} x {args.seconds:g} s ({tokens} text tokens, {frames} frames, {units} units): "
-              f"train step {batched:.3f} s batched, {alone:.3f} s one at a time; encode {len(items) / encode:.1f} utt/s "
-              f"({len(items) * args.seconds / encode:.0f} audio-s/s); greedy {count / greedy:.1f} units/s")
+        print(
+            f"{name}: {parameter_count(model) / 1e6:.2f}M parameters; batch of {args.batch} "
+            f"x {args.seconds:g} s ({tokens} text tokens, {frames} frames, {units} units): "
+            f"train step {batched:.3f} s batched, {alone:.3f} s one at a time; encode {len(items) / encode:.1f} utt/s "
+            f"({len(items) * args.seconds / encode:.0f} audio-s/s); greedy {count / greedy:.1f} units/s"
+        )
 
 
 if __name__ == "__main__":

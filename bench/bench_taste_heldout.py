@@ -42,14 +42,75 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SUBJECTS = ["the farmer", "my sister", "a young doctor", "the old captain", "our neighbour", "the teacher", "a tired pilot", "the little girl",
-            "his brother", "the quiet student", "a clever fox", "the baker", "her uncle", "the night guard", "a busy lawyer", "the singer"]
-VERBS = ["painted", "carried", "opened", "found", "cleaned", "watched", "bought", "dropped", "borrowed", "fixed", "followed", "hid",
-         "sold", "described", "measured", "counted"]
-OBJECTS = ["a green bottle", "the wooden gate", "seven apples", "an empty basket", "the broken clock", "a heavy letter", "the silver spoon",
-           "two yellow chairs", "a paper map", "the frozen river", "a tall ladder", "the purple blanket", "nine small stones", "a warm coat"]
-ENDINGS = ["before dinner", "near the station", "on a windy morning", "after the storm", "in the garden", "without a word", "at midnight",
-           "behind the church", "during the long summer", "under the bridge", "last Tuesday", "with great care", "", "", ""]
+SUBJECTS = [
+    "the farmer",
+    "my sister",
+    "a young doctor",
+    "the old captain",
+    "our neighbour",
+    "the teacher",
+    "a tired pilot",
+    "the little girl",
+    "his brother",
+    "the quiet student",
+    "a clever fox",
+    "the baker",
+    "her uncle",
+    "the night guard",
+    "a busy lawyer",
+    "the singer",
+]
+VERBS = [
+    "painted",
+    "carried",
+    "opened",
+    "found",
+    "cleaned",
+    "watched",
+    "bought",
+    "dropped",
+    "borrowed",
+    "fixed",
+    "followed",
+    "hid",
+    "sold",
+    "described",
+    "measured",
+    "counted",
+]
+OBJECTS = [
+    "a green bottle",
+    "the wooden gate",
+    "seven apples",
+    "an empty basket",
+    "the broken clock",
+    "a heavy letter",
+    "the silver spoon",
+    "two yellow chairs",
+    "a paper map",
+    "the frozen river",
+    "a tall ladder",
+    "the purple blanket",
+    "nine small stones",
+    "a warm coat",
+]
+ENDINGS = [
+    "before dinner",
+    "near the station",
+    "on a windy morning",
+    "after the storm",
+    "in the garden",
+    "without a word",
+    "at midnight",
+    "behind the church",
+    "during the long summer",
+    "under the bridge",
+    "last Tuesday",
+    "with great care",
+    "",
+    "",
+    "",
+]
 VOICES = ["en-us", "en-gb", "en+f3", "en-us+m3", "en-gb-scotland", "en-029+f2", "en-gb-x-rp+m5", "en-us+f4"]
 
 
@@ -132,8 +193,11 @@ def held_out_scores(model_dir: Path, features: Path, units: Path, head: int = 5)
                 counts["head"] += sum(a == b for a, b in zip(true[:head], forced[row, :head].tolist()))
                 counts["head_total"] += min(head, len(true))
                 counts["zeroed"] += sum(a == b for a, b in zip(true, zeroed[row, : len(true)].tolist()))
-    return {"valid_free_running_accuracy": counts["free"] / counts["total"], f"valid_first{head}_accuracy": counts["head"] / counts["head_total"],
-            "valid_accuracy_speech_zeroed": counts["zeroed"] / counts["total"]}
+    return {
+        "valid_free_running_accuracy": counts["free"] / counts["total"],
+        f"valid_first{head}_accuracy": counts["head"] / counts["head_total"],
+        "valid_accuracy_speech_zeroed": counts["zeroed"] / counts["total"],
+    }
 
 
 def main() -> None:
@@ -175,47 +239,96 @@ def main() -> None:
     splits = {"train": [r for r in rows if r["key"] not in held], "valid": [r for r in rows if r["key"] in held]}
     for name, part in splits.items():
         write_jsonl(work / f"{name}.jsonl", part)
-    print(f"corpus: {len(rows)} utterances ({min(seconds):.1f}-{max(seconds):.1f} s, {sum(seconds) / 60:.1f} min), {len(splits['train'])} train, "
-          f"{len(splits['valid'])} held out, {len({r['voice'] for r in rows})} voices; {time.time() - start:.0f} s", file=sys.stderr)
+    print(
+        f"corpus: {len(rows)} utterances ({min(seconds):.1f}-{max(seconds):.1f} s, {sum(seconds) / 60:.1f} min), {len(splits['train'])} train, "
+        f"{len(splits['valid'])} held out, {len({r['voice'] for r in rows})} voices; {time.time() - start:.0f} s",
+        file=sys.stderr,
+    )
 
     tag = "s3" if args.targets == "s3" else f"km{args.kmeans_k}"
     if args.targets == "s3":
         s3_model = work / f"s3_random_{args.s3_codebook}_{args.s3_fitted}.pt"
         if not s3_model.exists():  # codewords from the training audio only: the held-out audio stays unseen
-            run([py, str(ROOT / "recipes/taste/local/random_s3.py"), str(s3_model), "--codebook-size", str(args.s3_codebook),
-                 "--fitted-codes", str(args.s3_fitted), "--fit", f"jsonl:{work / 'train.jsonl'}", "--seed", str(args.seed)], logs / "random_s3.log")
+            run(
+                [
+                    py,
+                    str(ROOT / "recipes/taste/local/random_s3.py"),
+                    str(s3_model),
+                    "--codebook-size",
+                    str(args.s3_codebook),
+                    "--fitted-codes",
+                    str(args.s3_fitted),
+                    "--fit",
+                    f"jsonl:{work / 'train.jsonl'}",
+                    "--seed",
+                    str(args.seed),
+                ],
+                logs / "random_s3.log",
+            )
     for name in splits:
         units = work / f"units_{tag}_{name}.txt"
         if units.exists():
             pass
         elif args.targets == "s3":
-            run([*audiotok, "s3-extract", "--model", str(s3_model), "--version", "v1", "--rate", "25", "--device", args.device,
-                 f"jsonl:{work / f'{name}.jsonl'}", "-o", str(units)], logs / f"s3_{name}.log")
+            run(
+                [
+                    *audiotok,
+                    "s3-extract",
+                    "--model",
+                    str(s3_model),
+                    "--version",
+                    "v1",
+                    "--rate",
+                    "25",
+                    "--device",
+                    args.device,
+                    f"jsonl:{work / f'{name}.jsonl'}",
+                    "-o",
+                    str(units),
+                ],
+                logs / f"s3_{name}.log",
+            )
         else:  # MFCC k-means units (phone- and voice-dependent, fitted on train), 100 Hz taken every 4th frame: 25 Hz like S3
             mfcc = work / f"mfcc_{name}"
             if not Path(f"{mfcc}.scp").exists():
-                run([*audiotok, "extract-feats", "--backend", "mfcc", "--deltas", f"jsonl:{work / f'{name}.jsonl'}", f"ark,scp:{mfcc}.ark,{mfcc}.scp"],
-                    logs / f"mfcc_{name}.log")
+                run(
+                    [*audiotok, "extract-feats", "--backend", "mfcc", "--deltas", f"jsonl:{work / f'{name}.jsonl'}", f"ark,scp:{mfcc}.ark,{mfcc}.scp"],
+                    logs / f"mfcc_{name}.log",
+                )
             bundle = work / f"kmeans_{args.kmeans_k}"
             if not (bundle / "centroids.npy").exists():
-                run([*audiotok, "fit-kmeans", "--k", str(args.kmeans_k), "--seed", str(args.seed), f"scp:{work / 'mfcc_train'}.scp", str(bundle)],
-                    logs / "fit_kmeans.log")
+                run(
+                    [*audiotok, "fit-kmeans", "--k", str(args.kmeans_k), "--seed", str(args.seed), f"scp:{work / 'mfcc_train'}.scp", str(bundle)],
+                    logs / "fit_kmeans.log",
+                )
             frames = work / f"units_{tag}_100hz_{name}.txt"
             run([*audiotok, "quantize", str(bundle), f"scp:{mfcc}.scp", "-o", str(frames)], logs / f"quantize_{name}.log")
             units.write_text("".join(" ".join([line.split()[0], *line.split()[1:][::4]]) + "\n" for line in frames.read_text().splitlines() if line.strip()))
-        run([*audiotok, "taste-extract", str(work / f"{name}.jsonl"), "-o", str(work / f"taste_{name}"), "--whisper", args.whisper, "--device", args.device],
-            logs / f"taste_extract_{name}.log")
+        run(
+            [*audiotok, "taste-extract", str(work / f"{name}.jsonl"), "-o", str(work / f"taste_{name}"), "--whisper", args.whisper, "--device", args.device],
+            logs / f"taste_extract_{name}.log",
+        )
 
     config = work / f"{args.config}_{tag}.yaml"  # the preset with decoder.unit_vocab set to the unit codebook
     config.write_text(f"preset: {args.config}\ndecoder:\n  unit_vocab: {args.s3_codebook if args.targets == 's3' else args.kmeans_k}\n")
-    data = ["--features", str(work / "taste_train"), "--units", str(work / f"units_{tag}_train.txt"),
-            "--valid-features", str(work / "taste_valid"), "--valid-units", str(work / f"units_{tag}_valid.txt")]
+    data = [
+        "--features",
+        str(work / "taste_train"),
+        "--units",
+        str(work / f"units_{tag}_train.txt"),
+        "--valid-features",
+        str(work / "taste_valid"),
+        "--valid-units",
+        str(work / f"units_{tag}_valid.txt"),
+    ]
     results = {}
     for variant, extra in (("full", []), ("text_only", ["--zero-speech"])):
         out = work / f"exp_{tag}_{args.config}_{args.max_steps}_{variant}"  # per length: a shorter rerun must not resume a longer run
         if not (out / "summary.json").exists():
-            run([*audiotok, "taste-train", str(config), *data, "--output-dir", str(out), "--max-steps", str(args.max_steps), "--device", args.device, *extra],
-                logs / f"train_{variant}.log")
+            run(
+                [*audiotok, "taste-train", str(config), *data, "--output-dir", str(out), "--max-steps", str(args.max_steps), "--device", args.device, *extra],
+                logs / f"train_{variant}.log",
+            )
         summary = json.loads((out / "summary.json").read_text())
         evals = [row for row in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "valid_accuracy" in row]
         best = max(evals, key=lambda row: row["valid_accuracy"])  # the run overfits: where held-out accuracy peaked
@@ -227,8 +340,11 @@ def main() -> None:
 
     full, text = results["full"], results["text_only"]
     top = "top5_accuracy"
-    targets = (f"random S3 v1 ({args.s3_codebook} codes, {args.s3_fitted} fitted on train audio)" if tag == "s3"
-               else f"MFCC k-means ({args.kmeans_k}, fitted on train audio, 25 Hz)")
+    targets = (
+        f"random S3 v1 ({args.s3_codebook} codes, {args.s3_fitted} fitted on train audio)"
+        if tag == "s3"
+        else f"MFCC k-means ({args.kmeans_k}, fitted on train audio, 25 Hz)"
+    )
     lines = [
         f"TASTE held-out ablation: {len(splits['train'])} train / {len(splits['valid'])} held-out espeak-ng utterances, "
         f"config {args.config}, {args.max_steps} steps, targets {targets}, Whisper {Path(args.whisper).name}",

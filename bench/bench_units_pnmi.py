@@ -56,13 +56,20 @@ def main():
             # Chance level: the same frames with labels drawn uniformly from k.
             rng = np.random.default_rng(0)
             lines = (work / "units.txt").read_text().splitlines()
-            (work / "random.txt").write_text("".join(f"{line.split()[0]} {' '.join(map(str, rng.integers(0, args.k, len(line.split()) - 1)))}\n" for line in lines))
-            chance = json.loads(audiotok("report", work / "random.txt", "--k", args.k, "--frame-rate", report["frame_rate"], "--alignments", audio, "--format", "json"))
+            (work / "random.txt").write_text(
+                "".join(f"{line.split()[0]} {' '.join(map(str, rng.integers(0, args.k, len(line.split()) - 1)))}\n" for line in lines)
+            )
+            chance = json.loads(
+                audiotok("report", work / "random.txt", "--k", args.k, "--frame-rate", report["frame_rate"], "--alignments", audio, "--format", "json")
+            )
             rows.append((name, report, chance))
     print(f"k={args.k}, k-means on {audio} (all recordings), scored on {len(textgrids)} MFA TextGrids")
     print(f"{'features':>22} {'Hz':>5} {'frames':>7} {'phones':>6} {'PNMI':>6} {'phone pur.':>10} {'cluster pur.':>12} {'usage':>6} {'PNMI random':>11}")
     for name, r, c in rows:
-        print(f"{name:>22} {r['frame_rate']:>5g} {r['aligned_frames']:>7} {r['phones']:>6} {r['pnmi']:>6.3f} {r['phone_purity']:>10.3f} {r['cluster_purity']:>12.3f} {r['codebook_usage']:>6.2f} {c['pnmi']:>11.3f}")
+        print(
+            f"{name:>22} {r['frame_rate']:>5g} {r['aligned_frames']:>7} {r['phones']:>6} {r['pnmi']:>6.3f} "
+            f"{r['phone_purity']:>10.3f} {r['cluster_purity']:>12.3f} {r['codebook_usage']:>6.2f} {c['pnmi']:>11.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -82,13 +82,20 @@ def assert_no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
 
 
-
 def _save_tiny(directory: Path, kind: str) -> Path:
     import torch
     from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(0)
-    common = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    common = dict(
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     if kind == "hubert":  # group-norm front end, post-LN encoder: like HuBERT-base
         HubertModel(HubertConfig(feat_extract_norm="group", do_stable_layer_norm=False, **common)).save_pretrained(directory)
         Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=False).save_pretrained(directory)

@@ -112,16 +112,19 @@ def test_a_job_without_exit_code_counts_as_failed(tmp_path):
     assert result.returncode == 0 and "running 0 of 1 jobs" in result.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "need a LOGFILE and a COMMAND"),
-    (["JOB=1:3", "log/x.log", "true"], "must contain JOB"),
-    (["JOB=3:1", "log/x.JOB.log", "true"], "bad job range"),
-    (["JOB=a", "log/x.JOB.log", "true"], "bad job range"),
-    (["--max-jobs", "0", "JOB=1:2", "log/x.JOB.log", "true"], "--max-jobs must be a positive integer"),
-    (["--backend", "sge", "JOB=1:2", "log/x.JOB.log", "true"], "--backend must be local or slurm"),
-    (["--rerun", "some", "JOB=1:2", "log/x.JOB.log", "true"], "--rerun must be"),
-    (["--nope", "1", "JOB=1:2", "log/x.JOB.log", "true"], "unknown option --nope"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "need a LOGFILE and a COMMAND"),
+        (["JOB=1:3", "log/x.log", "true"], "must contain JOB"),
+        (["JOB=3:1", "log/x.JOB.log", "true"], "bad job range"),
+        (["JOB=a", "log/x.JOB.log", "true"], "bad job range"),
+        (["--max-jobs", "0", "JOB=1:2", "log/x.JOB.log", "true"], "--max-jobs must be a positive integer"),
+        (["--backend", "sge", "JOB=1:2", "log/x.JOB.log", "true"], "--backend must be local or slurm"),
+        (["--rerun", "some", "JOB=1:2", "log/x.JOB.log", "true"], "--rerun must be"),
+        (["--nope", "1", "JOB=1:2", "log/x.JOB.log", "true"], "unknown option --nope"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(tmp_path, args, message):
     result = launch(*args, cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and message in result.stderr
@@ -134,6 +137,7 @@ def test_help_exits_0():
 
 
 # --- split_data.sh ---
+
 
 def table(path: Path) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in path.read_text().splitlines())
@@ -238,6 +242,7 @@ def test_split_errors(tmp_path):
 
 # --- merge_tables.sh ---
 
+
 def test_merge_tables(tmp_path):
     (tmp_path / "u.1").write_text("a 1 2\nc 3\n")
     (tmp_path / "u.2").write_text("b 4\nd 5 6\n")
@@ -268,13 +273,16 @@ def test_merge_tables_carries_the_pieces_recipe(tmp_path):
     assert not (tmp_path / "other.txt").exists() and not (tmp_path / "other.txt.recipe.json").exists()
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ({"a": "k1 1\nk2 2\n", "b": "k2 3\n"}, "merge_tables.sh: key k2 appears twice across inputs (in a b)"),
-    ({"a": "k1 1\nk1 2\n"}, "merge_tables.sh: a: key k1 appears twice"),
-    ({"a": "k2 1\nk1 2\n"}, "merge_tables.sh: a: not sorted at line 2 (key k1 after k2; use LC_ALL=C sort)"),
-    ({"a": "k1 1\n\nk2 1\n"}, "merge_tables.sh: a: line 2 is empty"),
-    ({"a": "k1 1\n", "missing": None}, "merge_tables.sh: input missing not found"),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"a": "k1 1\nk2 2\n", "b": "k2 3\n"}, "merge_tables.sh: key k2 appears twice across inputs (in a b)"),
+        ({"a": "k1 1\nk1 2\n"}, "merge_tables.sh: a: key k1 appears twice"),
+        ({"a": "k2 1\nk1 2\n"}, "merge_tables.sh: a: not sorted at line 2 (key k1 after k2; use LC_ALL=C sort)"),
+        ({"a": "k1 1\n\nk2 1\n"}, "merge_tables.sh: a: line 2 is empty"),
+        ({"a": "k1 1\n", "missing": None}, "merge_tables.sh: input missing not found"),
+    ],
+)
 def test_merge_tables_errors_leave_no_output(tmp_path, inputs, message):
     for name, text in inputs.items():
         if text is not None:

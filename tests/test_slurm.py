@@ -59,8 +59,7 @@ def run_both(tmp_path, *args, fail=()):
 
 
 def outputs(d):
-    return {p.relative_to(d).as_posix(): untimed(p.read_text()) for p in sorted(d.rglob("*"))
-            if p.is_file() and "q" not in p.relative_to(d).parts}
+    return {p.relative_to(d).as_posix(): untimed(p.read_text()) for p in sorted(d.rglob("*")) if p.is_file() and "q" not in p.relative_to(d).parts}
 
 
 def test_slurm_backend_matches_local_backend(slurm, tmp_path):
@@ -91,7 +90,7 @@ def test_slurm_single_job_with_sbatch_options(slurm, tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get("AUDIOTOK_TEST_AUDIO"), reason="set AUDIOTOK_TEST_AUDIO to the shared speech recordings")
-def test_librispeech_recipe_gives_the_same_units_on_slurm(slurm, tmp_path, librispeech):
+def test_librispeech_recipe_gives_the_same_units_on_slurm(slurm, tmp_path, librispeech):  # noqa: F811 - the fixture
     from tests.test_corpus_recipes import OPTS, copy_recipe, run
 
     outputs = {}

@@ -54,7 +54,10 @@ def run_recipe(recipe: Path, *args) -> subprocess.CompletedProcess:
 
 
 def test_step_audio_recipe_end_to_end(tmp_path, tokenizer_dir, cli):
-    items = {f"utt{i}": write_audio(tmp_path / "in" / f"utt{i}.wav", tone_burst(rate, tone=1.2 + 0.4 * i, freq=200 + 80 * i, seed=i), rate) for i, rate in enumerate((16000, 22050, 16000))}
+    items = {
+        f"utt{i}": write_audio(tmp_path / "in" / f"utt{i}.wav", tone_burst(rate, tone=1.2 + 0.4 * i, freq=200 + 80 * i, seed=i), rate)
+        for i, rate in enumerate((16000, 22050, 16000))
+    }
     data = make_data_dir(tmp_path / "corpus", items)
     recipe = copy_recipe(tmp_path)
     run = run_recipe(recipe, "--data", data, "--tokenizer-dir", tokenizer_dir, "--nj", 2)
@@ -73,7 +76,9 @@ def test_step_audio_recipe_end_to_end(tmp_path, tokenizer_dir, cli):
         numbers = [int(n) for n in text.replace("<audio_", " ").replace(">", " ").split()]
         assert [n + 65536 for n in numbers] == ids[key] and all(0 <= n < 1024 + 64 for n in numbers)
     # Back apart: whole 2:3 groups of the original streams.
-    split = cli("deinterleave", out / "audio.txt", "--ratio", "2:3", "--offsets", "0,1024", "--format", "string", "-o", tmp_path / "a.txt", "-o", tmp_path / "b.txt")
+    split = cli(
+        "deinterleave", out / "audio.txt", "--ratio", "2:3", "--offsets", "0,1024", "--format", "string", "-o", tmp_path / "a.txt", "-o", tmp_path / "b.txt"
+    )
     assert split.returncode == 0, split.stderr
     for mine, theirs, size in ((tmp_path / "a.txt", out / "vq02.txt", 2), (tmp_path / "b.txt", out / "vq06.txt", 3)):
         for got, full in zip(mine.read_text().splitlines(), theirs.read_text().splitlines(), strict=True):

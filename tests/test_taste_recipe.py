@@ -19,8 +19,25 @@ def test_taste_recipe_end_to_end_on_real_speech(tmp_path, speech_dir, whisper_di
     (recipe / "utils").symlink_to(ROOT / "recipes" / "utils")
     (recipe / "path.sh").write_text((recipe / "path.sh").read_text().replace('"$recipe_root/../../bin', f'"{ROOT}/bin'))
     env = {**os.environ, "AUDIOTOK_PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    args = ["./run.sh", "--corpus", str(speech_dir), "--language", "en", "--whisper", str(whisper_dir), "--config", "tiny",
-            "--s3-codebook", "64", "--s3-fitted", "32", "--ablation", "false", "--device", "cpu"]
+    args = [
+        "./run.sh",
+        "--corpus",
+        str(speech_dir),
+        "--language",
+        "en",
+        "--whisper",
+        str(whisper_dir),
+        "--config",
+        "tiny",
+        "--s3-codebook",
+        "64",
+        "--s3-fitted",
+        "32",
+        "--ablation",
+        "false",
+        "--device",
+        "cpu",
+    ]
     run = subprocess.run(args, cwd=recipe, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     # taste-train takes the unit rate from the recipe s3-extract wrote beside the units.

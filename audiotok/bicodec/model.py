@@ -46,8 +46,16 @@ class BiCodecTokenizerModel(nn.Module):
         )
         # Not part of the loaded weights: its window and filter bank are rebuilt from mel_params.
         self.mel = torchaudio.transforms.MelSpectrogram(
-            mel["sample_rate"], mel["n_fft"], mel["win_length"], mel["hop_length"], mel["mel_fmin"], mel.get("mel_fmax"),
-            n_mels=mel["num_mels"], power=1, norm="slaney", mel_scale="slaney",
+            mel["sample_rate"],
+            mel["n_fft"],
+            mel["win_length"],
+            mel["hop_length"],
+            mel["mel_fmin"],
+            mel.get("mel_fmax"),
+            n_mels=mel["num_mels"],
+            power=1,
+            norm="slaney",
+            mel_scale="slaney",
         )
 
     def weight_keys(self) -> dict[str, torch.Size]:

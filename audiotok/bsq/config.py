@@ -108,4 +108,11 @@ def check(config: dict) -> None:
 def frontend_options(config: dict) -> dict:
     """What the mel front end needs, as recorded in a model directory."""
     d = config["data"]
-    return {"sample_rate": d["sample_rate"], "n_fft": d["n_fft"], "hop_length": d["hop_length"], "n_mels": config["model"]["input_size"], "min_db": d["min_db"], "max_db": d["max_db"]}
+    return {
+        "sample_rate": d["sample_rate"],
+        "n_fft": d["n_fft"],
+        "hop_length": d["hop_length"],
+        "n_mels": config["model"]["input_size"],
+        "min_db": d["min_db"],
+        "max_db": d["max_db"],
+    }

@@ -49,7 +49,9 @@ class MelFrontend:
 
         self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
         self.min_db, self.max_db = float(min_db), float(max_db)
-        self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0, center=True, norm=None, mel_scale="htk")
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0, center=True, norm=None, mel_scale="htk"
+        )
         window_sum = torch.hann_window(n_fft).sum().item()
         self.reference_db = 10.0 * math.log10((window_sum / 2.0) ** 2)
 
@@ -82,7 +84,9 @@ class MelFrontend:
         import torchaudio
 
         power_mel = torch.pow(10.0, (self.unscale(scaled) + self.reference_db) / 10.0).transpose(0, 1)
-        inverse = torchaudio.transforms.InverseMelScale(n_stft=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate, norm=None, mel_scale="htk")
+        inverse = torchaudio.transforms.InverseMelScale(
+            n_stft=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate, norm=None, mel_scale="htk"
+        )
         griffin = torchaudio.transforms.GriffinLim(n_fft=self.n_fft, hop_length=self.hop_length, power=2.0, n_iter=iterations, momentum=0.99, rand_init=True)
         state = torch.get_rng_state()
         torch.manual_seed(seed)

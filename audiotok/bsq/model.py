@@ -79,7 +79,9 @@ class ConvModule(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(width)
         self.pointwise_in = nn.Linear(width, 2 * width)
-        self.depthwise = nn.Conv1d(width, width, kernel_size, padding=kernel_size // 2, groups=width, bias=False)  # batch norm follows: a bias would only be noise for Adam
+        self.depthwise = nn.Conv1d(
+            width, width, kernel_size, padding=kernel_size // 2, groups=width, bias=False
+        )  # batch norm follows: a bias would only be noise for Adam
         self.batch_norm = TokenBatchNorm(width)
         self.pointwise_out = nn.Linear(width, width)
 
@@ -166,7 +168,10 @@ class AudioBSQModel(nn.Module):
             raise UsageError("AudioBSQModel needs audiotok's model config (a dict)", "or the seed's form: AudioBSQModel(audioconfig={...}, embed_dim=18)")
         missing = sorted(set(DEFAULTS["model"]) - set(model_config) - {"unit_codes"})
         if missing:
-            raise UsageError(f"the model config lacks {', '.join(missing)}", "give a whole model section (audiotok.bsq.config.load(...)['model']), or the seed's form: AudioBSQModel(audioconfig={...}, embed_dim=18)")
+            raise UsageError(
+                f"the model config lacks {', '.join(missing)}",
+                "give a whole model section (audiotok.bsq.config.load(...)['model']), or the seed's form: AudioBSQModel(audioconfig={...}, embed_dim=18)",
+            )
         m = self.config = dict(model_config)
         m.setdefault("unit_codes", True)  # model directories written before the option existed
         self.patch = m["patch_size"]
@@ -174,7 +179,16 @@ class AudioBSQModel(nn.Module):
         self.patch_embed = nn.Linear(self.patch * self.patch, m["width"])
         self.encoder = PatchTransformer(m)
         self.to_latent = nn.Linear(m["width"], m["embed_dim"])
-        self.quantizer = BinarySphericalQuantizer(m["embed_dim"], m["inv_temperature"], m["entropy_group_size"], m["commit_weight"], m["entropy_weight"], m["codebook_entropy_weight"], m["l2_norm"], m["unit_codes"])
+        self.quantizer = BinarySphericalQuantizer(
+            m["embed_dim"],
+            m["inv_temperature"],
+            m["entropy_group_size"],
+            m["commit_weight"],
+            m["entropy_weight"],
+            m["codebook_entropy_weight"],
+            m["l2_norm"],
+            m["unit_codes"],
+        )
         self.from_latent = nn.Linear(m["embed_dim"], m["width"])
         self.decoder = PatchTransformer(m)
         self.to_patch = nn.Linear(m["width"], self.patch * self.patch)
@@ -182,7 +196,10 @@ class AudioBSQModel(nn.Module):
     def grid(self, mel: torch.Tensor) -> tuple[int, int]:
         frames, mels = mel.shape[-2:]
         if frames % self.patch or mels != self.config["input_size"] or frames > self.config["input_length"]:
-            raise ValueError(f"mel of {frames} frames x {mels} bins: need a multiple of {self.patch} frames, at most {self.config['input_length']}, and {self.config['input_size']} bins")
+            raise ValueError(
+                f"mel of {frames} frames x {mels} bins: need a multiple of {self.patch} frames, "
+                f"at most {self.config['input_length']}, and {self.config['input_size']} bins"
+            )
         return frames // self.patch, mels // self.patch
 
     def patchify(self, mel: torch.Tensor) -> torch.Tensor:
@@ -208,7 +225,13 @@ class AudioBSQModel(nn.Module):
         """The quantizer's info with ids as a grid, plus the entries the seed's quantizer returns."""
         ids = info["ids"].reshape(batch, -1)
         indices = bits_to_ids(ids_to_bits(ids, self.embed_dim).flip(-1))  # the seed numbers codes with dimension 0 as the top bit
-        return {**info, "ids": ids.reshape(batch, *grid), "indices": indices, "H": info["codebook_entropy"], "used_codes": None if self.training else torch.unique(indices)}
+        return {
+            **info,
+            "ids": ids.reshape(batch, *grid),
+            "indices": indices,
+            "H": info["codebook_entropy"],
+            "used_codes": None if self.training else torch.unique(indices),
+        }
 
     def forward(self, mel: torch.Tensor):
         """mel (B, T, F) -> (reconstruction (B, T, F), quantizer loss, info: ids (B, T/p, F/p), entropies, the seed's indices)."""

@@ -50,7 +50,17 @@ def ids_to_bits(ids: torch.Tensor, embed_dim: int) -> torch.Tensor:
 
 
 class BinarySphericalQuantizer(nn.Module):
-    def __init__(self, embed_dim: int, inv_temperature: float = 100.0, group_size: int = 9, commit_weight: float = 0.25, entropy_weight: float = 0.1, codebook_entropy_weight: float = 1.0, l2_norm: bool = True, unit_codes: bool = True):
+    def __init__(
+        self,
+        embed_dim: int,
+        inv_temperature: float = 100.0,
+        group_size: int = 9,
+        commit_weight: float = 0.25,
+        entropy_weight: float = 0.1,
+        codebook_entropy_weight: float = 1.0,
+        l2_norm: bool = True,
+        unit_codes: bool = True,
+    ):
         super().__init__()
         self.embed_dim = embed_dim
         self.inv_temperature = inv_temperature
@@ -75,7 +85,12 @@ class BinarySphericalQuantizer(nn.Module):
         commitment = F.mse_loss(z, hard.detach(), reduction="none").sum(-1).mean()
         per_sample, codebook = self.entropies(z.reshape(-1, self.embed_dim))
         loss = self.commit_weight * commitment + self.entropy_weight * (per_sample - self.codebook_entropy_weight * codebook)
-        info = {"ids": bits_to_ids(signs > 0), "commitment": commitment.detach(), "per_sample_entropy": per_sample.detach(), "codebook_entropy": codebook.detach()}
+        info = {
+            "ids": bits_to_ids(signs > 0),
+            "commitment": commitment.detach(),
+            "per_sample_entropy": per_sample.detach(),
+            "codebook_entropy": codebook.detach(),
+        }
         return quantized, loss, info
 
     def entropies(self, z: torch.Tensor):

@@ -19,7 +19,17 @@ SEED_MODEL_CLASS = "transcoder.models.audiobsq.AudioBSQModel"
 SEED_DATASETS = ("AudioFolderDataset", "LibriSpeechSpectrogramDataset", "CommonVoiceSpectrogramDataset", "AudioSpectrogramDataset")
 
 # AudioTransformerEncoder's defaults for the keys audiotok's model also has (same names).
-SEED_AUDIOCONFIG = {"input_size": 128, "input_length": 1024, "patch_size": 16, "width": 768, "layers": 12, "heads": 12, "mlp_ratio": 4.0, "use_conv_module": False, "conv_kernel_size": 31}
+SEED_AUDIOCONFIG = {
+    "input_size": 128,
+    "input_length": 1024,
+    "patch_size": 16,
+    "width": 768,
+    "layers": 12,
+    "heads": 12,
+    "mlp_ratio": 4.0,
+    "use_conv_module": False,
+    "conv_kernel_size": 31,
+}
 
 # audioconfig keys for parts audiotok's encoder does not have: accepted at the value that leaves
 # them out (or at the seed's default layout, which audiotok's blocks stand for).
@@ -104,7 +114,8 @@ def translate_config(raw: dict) -> dict:
 
 
 SEED_SECTIONS_REFUSED = {
-    "loss": "audiotok trains on the mel MSE plus the quantizer loss, with no discriminator: model.commit_weight, model.entropy_weight, model.codebook_entropy_weight",
+    "loss": "audiotok trains on the mel MSE plus the quantizer loss, with no discriminator: "
+    "model.commit_weight, model.entropy_weight, model.codebook_entropy_weight",
     "wandb": "metrics go to OUTPUT_DIR/metrics.jsonl and loss_curve.png",
     "evaluation": "bsq-eval reports mel MSE and MAE",
 }
@@ -152,15 +163,23 @@ def _model_config(audioconfig, embed_dim, arguments: dict, problems: list[str], 
     if s["logit_laplace"]:
         problems.append(f"{where}logit_laplace=True (audiotok's reconstruction loss is the mel MSE)")
     if s["ckpt_path"] is not None:
-        problems.append(f"{where}ckpt_path (load a model bsq-train wrote with audiotok.bsq.modeldir.load(DIR); the seed's checkpoints hold another layer layout)")
+        problems.append(
+            f"{where}ckpt_path (load a model bsq-train wrote with audiotok.bsq.modeldir.load(DIR); the seed's checkpoints hold another layer layout)"
+        )
     if s["ignore_keys"]:
         problems.append(f"{where}ignore_keys (only with ckpt_path)")
     if s["selective_checkpointing"]:
         problems.append(f"{where}selective_checkpointing=True (model.grad_checkpointing recomputes whole blocks)")
     if s["clamp_range"] is not None:
-        problems.append(f"{where}clamp_range (the model takes and returns the log-mel scaled to [-1, 1]; the dB range mapped there is the front end's: data.min_db, data.max_db, or MelFrontend(min_db=, max_db=))")
+        problems.append(
+            f"{where}clamp_range (the model takes and returns the log-mel scaled to [-1, 1]; the dB range "
+            "mapped there is the front end's: data.min_db, data.max_db, or MelFrontend(min_db=, max_db=))"
+        )
     if s["persample_entropy_compute"] not in ("group", "analytical"):
-        problems.append(f"{where}persample_entropy_compute={s['persample_entropy_compute']!r} (the seed takes group or analytical; both give the exact per-sample entropy audiotok computes)")
+        problems.append(
+            f"{where}persample_entropy_compute={s['persample_entropy_compute']!r} (the seed takes "
+            "group or analytical; both give the exact per-sample entropy audiotok computes)"
+        )
     if s["cb_entropy_compute"] not in ("group", "nce"):
         problems.append(f"{where}cb_entropy_compute={s['cb_entropy_compute']!r} (the seed takes group or nce)")
     for key in ("beta", "gamma0", "gamma", "zeta", "inv_temperature"):
@@ -172,7 +191,10 @@ def _model_config(audioconfig, embed_dim, arguments: dict, problems: list[str], 
     # The seed's quantizer loss: beta * commitment + zeta * (gamma0 * H_sample - gamma * H_codebook) / inv_temperature.
     entropy_weight = s["zeta"] * s["gamma0"] / s["inv_temperature"]
     if s["gamma0"] == 0 and s["gamma"] != 0 and s["zeta"] != 0:
-        problems.append(f"{where}gamma0=0 with gamma={s['gamma']} (audiotok weighs the codebook entropy relative to the per-sample one: model.entropy_weight x model.codebook_entropy_weight)")
+        problems.append(
+            f"{where}gamma0=0 with gamma={s['gamma']} (audiotok weighs the codebook entropy "
+            "relative to the per-sample one: model.entropy_weight x model.codebook_entropy_weight)"
+        )
     model = {key: a[key] for key in SEED_AUDIOCONFIG}
     model.update(
         embed_dim=embed_dim,
@@ -233,7 +255,10 @@ def _seed_data_section(data: dict, problems: list[str]) -> tuple[dict, dict, dic
             problems.append(f"data.clamp_range={low_high!r} (a [low, high] dB pair: data.min_db, data.max_db)")
     if "batch_size" in data:
         data.pop("batch_size")
-        problems.append("data.batch_size (the seed's is per process; optim.batch_size is the global batch, split over torchrun's processes: set it to data.batch_size x processes)")
+        problems.append(
+            "data.batch_size (the seed's is per process; optim.batch_size is the global "
+            "batch, split over torchrun's processes: set it to data.batch_size x processes)"
+        )
     if "num_workers" in data:
         data.pop("num_workers")
         problems.append("data.num_workers (audiotok decodes audio in the training process)")
@@ -271,7 +296,13 @@ def _seed_dataset(spec: dict, where: str, problems: list[str], training: bool) -
         params.pop("split", None)
         table = os.path.join(table, "clips") if os.path.isdir(os.path.join(table, "clips")) else table  # as the seed looks for clips/
     settings = {}
-    for key, (section, name) in {"sample_rate": ("data", "sample_rate"), "n_fft": ("data", "n_fft"), "hop_length": ("data", "hop_length"), "n_mels": ("model", "input_size"), "target_length": ("data", "segment_frames")}.items():
+    for key, (section, name) in {
+        "sample_rate": ("data", "sample_rate"),
+        "n_fft": ("data", "n_fft"),
+        "hop_length": ("data", "hop_length"),
+        "n_mels": ("model", "input_size"),
+        "target_length": ("data", "segment_frames"),
+    }.items():
         if key in params:
             settings[name] = (section, params.pop(key), f"{where}.params.{key}")
     if not params.pop("normalize", True):

@@ -146,7 +146,14 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
         atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
         atomic_write_text(output / "valid_keys.txt", "".join(u.key + "\n" for u in valid_set))
         params = sum(p.numel() for p in model.parameters())
-        log.info("%d training and %d held-out utterances; %.2fM parameters; %d process(es) on %s", len(train_set), len(valid_set), params / 1e6, dist.world, dist.device)
+        log.info(
+            "%d training and %d held-out utterances; %.2fM parameters; %d process(es) on %s",
+            len(train_set),
+            len(valid_set),
+            params / 1e6,
+            dist.world,
+            dist.device,
+        )
 
     trained = model
     if dist.world > 1:
@@ -173,19 +180,48 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
             scheduler.step()
             step += 1
             if step % o["log_every"] == 0 or step == o["max_steps"]:
-                values = dist.mean(torch.stack([loss.detach(), mse.detach(), mae.detach(), quant_loss.detach(), info["per_sample_entropy"], info["codebook_entropy"]]).double()).tolist()
+                values = dist.mean(
+                    torch.stack([loss.detach(), mse.detach(), mae.detach(), quant_loss.detach(), info["per_sample_entropy"], info["codebook_entropy"]]).double()
+                ).tolist()
                 if dist.main:
-                    last = {"step": step, "loss": values[0], "recon_mse": values[1], "recon_mae": values[2], "quant_loss": values[3], "per_sample_entropy": values[4], "codebook_entropy": values[5], "lr": lr, "grad_norm": float(grad_norm)}
+                    last = {
+                        "step": step,
+                        "loss": values[0],
+                        "recon_mse": values[1],
+                        "recon_mae": values[2],
+                        "quant_loss": values[3],
+                        "per_sample_entropy": values[4],
+                        "codebook_entropy": values[5],
+                        "lr": lr,
+                        "grad_norm": float(grad_norm),
+                    }
                     metrics.write(json.dumps(last) + "\n")
                     metrics.flush()
                     rate = (time.time() - started) / (step - started_step)
-                    log.info("step %d/%d loss %.4f mel-mse %.4f mae %.4f H %.2f/%.2f lr %.2e %.2f s/step", step, o["max_steps"], values[0], values[1], values[2], values[4], values[5], lr, rate)
+                    log.info(
+                        "step %d/%d loss %.4f mel-mse %.4f mae %.4f H %.2f/%.2f lr %.2e %.2f s/step",
+                        step,
+                        o["max_steps"],
+                        values[0],
+                        values[1],
+                        values[2],
+                        values[4],
+                        values[5],
+                        lr,
+                        rate,
+                    )
             if valid_corpus.utterances and (step % o["valid_every"] == 0 or step == o["max_steps"]):
                 if dist.main:
                     scores = validate(model, valid_corpus)
                     metrics.write(json.dumps({"step": step, **scores}) + "\n")
                     metrics.flush()
-                    log.info("step %d held-out mel MSE %.4f MAE %.4f (mean-spectrum baseline MSE %.4f)", step, scores["valid_mse"], scores["valid_mae"], scores["valid_baseline_mse"])
+                    log.info(
+                        "step %d held-out mel MSE %.4f MAE %.4f (mean-spectrum baseline MSE %.4f)",
+                        step,
+                        scores["valid_mse"],
+                        scores["valid_mae"],
+                        scores["valid_baseline_mse"],
+                    )
                     last.update(scores)
                 dist.barrier()
             stopping = stop_after is not None and step >= stop_after

@@ -59,4 +59,6 @@ def command(
     target.open()  # reads the keys a killed run finished
     already_done = sum(item.key in target.done_keys for item in items)
     results = bicodec_tokens(items, tokenizer, channel=channel, batch_seconds=batch_seconds, skip=target.done_keys.__contains__)
-    engine.run(NAME, target, results, lambda key, tokens: target.write(key, **tokens), failures=source_failures, min_success=min_success, already_done=already_done)
+    engine.run(
+        NAME, target, results, lambda key, tokens: target.write(key, **tokens), failures=source_failures, min_success=min_success, already_done=already_done
+    )

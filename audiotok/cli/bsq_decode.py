@@ -35,7 +35,7 @@ def _read_tokens(spec: str, bands: int):
     if spec.startswith("jsonl:") or spec.endswith(".jsonl"):
         for where, record in iter_json_records(spec):
             if "key" not in record or "tokens" not in record:
-                raise AudiotokError(f"{where}: a record needs \"key\" and \"tokens\"")
+                raise AudiotokError(f'{where}: a record needs "key" and "tokens"')
             yield str(record["key"]), np.asarray(record["tokens"], dtype=np.int64), record.get("frames"), where
     else:
         for key, values in read_int_vectors(spec):
@@ -43,7 +43,9 @@ def _read_tokens(spec: str, bands: int):
 
 
 def command(
-    tokens: Annotated[str, typer.Argument(metavar="TOKENS", help="Token table from bsq-encode: text file, JSONL file, or - (text on stdin).", show_default=False)],
+    tokens: Annotated[
+        str, typer.Argument(metavar="TOKENS", help="Token table from bsq-encode: text file, JSONL file, or - (text on stdin).", show_default=False)
+    ],
     model: Annotated[str, typer.Option("--model", help="Model directory written by bsq-train.", show_default=False)],
     output_dir: Annotated[str, typer.Option("--output", "-o", help="Directory for KEY.npy (and KEY.wav).", show_default=False)],
     griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Also write KEY.wav, resynthesised by Griffin-Lim.")] = False,

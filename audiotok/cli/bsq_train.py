@@ -37,7 +37,9 @@ def command(
     valid: Annotated[str | None, typer.Option("--valid", help="Override data.valid: a held-out audio table.")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Override optim.max_steps (also the schedule's length).")] = None,
     device: common.Device = "auto",
-    stop_after: Annotated[int | None, typer.Option("--stop-after", min=1, help="Stop after this step as if killed, leaving a checkpoint; the same command resumes.")] = None,
+    stop_after: Annotated[
+        int | None, typer.Option("--stop-after", min=1, help="Stop after this step as if killed, leaving a checkpoint; the same command resumes.")
+    ] = None,
 ) -> None:
     from pathlib import Path
 

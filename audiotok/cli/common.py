@@ -30,10 +30,15 @@ UNIT_FORMATS = ("text", "jsonl", "npy")
 # Options repeated across commands: declared once, one help text each.
 Device = Annotated[str, typer.Option("--device", callback=_device, help="Where models run: auto, cpu, cuda or cuda:N (auto: a GPU when there is one).")]
 Dtype = Annotated[
-    choice(*DTYPES), typer.Option("--dtype", help="Model precision; bfloat16/float16 are faster on GPUs, and their units may differ from float32's at near-ties.")
+    choice(*DTYPES),
+    typer.Option("--dtype", help="Model precision; bfloat16/float16 are faster on GPUs, and their units may differ from float32's at near-ties."),
 ]
-BatchSeconds = Annotated[float, typer.Option("--batch-seconds", min=0.0, help="Padded audio seconds in one model batch, longest items first (0: one at a time).")]
-Window = Annotated[float, typer.Option("--window", min=1.0, help="Encoders: the longest piece in seconds; longer recordings are cut into overlapping windows and stitched.")]
+BatchSeconds = Annotated[
+    float, typer.Option("--batch-seconds", min=0.0, help="Padded audio seconds in one model batch, longest items first (0: one at a time).")
+]
+Window = Annotated[
+    float, typer.Option("--window", min=1.0, help="Encoders: the longest piece in seconds; longer recordings are cut into overlapping windows and stitched.")
+]
 Overlap = Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds shared by consecutive windows.")]
 Shard = Annotated[str | None, typer.Option("--shard", metavar="J/N", help="Only the J-th of N contiguous, nearly equal parts of the input (1-based).")]
 UnitFormat = Annotated[choice(*UNIT_FORMATS), typer.Option("--format", help="text (key u1 u2 ...), jsonl, or npy (one KEY.npy per key in -o DIR).")]
@@ -49,7 +54,9 @@ Channel = Annotated[
 ]
 Inputs = Annotated[
     list[str],
-    typer.Argument(metavar="INPUT", help="Audio table: data dir, scp:FILE, ark:FILE, ark:- (or -), tar:SHARDS, jsonl:FILE, or audio files.", show_default=False),
+    typer.Argument(
+        metavar="INPUT", help="Audio table: data dir, scp:FILE, ark:FILE, ark:- (or -), tar:SHARDS, jsonl:FILE, or audio files.", show_default=False
+    ),
 ]
 AudioOutput = Annotated[
     str,
@@ -102,7 +109,9 @@ def map_audio(
 TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the table here (a file or ark,t:FILE) instead of stdout.")]
 
 
-def table_report(command: str, inputs: list[str], output: str, describe: Callable, signature_args: dict, *, min_success: float, force: bool, footer: Callable | None = None) -> None:
+def table_report(
+    command: str, inputs: list[str], output: str, describe: Callable, signature_args: dict, *, min_success: float, force: bool, footer: Callable | None = None
+) -> None:
     """Write one text line per item, `describe(item) -> str`, to `output` (stdout or a file)."""
     from audiotok.engine import items as engine
     from audiotok.errors import ItemError

@@ -39,7 +39,10 @@ NAME = "extract-feats"
 
 def command(
     inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Audio table (as for resample) and, last, the feature wspecifier.", show_default=False)],
-    backend: Annotated[common.choice(*BACKENDS), typer.Option("--backend", help="Kaldi fbank or mfcc, Whisper logmel, or an encoder's hidden states (model, implied by --model).")] = "model",
+    backend: Annotated[
+        common.choice(*BACKENDS),
+        typer.Option("--backend", help="Kaldi fbank or mfcc, Whisper logmel, or an encoder's hidden states (model, implied by --model)."),
+    ] = "model",
     model: Annotated[str | None, typer.Option("--model", help="Encoder: a transformers model directory, a hub id, or a .onnx file.")] = None,
     layer: Annotated[int | None, typer.Option("--layer", min=0, help="Hidden state to take (0 = encoder input, k = output of layer k).")] = None,
     num_mels: Annotated[int | None, typer.Option("--num-mels", min=1, help="Mel bins: fbank (80), logmel (80 or 128), mfcc (23).")] = None,
@@ -51,7 +54,9 @@ def command(
     window: common.Window = 30.0,
     overlap: common.Overlap = 1.0,
     onnx_output: Annotated[str | None, typer.Option("--onnx-output", help="ONNX encoders: the output to take (default: the first).")] = None,
-    front_end: Annotated[str, typer.Option("--front-end", help="Audio front end: none (resampling only) or seed004 (resample, trim silence, pad to the stride).")] = "none",
+    front_end: Annotated[
+        str, typer.Option("--front-end", help="Audio front end: none (resampling only) or seed004 (resample, trim silence, pad to the stride).")
+    ] = "none",
     shard: common.Shard = None,
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
@@ -66,12 +71,32 @@ def command(
     *sources, output = inputs
     if backend == "model" and model is None:
         raise UsageError("give --model for an encoder, or --backend fbank, mfcc or logmel")
-    options = {"backend": backend, "model": model, "layer": layer, "num_mels": num_mels, "num_ceps": num_ceps, "deltas": deltas, "dtype": dtype, "onnx_output": onnx_output}
+    options = {
+        "backend": backend,
+        "model": model,
+        "layer": layer,
+        "num_mels": num_mels,
+        "num_ceps": num_ceps,
+        "deltas": deltas,
+        "dtype": dtype,
+        "onnx_output": onnx_output,
+    }
     chosen_front_end = preset(front_end)
     extractor = open_backend(device=device, **options)
     run_extraction(
-        NAME, sources, output, extractor, {**options, "front_end": front_end}, front_end=chosen_front_end,
-        channel=channel, batch_seconds=batch_seconds, window=window, overlap=overlap, shard=shard, min_success=min_success, force=force,
+        NAME,
+        sources,
+        output,
+        extractor,
+        {**options, "front_end": front_end},
+        front_end=chosen_front_end,
+        channel=channel,
+        batch_seconds=batch_seconds,
+        window=window,
+        overlap=overlap,
+        shard=shard,
+        min_success=min_success,
+        force=force,
     )
 
 
@@ -88,10 +113,23 @@ def run_extraction(command, sources, output, backend, options, *, front_end, cha
     window_seconds = None if isinstance(backend, SignalBackend) else window
     common.log.info(
         "%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s",
-        command, len(items), f" (shard {shard})" if shard else "", recipe["backend"], recipe["dim"], recipe["frame_rate"], front_end.describe(),
+        command,
+        len(items),
+        f" (shard {shard})" if shard else "",
+        recipe["backend"],
+        recipe["dim"],
+        recipe["frame_rate"],
+        front_end.describe(),
     )
     results = extract_features(
-        items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=sink.already_done, front_end=front_end
+        items,
+        backend,
+        channel=channel,
+        batch_seconds=batch_seconds,
+        window_seconds=window_seconds,
+        overlap_seconds=overlap,
+        skip=sink.already_done,
+        front_end=front_end,
     )
     already_done = sum(sink.already_done(item.key) for item in items)
     engine.run(command, sink, results, sink.write, failures=source_failures, min_success=min_success, already_done=already_done)

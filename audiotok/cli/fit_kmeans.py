@@ -31,7 +31,10 @@ def command(
     feats: Annotated[str, typer.Argument(metavar="FEATS", help="Features: scp:FILE, ark:FILE, ark,t:FILE or ark:- (or -).", show_default=False)],
     bundle_dir: Annotated[str, typer.Argument(metavar="BUNDLE_DIR", help="Directory for centroids.npy and config.json.", show_default=False)],
     k: Annotated[int, typer.Option("--k", min=1, help="Number of centroids (units).")] = 500,
-    percent: Annotated[float, typer.Option("--percent", min=0.0, max=100.0, help="Keep this share of utterances, in percent: 10 keeps about a tenth (fairseq's --percent 0.1).")] = 100.0,
+    percent: Annotated[
+        float,
+        typer.Option("--percent", min=0.0, max=100.0, help="Keep this share of utterances, in percent: 10 keeps about a tenth (fairseq's --percent 0.1)."),
+    ] = 100.0,
     max_frames: Annotated[int, typer.Option("--max-frames", min=0, help="Keep at most this many frames (a seeded reservoir sample); 0: no cap.")] = 1_000_000,
     algorithm: Annotated[str, typer.Option("--algorithm", help="full (Lloyd, exact assignment of all frames) or minibatch.")] = "full",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and k-means++; the same seed gives the same centroids.")] = 0,
@@ -58,7 +61,17 @@ def command(
         raise UsageError("--percent must be above 0")
     if Path(bundle_dir).is_file():
         raise UsageError(f"BUNDLE_DIR {bundle_dir!r} is a file", "a bundle is a directory")
-    settings = {"k": k, "percent": percent, "max_frames": max_frames, "algorithm": algorithm, "seed": seed, "max_iter": max_iter, "tol": tol, "batch_size": batch_size, "n_init": n_init}
+    settings = {
+        "k": k,
+        "percent": percent,
+        "max_frames": max_frames,
+        "algorithm": algorithm,
+        "seed": seed,
+        "max_iter": max_iter,
+        "tol": tol,
+        "batch_size": batch_size,
+        "n_init": n_init,
+    }
     signature = make_signature(NAME, feats=feats, **settings)
     marker = DoneMarker(bundle_dir, directory=True)
     if not force and marker.matches(signature):
@@ -67,7 +80,11 @@ def command(
     sample = sample_frames(read_matrices(feats), percent=percent, max_frames=max_frames or None, seed=seed)
     common.log.info(
         "sampled %d frames of %d utterances (%d of %d utterances kept by --percent, %d frames before --max-frames)",
-        len(sample.frames), sample.utterances, sample.utterances_kept, sample.utterances_seen, sample.frames_kept,
+        len(sample.frames),
+        sample.utterances,
+        sample.utterances_kept,
+        sample.utterances_seen,
+        sample.frames_kept,
     )
     recipe = read_recipe_for(feats) or {}
     if sample.dim and recipe.get("dim", sample.dim) != sample.dim:

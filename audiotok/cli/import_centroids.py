@@ -35,13 +35,17 @@ def command(
     bundle_dir: Annotated[str, typer.Argument(metavar="BUNDLE_DIR", help="Directory for centroids.npy and config.json.", show_default=False)],
     recipe_from: Annotated[str | None, typer.Option("--recipe-from", help="Take the recipe of this feature file (scp:FILE, ark:FILE) instead.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="fbank, mfcc, logmel, or model (implied by --model).")] = "model",
-    model: Annotated[str | None, typer.Option("--model", help="Encoder: a model directory (transformers, FunASR Paraformer), a hub id, or a .onnx file.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Encoder: a model directory (transformers, FunASR Paraformer), a hub id, or a .onnx file.")
+    ] = None,
     layer: Annotated[int | None, typer.Option("--layer", min=0, help="Hidden state the centroids were trained on.")] = None,
     num_mels: Annotated[int | None, typer.Option("--num-mels", min=1, help="Mel bins of fbank/logmel/mfcc features.")] = None,
     num_ceps: Annotated[int, typer.Option("--num-ceps", min=1, help="mfcc: cepstra kept.")] = 13,
     deltas: Annotated[bool, typer.Option("--deltas", help="fbank/mfcc with deltas and delta-deltas.")] = False,
     onnx_output: Annotated[str | None, typer.Option("--onnx-output", help="ONNX encoders: the output the centroids were trained on.")] = None,
-    front_end: Annotated[str | None, typer.Option("--front-end", help="Audio front end of the training audio: none (default) or seed004 (as extract-feats).")] = None,
+    front_end: Annotated[
+        str | None, typer.Option("--front-end", help="Audio front end of the training audio: none (default) or seed004 (as extract-feats).")
+    ] = None,
     force: common.Force = False,
 ) -> None:
     from pathlib import Path
@@ -86,4 +90,11 @@ def command(
     marker.clear()
     Bundle(matrix, recipe, kmeans).save(bundle_dir)
     marker.write(signature)
-    common.log.info("wrote %s: k=%d centroids of dimension %d, %s features at %g Hz", bundle_dir, matrix.shape[0], matrix.shape[1], recipe.get("backend"), recipe.get("frame_rate"))
+    common.log.info(
+        "wrote %s: k=%d centroids of dimension %d, %s features at %g Hz",
+        bundle_dir,
+        matrix.shape[0],
+        matrix.shape[1],
+        recipe.get("backend"),
+        recipe.get("frame_rate"),
+    )

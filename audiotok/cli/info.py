@@ -58,7 +58,15 @@ def command(
             levels = {"peak_db": round(20 * np.log10(peak), 2) if peak > 0 else float("-inf"), "rms_db": round(rms_db(audio.samples), 2)}
         totals["seconds"] += info.duration
         totals["rates"][info.rate] += 1
-        fields = {"rate": info.rate, "channels": info.channels, "samples": info.frames, "duration": format_seconds(info.frames, info.rate), "format": info.format, "subtype": info.subtype, **levels}
+        fields = {
+            "rate": info.rate,
+            "channels": info.channels,
+            "samples": info.frames,
+            "duration": format_seconds(info.frames, info.rate),
+            "format": info.format,
+            "subtype": info.subtype,
+            **levels,
+        }
         if output_format == "jsonl":
             record = {"key": item.key, **fields}
             record["duration"] = float(record["duration"])
@@ -76,6 +84,12 @@ def command(
         logging.getLogger("audiotok").info("total %.2f h (%.1f s); %s", totals["seconds"] / 3600, totals["seconds"], rates or "no audio")
 
     common.table_report(
-        NAME, inputs, output, describe, {"format": output_format, "header_only": header_only, "channel": channel},
-        min_success=min_success, force=force, footer=footer,
+        NAME,
+        inputs,
+        output,
+        describe,
+        {"format": output_format, "header_only": header_only, "channel": channel},
+        min_success=min_success,
+        force=force,
+        footer=footer,
     )

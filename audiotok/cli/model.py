@@ -27,7 +27,9 @@ from audiotok.cli import common
 NAME = "model"
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
-CacheDir = Annotated[str | None, typer.Option("--cache-dir", help="Where presets are kept (default: $AUDIOTOK_MODELS, $HF_HOME/audiotok or ~/.cache/audiotok/models).")]
+CacheDir = Annotated[
+    str | None, typer.Option("--cache-dir", help="Where presets are kept (default: $AUDIOTOK_MODELS, $HF_HOME/audiotok or ~/.cache/audiotok/models).")
+]
 
 
 @app.command("list", help="A table of the presets: name, family, rate, codebook, size, and whether a local copy is present.")
@@ -45,7 +47,18 @@ def list_presets(
     rows = []
     for preset in load_registry().values():
         copy = local_copy(preset, cache_dir)
-        rows.append((preset.name, preset.family, f"{preset.frame_rate:g}", str(preset.codebook or "-"), "-" if preset.layer is None else str(preset.layer), preset.size, preset.license, str(copy) if copy else "no"))
+        rows.append(
+            (
+                preset.name,
+                preset.family,
+                f"{preset.frame_rate:g}",
+                str(preset.codebook or "-"),
+                "-" if preset.layer is None else str(preset.layer),
+                preset.size,
+                preset.license,
+                str(copy) if copy else "no",
+            )
+        )
     if output_format == "tsv":
         print("\t".join(header))
         for row in rows:
@@ -75,7 +88,9 @@ def fetch_preset(
     fetch(preset, target)
     missing = missing_files(preset, target)
     if missing:
-        raise AudiotokError(f"{preset.repo_id} was fetched into {target} but lacks {', '.join(missing)}", "the preset's file list may be out of date; check the model card")
+        raise AudiotokError(
+            f"{preset.repo_id} was fetched into {target} but lacks {', '.join(missing)}", "the preset's file list may be out of date; check the model card"
+        )
     print(target)
 
 

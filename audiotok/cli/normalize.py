@@ -59,4 +59,6 @@ def command(
         return N.limit_peak(scaled, peak_limit), rate
 
     settings = {"method": method, "target": level, "peak_limit": peak_limit}
-    common.map_audio(NAME, inputs, output, transform, settings, channel=channel, min_success=min_success, force=force, audio_format=audio_format, subtype=subtype)
+    common.map_audio(
+        NAME, inputs, output, transform, settings, channel=channel, min_success=min_success, force=force, audio_format=audio_format, subtype=subtype
+    )

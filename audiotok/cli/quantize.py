@@ -37,7 +37,12 @@ def command(
     durations: Annotated[str | None, typer.Option("--durations", help="With --dedup and text: write durations (frames) here.")] = None,
     device: common.Device = "auto",
     exact_fp32: Annotated[bool, typer.Option("--fp32", help="Score every centroid in fp32 (no bf16 screening).")] = False,
-    recipe: Annotated[str | None, typer.Option("--recipe", metavar="FILE.recipe.json", help="The recipe of FEATS (extract-feats writes it beside them), checked against the bundle's; for stdin.")] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe", metavar="FILE.recipe.json", help="The recipe of FEATS (extract-feats writes it beside them), checked against the bundle's; for stdin."
+        ),
+    ] = None,
     shard: common.Shard = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,

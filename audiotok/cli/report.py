@@ -35,12 +35,18 @@ STDIN = ("-", "ark:-", "ark,t:-", "jsonl:-")
 
 
 def command(
-    units: Annotated[str, typer.Argument(metavar="UNITS", help="Unit table: `key int int ...` lines (FILE, ark,t:FILE), jsonl:FILE, or - for stdin.", show_default=False)],
+    units: Annotated[
+        str, typer.Argument(metavar="UNITS", help="Unit table: `key int int ...` lines (FILE, ark,t:FILE), jsonl:FILE, or - for stdin.", show_default=False)
+    ],
     k: Annotated[int | None, typer.Option("--k", min=1, help="Codebook size (default: from --bundle, else the largest code + 1).")] = None,
     bundle: Annotated[str | None, typer.Option("--bundle", metavar="DIR", help="Tokenizer bundle giving k and the frame rate.")] = None,
     frame_rate: Annotated[float | None, typer.Option("--frame-rate", metavar="HZ", help="Units per second (default: from --bundle).")] = None,
-    alignments: Annotated[list[str] | None, typer.Option("--alignments", metavar="PATH", help="Phone alignments: a file or a directory of TextGrids; repeatable.")] = None,
-    alignment_format: Annotated[str, typer.Option("--alignment-format", help="auto, textgrid, ctm, text (utt start end phone), lab (HTK) or speechbrain.")] = "auto",
+    alignments: Annotated[
+        list[str] | None, typer.Option("--alignments", metavar="PATH", help="Phone alignments: a file or a directory of TextGrids; repeatable.")
+    ] = None,
+    alignment_format: Annotated[
+        str, typer.Option("--alignment-format", help="auto, textgrid, ctm, text (utt start end phone), lab (HTK) or speechbrain.")
+    ] = "auto",
     compare: Annotated[str | None, typer.Option("--compare", metavar="UNITS2", help="A second unit table to compare token by token.")] = None,
     plots: Annotated[str | None, typer.Option("--plots", metavar="DIR", help="Write code_usage.png here (and units_KEY.png with --audio).")] = None,
     audio: Annotated[str | None, typer.Option("--audio", metavar="INPUT", help="Audio table holding the plotted utterance (data dir, scp:, files...).")] = None,
@@ -74,8 +80,18 @@ def command(
         raise UsageError(f"{'--alignments' if alignments else '--audio'} needs the frame rate of the units", "give --frame-rate HZ or --bundle DIR")
 
     signature = make_signature(
-        NAME, units=units, k=k, bundle=bundle, frame_rate=frame_rate, alignments=alignments, alignment_format=alignment_format,
-        compare=compare, plots=plots, audio=audio, plot_key=plot_key, format=output_format,
+        NAME,
+        units=units,
+        k=k,
+        bundle=bundle,
+        frame_rate=frame_rate,
+        alignments=alignments,
+        alignment_format=alignment_format,
+        compare=compare,
+        plots=plots,
+        audio=audio,
+        plot_key=plot_key,
+        format=output_format,
     )
     target = TextOutput(output, signature, force)
     table = _read_units(units)
@@ -144,7 +160,7 @@ def _read_units(spec: str) -> dict:
         table = {}
         for key, tokens in read_jsonl_table(spec):
             if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
-                raise AudiotokError(f"{spec}: {key}: \"tokens\" is not a list of integers", "report reads one codebook: {\"key\": ..., \"tokens\": [1, 2, ...]}")
+                raise AudiotokError(f'{spec}: {key}: "tokens" is not a list of integers', 'report reads one codebook: {"key": ..., "tokens": [1, 2, ...]}')
             table[key] = np.array(tokens, dtype=np.int64)
     if not table:
         raise AudiotokError(f"no utterances in {spec}")

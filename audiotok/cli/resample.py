@@ -63,6 +63,14 @@ def command(
     if resampler == "soxr":
         settings["quality"] = quality.upper()
     common.map_audio(
-        NAME, inputs, output, transform, settings,
-        channel=channel, min_success=min_success, force=force, audio_format=audio_format, subtype=subtype,
+        NAME,
+        inputs,
+        output,
+        transform,
+        settings,
+        channel=channel,
+        min_success=min_success,
+        force=force,
+        audio_format=audio_format,
+        subtype=subtype,
     )

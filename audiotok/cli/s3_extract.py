@@ -42,14 +42,24 @@ NAME = "s3-extract"
 def command(
     inputs: common.Inputs,
     model: Annotated[
-        str, typer.Option("--model", help="A preset (cosyvoice-s3-v1-25hz, ...), speech_tokenizer_*.onnx, or S3Tokenizer weights (.safetensors/.pt file or directory).", show_default=False)
+        str,
+        typer.Option(
+            "--model",
+            help="A preset (cosyvoice-s3-v1-25hz, ...), speech_tokenizer_*.onnx, or S3Tokenizer weights (.safetensors/.pt file or directory).",
+            show_default=False,
+        ),
     ],
     version: Annotated[str | None, typer.Option("--version", help="v1 or v2; checked against the model.")] = None,
     rate: Annotated[int | None, typer.Option("--rate", help="Tokens a second, 25 or 50: needed for v1 PyTorch weights, checked for ONNX.")] = None,
     long_audio: Annotated[str, typer.Option("--long-audio", help="Over 30 s: s3tokenizer, step-audio or sliding (see above).")] = "s3tokenizer",
     resampler: Annotated[str, typer.Option("--resampler", help="To 16 kHz with torchaudio (the references' Resample defaults) or soxr.")] = "torchaudio",
     attn_ln_eps: Annotated[
-        float | None, typer.Option("--attn-ln-eps", help="S3 v2 PyTorch weights: attention LayerNorm epsilon; default 1e-5 as s3tokenizer 0.3.0 (1e-6: S3Tokenizer's git). ONNX files carry their own.", show_default=False)
+        float | None,
+        typer.Option(
+            "--attn-ln-eps",
+            help="S3 v2 PyTorch weights: attention LayerNorm epsilon; default 1e-5 as s3tokenizer 0.3.0 (1e-6: S3Tokenizer's git). ONNX files carry their own.",
+            show_default=False,
+        ),
     ] = None,
     output: common.TextOutputOption = "-",
     output_format: common.UnitFormat = "text",

@@ -43,14 +43,22 @@ NAME = "stream"
 
 
 def command(
-    tokenizer: Annotated[str, typer.Argument(metavar="TOKENIZER", help="A bundle directory (or bundle:DIR), or another registry spec (see above).", show_default=False)],
-    source: Annotated[str | None, typer.Option("--input", "-i", help="- (stdin, raw PCM), a raw PCM file, or mic. Default: stdin unless it is a terminal.")] = None,
+    tokenizer: Annotated[
+        str, typer.Argument(metavar="TOKENIZER", help="A bundle directory (or bundle:DIR), or another registry spec (see above).", show_default=False)
+    ],
+    source: Annotated[
+        str | None, typer.Option("--input", "-i", help="- (stdin, raw PCM), a raw PCM file, or mic. Default: stdin unless it is a terminal.")
+    ] = None,
     pcm_format: Annotated[str, typer.Option("--format", help="Raw PCM sample format: s16le, s32le or f32le.")] = "s16le",
     rate: Annotated[int | None, typer.Option("--rate", min=1, help="Input sample rate (default: the bundle's).")] = None,
     channels: Annotated[int, typer.Option("--channels", min=1, help="Interleaved input channels (averaged to mono).")] = 1,
-    chunk: Annotated[float, typer.Option("--duration", "--chunk", min=0.01, help="Length of a chunk: seconds of audio read and tokenized at a time, one output line each.")] = 1.0,
+    chunk: Annotated[
+        float, typer.Option("--duration", "--chunk", min=0.01, help="Length of a chunk: seconds of audio read and tokenized at a time, one output line each.")
+    ] = 1.0,
     output_format: Annotated[str, typer.Option("--format-out", help="text or jsonl.")] = "text",
-    stop_after: Annotated[float | None, typer.Option("--stop-after", min=0.0, help="Stop after this many seconds of audio in all (default: at the end of the input, or Ctrl-C).")] = None,
+    stop_after: Annotated[
+        float | None, typer.Option("--stop-after", min=0.0, help="Stop after this many seconds of audio in all (default: at the end of the input, or Ctrl-C).")
+    ] = None,
     left_context: Annotated[float, typer.Option("--left-context", min=0.0, help="Encoders: seconds of audio before each chunk.")] = 5.0,
     lookahead: Annotated[float, typer.Option("--lookahead", min=0.0, help="Encoders: seconds after a chunk read before its units are final.")] = 0.5,
     model: Annotated[str | None, typer.Option("--model", help="Where the bundle's encoder is, if not at the path its recipe names.")] = None,
@@ -84,7 +92,9 @@ def command(
     if source == "mic":
         microphone = open_microphone(input_rate, channels)  # none: say so before loading a model
     if families()[family].native_stream:
-        engine = StreamingTokenizer(target, model=model, device=device, dtype=dtype, input_rate=input_rate, left_context=left_context, lookahead=lookahead, max_chunk=chunk)
+        engine = StreamingTokenizer(
+            target, model=model, device=device, dtype=dtype, input_rate=input_rate, left_context=left_context, lookahead=lookahead, max_chunk=chunk
+        )
     else:
         engine = ChunkedTokenizer(chunked, input_rate)
     chunk_frames = max(1, int(round(chunk * input_rate)))
@@ -95,7 +105,13 @@ def command(
         pieces = read_pcm(sys.stdin, decoder, chunk_frames, interrupts.stop)
     else:
         pieces = _read_file(source, decoder, chunk_frames, interrupts.stop)
-    log.info("stream: %s at %d Hz -> units at %g Hz (%s)", "the microphone" if source == "mic" else "stdin" if source == "-" else source, input_rate, 1 / engine.frame_seconds, engine.describe())
+    log.info(
+        "stream: %s at %d Hz -> units at %g Hz (%s)",
+        "the microphone" if source == "mic" else "stdin" if source == "-" else source,
+        input_rate,
+        1 / engine.frame_seconds,
+        engine.describe(),
+    )
     writer = _LineWriter(sys.stdout, output_format, engine.frame_seconds)
     limit = None if stop_after is None else int(round(stop_after * input_rate))
     session, read = engine.session("stream"), 0

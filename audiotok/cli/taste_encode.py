@@ -31,7 +31,12 @@ NAME = "taste-encode"
 
 def command(
     model: Annotated[str, typer.Option("--model", help="A taste-train output directory (config.json + model.safetensors).", show_default=False)],
-    input_table: Annotated[str | None, typer.Argument(metavar="[INPUT]", help="JSONL manifest (audio_path, text) or Kaldi data dir (wav.scp + text); not with --features.", show_default=False)] = None,
+    input_table: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[INPUT]", help="JSONL manifest (audio_path, text) or Kaldi data dir (wav.scp + text); not with --features.", show_default=False
+        ),
+    ] = None,
     output: common.TextOutputOption = "-",
     features: Annotated[str | None, typer.Option("--features", help="Read this taste-extract feature store instead of running Whisper on INPUT.")] = None,
     whisper: Annotated[str | None, typer.Option("--whisper", help="Where the training features' Whisper model is now (default: the recorded path).")] = None,

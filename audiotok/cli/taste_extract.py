@@ -62,7 +62,13 @@ def command(
         raise UsageError("--subset-ratio must be above 0")
     corpus = open_corpus(input_table)  # a bad input fails before the models load
     prepare_output(output, force)
-    settings = {"whisper_model": local_model_name(whisper), "text_model": local_model_name(text_model or whisper), "store_dtype": store_dtype, "dtype": dtype, "add_special_tokens": add_special_tokens}
+    settings = {
+        "whisper_model": local_model_name(whisper),
+        "text_model": local_model_name(text_model or whisper),
+        "store_dtype": store_dtype,
+        "dtype": dtype,
+        "add_special_tokens": add_special_tokens,
+    }
     if layer is not None:
         settings["layer"] = layer
     if not force and finished_without_models(corpus, output, settings, subset_ratio, seed):

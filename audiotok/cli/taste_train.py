@@ -43,7 +43,9 @@ def command(
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Override optim.max_steps (also the schedule's length).")] = None,
     zero_speech: Annotated[bool, typer.Option("--zero-speech", help="Ablation: train with the speech embeddings zeroed (text only).")] = False,
     device: common.Device = "auto",
-    stop_after: Annotated[int | None, typer.Option("--stop-after", min=1, help="Stop after this step as if killed, leaving a checkpoint; the same command resumes.")] = None,
+    stop_after: Annotated[
+        int | None, typer.Option("--stop-after", min=1, help="Stop after this step as if killed, leaving a checkpoint; the same command resumes.")
+    ] = None,
 ) -> None:
     from pathlib import Path
 
@@ -52,7 +54,12 @@ def command(
 
     config = taste_config.load(config_file)
     data = config["data"]
-    for split, value, field in (("train", features, "features"), ("train", units, "units"), ("valid", valid_features, "features"), ("valid", valid_units, "units")):
+    for split, value, field in (
+        ("train", features, "features"),
+        ("train", units, "units"),
+        ("valid", valid_features, "features"),
+        ("valid", valid_units, "units"),
+    ):
         if value is not None:
             data[split][field] = value
     if max_steps is not None:
@@ -61,7 +68,9 @@ def command(
         config["model"]["zero_speech"] = True
     config = taste_config.resolve(config)
     if not config["data"]["train"]["features"]:  # before torch is imported: a quick answer
-        raise AudiotokError("no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE")
+        raise AudiotokError(
+            "no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE"
+        )
     from audiotok.taste.train import train
 
     train(config, Path(output_dir), device=device, stop_after=stop_after)

@@ -31,7 +31,14 @@ NAME = "tokenize"
 
 
 def command(
-    tokenizer: Annotated[str, typer.Argument(metavar="TOKENIZER", help="A bundle directory, or a spec: bundle:DIR, s3:MODEL[,...], bicodec:DIR, or a family AUDIOTOK_TOKENIZERS adds.", show_default=False)],
+    tokenizer: Annotated[
+        str,
+        typer.Argument(
+            metavar="TOKENIZER",
+            help="A bundle directory, or a spec: bundle:DIR, s3:MODEL[,...], bicodec:DIR, or a family AUDIOTOK_TOKENIZERS adds.",
+            show_default=False,
+        ),
+    ],
     inputs: common.Inputs,
     output: common.TextOutputOption = "-",
     output_format: common.UnitFormat = "text",
@@ -52,12 +59,16 @@ def command(
 
     family, target = parse_spec(tokenizer, "TOKENIZER")
     if family == "bundle":
-        tokenize_with_bundle(target, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force)
+        tokenize_with_bundle(
+            target, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force
+        )
     else:
         tokenize_with_family(tokenizer, inputs, output, output_format, dedup, durations, device, dtype, batch_seconds, shard, channel, min_success, force)
 
 
-def tokenize_with_bundle(bundle, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force):
+def tokenize_with_bundle(
+    bundle, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force
+):
     from audiotok.engine import items as engine
     from audiotok.engine.batching import SignalBackend, extract_features
     from audiotok.io.outputs import make_signature
@@ -67,9 +78,13 @@ def tokenize_with_bundle(bundle, inputs, output, output_format, dedup, durations
     opened = open_bundle(bundle, device, dtype, model)
     common.log.info("audio front end of %s: %s", bundle, opened.front_end.describe())
     items, source_failures, _ = engine.audio_items(inputs, shard)
-    signature = make_signature(NAME, bundle=bundle, inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap)
+    signature = make_signature(
+        NAME, bundle=bundle, inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap
+    )
     window_seconds = None if isinstance(opened.backend, SignalBackend) else window
-    results = extract_features(items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=opened.front_end)
+    results = extract_features(
+        items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=opened.front_end
+    )
     writer = UnitWriter(output, output_format, dedup, durations, signature, force)
     engine.run(NAME, writer, results, lambda key, features: writer.write(key, opened.assigner(features)), failures=source_failures, min_success=min_success)
 

@@ -53,7 +53,13 @@ def command(
     input_dir: Annotated[str, typer.Option("--input-dir", "--input_dir", help="Directory of *.tar shards.", show_default=False)],
     output_dir: Annotated[str, typer.Option("--output-dir", "--output_dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
     tokenizer: Annotated[
-        str | None, typer.Option("--tokenizer", help="bundle:DIR (or a bundle DIR), s3:MODEL[,version=V][,rate=R][,long_audio=M], bicodec:DIR, or a family a module named in AUDIOTOK_TOKENIZERS registers.", show_default=False)
+        str | None,
+        typer.Option(
+            "--tokenizer",
+            help="bundle:DIR (or a bundle DIR), s3:MODEL[,version=V][,rate=R][,long_audio=M], bicodec:DIR, "
+            "or a family a module named in AUDIOTOK_TOKENIZERS registers.",
+            show_default=False,
+        ),
     ] = None,
     model_dir: Annotated[
         str | None,
@@ -86,9 +92,20 @@ def command(
         raise UsageError(f"--dtype {dtype!r}", "choose float32, float16 or bfloat16")
     run_shards(
         ShardRunOptions(
-            input_dir=input_dir, output_dir=output_dir, tokenizer=tokenizer, num_proc=num_proc, from_index=from_index,
-            to_index=to_index, procs_per_gpu=procs_per_gpu, device=device, dtype=dtype, batch_seconds=batch_seconds,
-            stats_every=stats_every, memory_limit=memory_limit, memory_check_every=memory_check_every, min_success=min_success,
+            input_dir=input_dir,
+            output_dir=output_dir,
+            tokenizer=tokenizer,
+            num_proc=num_proc,
+            from_index=from_index,
+            to_index=to_index,
+            procs_per_gpu=procs_per_gpu,
+            device=device,
+            dtype=dtype,
+            batch_seconds=batch_seconds,
+            stats_every=stats_every,
+            memory_limit=memory_limit,
+            memory_check_every=memory_check_every,
+            min_success=min_success,
             max_restarts=max_restarts,
         )  # fmt: skip
     )

@@ -34,7 +34,9 @@ NAME = "trim"
 
 def command(
     inputs: common.Inputs,
-    output: Annotated[str, typer.Argument(metavar="OUTPUT", help="Audio output (ark:-, ark:F, ark,scp:A,S, DIR), or with --segments a file or -.", show_default=False)],
+    output: Annotated[
+        str, typer.Argument(metavar="OUTPUT", help="Audio output (ark:-, ark:F, ark,scp:A,S, DIR), or with --segments a file or -.", show_default=False)
+    ],
     method: Annotated[str, typer.Option("--method", help="energy or vad.")] = "energy",
     segments: Annotated[bool, typer.Option("--segments", help="Write Kaldi segments to OUTPUT instead of audio.")] = False,
     split: Annotated[bool, typer.Option("--split", help="vad: one utterance per speech region instead of one span.")] = False,
@@ -92,7 +94,9 @@ def command(
     def transform(audio):
         return T.cut_region(audio.samples, regions(audio)[0]), audio.rate
 
-    common.map_audio(NAME, inputs, output, transform, settings, channel=channel, min_success=min_success, force=force, audio_format=audio_format, subtype=subtype)
+    common.map_audio(
+        NAME, inputs, output, transform, settings, channel=channel, min_success=min_success, force=force, audio_format=audio_format, subtype=subtype
+    )
 
 
 def region_key(key: str, start: float, end: float) -> str:

@@ -82,7 +82,9 @@ def make_batches(pieces: list[Piece], batch_seconds: float, sample_rate: int, pa
     return batches
 
 
-def map_pieces(items: Iterable, prepare, model, *, batch_seconds: float, rate: float, padding_safe: bool, block: int = 64, skip=None) -> Iterator[tuple[str, object, object]]:
+def map_pieces(
+    items: Iterable, prepare, model, *, batch_seconds: float, rate: float, padding_safe: bool, block: int = 64, skip=None
+) -> Iterator[tuple[str, object, object]]:
     """THE model loop: (key, outputs or ItemError, prepared) for each item, in input order.
 
     prepare(item) -> (waves, prepared): the pieces the model takes for this item (the windows
@@ -116,7 +118,9 @@ def map_pieces(items: Iterable, prepare, model, *, batch_seconds: float, rate: f
                 yield item.key, [outputs[item.key][index] for index in range(counts[item.key])], prepared[item.key]
 
 
-def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, window_seconds=30.0, overlap_seconds=1.0, skip=None, front_end=None) -> Iterator[tuple[str, np.ndarray | ItemError]]:
+def extract_features(
+    items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, window_seconds=30.0, overlap_seconds=1.0, skip=None, front_end=None
+) -> Iterator[tuple[str, np.ndarray | ItemError]]:
     """Yield (key, features [frames, dim]) or (key, ItemError) for each item, in input order.
 
     skip(key) -> True leaves an item out (finished by an earlier run).
@@ -148,7 +152,9 @@ def extract_features(items: Iterable, backend, *, channel=None, batch_seconds=60
     batching = getattr(backend, "batching", True)
     limit = batch_seconds if batching else 0.0
     # Nothing to batch: stream item by item.
-    for key, outputs, starts in map_pieces(items, prepare, backend, batch_seconds=limit, rate=rate, padding_safe=backend.padding_safe, block=block if batching else 1, skip=skip):
+    for key, outputs, starts in map_pieces(
+        items, prepare, backend, batch_seconds=limit, rate=rate, padding_safe=backend.padding_safe, block=block if batching else 1, skip=skip
+    ):
         if isinstance(outputs, ItemError):
             yield key, outputs
             continue

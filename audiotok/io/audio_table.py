@@ -72,7 +72,7 @@ class AudioSource:
 def _run_pipe(command: str) -> bytes:
     """Run a wav.scp `cmd |` value; only values that end in `|` ever reach a shell."""
     try:
-        result = subprocess.run(["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
+        result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, stdin=subprocess.DEVNULL, check=False)
     except OSError as err:
         raise ItemError(f"cannot run command {command!r}: {err.strerror}") from None
     if result.returncode != 0:
@@ -206,7 +206,9 @@ def _shard_items(spec: str, failures: list) -> Iterator[AudioItem]:
                 key = sample.key
                 check_key(key, shard)
                 checker.check(key, shard)
-                yield AudioItem(key, f"{shard}:{sample.audio_name or sample.key}", key, metadata=sample.metadata, _read=lambda channel, s=sample: _sample_audio(s, channel))
+                yield AudioItem(
+                    key, f"{shard}:{sample.audio_name or sample.key}", key, metadata=sample.metadata, _read=lambda channel, s=sample: _sample_audio(s, channel)
+                )
         except (tarfile.TarError, EOFError, OSError) as err:
             # The samples before the damage were yielded; the shard itself counts as one failure.
             failures.append((os.path.basename(shard), f"unreadable tar shard {shard}: {err}"))
@@ -277,7 +279,9 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
         for spec in specs:
             is_audio = os.path.isfile(spec) or Path(spec).suffix.lower() in AUDIO_EXTENSIONS
             if not is_audio or spec.endswith((".tar", ".tar.gz", ".tgz")) or looks_like_specifier(spec):
-                raise UsageError(f"several inputs must all be audio files; {spec!r} is not", "give one table (data dir, scp:, ark:, tar:) or a list of audio files")
+                raise UsageError(
+                    f"several inputs must all be audio files; {spec!r} is not", "give one table (data dir, scp:, ark:, tar:) or a list of audio files"
+                )
         return AudioSource(f"{len(specs)} files", lambda: _file_items(specs)), failures
     spec = specs[0]
     if spec.startswith("tar:"):
@@ -311,4 +315,3 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
     if path.suffix.lower() in AUDIO_EXTENSIONS or path.is_file():
         return AudioSource(spec, lambda: _file_items([spec])), failures
     raise AudiotokError(f"no such file or directory: {spec}")
-

@@ -53,7 +53,15 @@ def _read_index(path: Path) -> list[dict]:
                 break  # a torn last line: not finished
             try:
                 row = json.loads(line)
-                rows.append({"key": str(row["key"]), "shard": str(row["shard"]), "text": str(row.get("text", "")), "tokens": int(row["tokens"]), "frames": int(row["frames"])})
+                rows.append(
+                    {
+                        "key": str(row["key"]),
+                        "shard": str(row["shard"]),
+                        "text": str(row.get("text", "")),
+                        "tokens": int(row["tokens"]),
+                        "frames": int(row["frames"]),
+                    }
+                )
             except (ValueError, KeyError, TypeError):
                 raise AudiotokError(f"{path}:{number}: not an index line of a TASTE feature store") from None
     return rows

@@ -79,7 +79,7 @@ def read_jsonl_table(spec: str, field: str = "tokens") -> Iterator[tuple[str, ob
     checker = KeyOrderChecker(spec, sorted_required=False)
     for where, record in iter_json_records(spec):
         if "key" not in record or field not in record:
-            raise AudiotokError(f"{where}: a record needs \"key\" and {field!r}")
+            raise AudiotokError(f'{where}: a record needs "key" and {field!r}')
         key = check_key(str(record["key"]), where)
         checker.check(key, where)
         yield key, record[field]

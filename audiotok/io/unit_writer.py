@@ -118,4 +118,3 @@ class UnitWriter:
             self.marker.write(self.signature)
         for target in self.targets:
             target.mark_done()
-

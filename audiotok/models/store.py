@@ -88,7 +88,9 @@ def fetch(preset: Preset, target: Path) -> Path:
         try:
             from modelscope import snapshot_download as modelscope_download
         except ImportError:
-            raise AudiotokError(f"fetching {preset.name} from modelscope.cn needs the modelscope package", f"pip install modelscope, or {offline_hint}") from None
+            raise AudiotokError(
+                f"fetching {preset.name} from modelscope.cn needs the modelscope package", f"pip install modelscope, or {offline_hint}"
+            ) from None
         try:
             modelscope_download(preset.repo_id, revision=preset.revision, local_dir=str(target))
         except Exception as err:  # noqa: BLE001 - any failure of the host is reported the same way

@@ -20,7 +20,13 @@ FAMILY_FILES = {
     "hf": ("config.json",),
     "whisper": ("config.json",),
     "paraformer": ("config.yaml", "model.pt", "am.mvn"),
-    "step-audio": ("linguistic_tokenizer.npy", "speech_tokenizer_v1.onnx", f"{PARAFORMER_DIR}/config.yaml", f"{PARAFORMER_DIR}/model.pt", f"{PARAFORMER_DIR}/am.mvn"),
+    "step-audio": (
+        "linguistic_tokenizer.npy",
+        "speech_tokenizer_v1.onnx",
+        f"{PARAFORMER_DIR}/config.yaml",
+        f"{PARAFORMER_DIR}/model.pt",
+        f"{PARAFORMER_DIR}/am.mvn",
+    ),
     "bicodec": ("config.yaml", "BiCodec/config.yaml", "BiCodec/model.safetensors", "wav2vec2-large-xlsr-53/config.json"),
     "s3": (),
 }
@@ -92,7 +98,10 @@ def check_checksums(path: Path, preset: Preset | None, report: Report) -> None:
             from audiotok.units.s3_onnx import OFFICIAL
 
             known = OFFICIAL.get(file_digest(path))
-            report.lines.append(f"note     sha256 of {path.name}: " + (f"the official S3 {known[0]} {known[1]} Hz file" if known else "not an official S3 file (fine for your own export)"))
+            report.lines.append(
+                f"note     sha256 of {path.name}: "
+                + (f"the official S3 {known[0]} {known[1]} Hz file" if known else "not an official S3 file (fine for your own export)")
+            )
         else:
             report.lines.append("note     no checksums known for this model")
         return
@@ -123,7 +132,9 @@ def forward_pass(path: Path, family: str, preset: Preset | None, device: str) ->
         layer = preset.layer if preset and preset.layer is not None else _last_layer(path, family)
         encoder = load_encoder(str(path), layer, device, "float32")
         features = encoder([wave])[0]
-        return [f"features {list(features.shape)} ({encoder.recipe.backend}{f', layer {layer}' if layer is not None else ''}, {encoder.recipe.frame_rate:g} Hz)"]
+        return [
+            f"features {list(features.shape)} ({encoder.recipe.backend}{f', layer {layer}' if layer is not None else ''}, {encoder.recipe.frame_rate:g} Hz)"
+        ]
     if family == "s3":
         from audiotok.tokenizers import open_tokenizer
 

@@ -104,8 +104,15 @@ def open_microphone(rate: int, channels: int):
         device = sounddevice.query_devices(kind="input")
         sounddevice.check_input_settings(samplerate=rate, channels=channels, dtype="float32")
     except Exception as err:  # noqa: BLE001 - PortAudio reports a missing device or bad settings in many ways
-        raise AudiotokError(f"no usable audio input device: {str(err).splitlines()[0] if str(err) else type(err).__name__}", "plug in a microphone, or pipe raw PCM on stdin") from None
-    log.info("recording from %s at %d Hz, %d channel(s)", device.get("name", "the default input") if isinstance(device, dict) else "the default input", rate, channels)
+        raise AudiotokError(
+            f"no usable audio input device: {str(err).splitlines()[0] if str(err) else type(err).__name__}", "plug in a microphone, or pipe raw PCM on stdin"
+        ) from None
+    log.info(
+        "recording from %s at %d Hz, %d channel(s)",
+        device.get("name", "the default input") if isinstance(device, dict) else "the default input",
+        rate,
+        channels,
+    )
     return sounddevice
 
 

@@ -47,7 +47,7 @@ def read_units(spec: str) -> dict[str, np.ndarray]:
         table = {}
         for key, tokens in read_jsonl_table(spec, "tokens"):
             if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
-                raise AudiotokError(f"{path}: {key}: \"tokens\" must be a list of integers")
+                raise AudiotokError(f'{path}: {key}: "tokens" must be a list of integers')
             table[key] = np.asarray(tokens, dtype=np.int64)
         return table
     return dict(read_int_vectors(spec))
@@ -90,7 +90,10 @@ def unit_rate_for(spec: str, config: dict, split: str) -> tuple[float | None, st
         if isinstance(recorded, bool) or not isinstance(recorded, (int, float)) or recorded <= 0:
             raise AudiotokError(f"{sidecar}: frame_rate must be a positive number, got {recorded!r}", "rerun s3-extract -o FILE to rewrite it")
         if configured is not None and not math.isclose(configured, recorded, rel_tol=1e-3):
-            raise AudiotokError(f"data.unit_rate is {configured:g} but {sidecar} records {recorded:g} units a second", "leave data.unit_rate out of the config: the recorded rate is used")
+            raise AudiotokError(
+                f"data.unit_rate is {configured:g} but {sidecar} records {recorded:g} units a second",
+                "leave data.unit_rate out of the config: the recorded rate is used",
+            )
         log.info("%s: %g units a second, as %s records", split, recorded, sidecar)
         return float(recorded), str(sidecar)
     missing = f"{sidecar} records none" if sidecar else "stdin has no recipe"
@@ -150,7 +153,10 @@ class UnitCorpus:
                 too_long.append(key)
                 continue
             if units_of.min() < 0 or units_of.max() >= vocab:
-                raise AudiotokError(f"{units}: {key} has unit {int(units_of.max() if units_of.max() >= vocab else units_of.min())} outside [0, {vocab})", "set decoder.unit_vocab to the S3 codebook size (v1 4096, v2 6561)")
+                raise AudiotokError(
+                    f"{units}: {key} has unit {int(units_of.max() if units_of.max() >= vocab else units_of.min())} outside [0, {vocab})",
+                    "set decoder.unit_vocab to the S3 codebook size (v1 4096, v2 6561)",
+                )
             if self.unit_rate is not None:
                 expected = self.unit_rate * self.store.row(key)["frames"] / frame_rate
                 if abs(len(units_of) - expected) > d["rate_tolerance"] * expected + 2:
@@ -159,7 +165,14 @@ class UnitCorpus:
         if empty:
             log.warning("%s: %d items have no units (left out): %s", split, len(empty), _names(empty))
         if too_long:
-            log.warning("%s: %d items are longer than model.max_text_tokens (%d) text tokens or decoder.max_positions (%d) text tokens + units (left out): %s", split, len(too_long), max_text, max_positions, _names(too_long))
+            log.warning(
+                "%s: %d items are longer than model.max_text_tokens (%d) text tokens or decoder.max_positions (%d) text tokens + units (left out): %s",
+                split,
+                len(too_long),
+                max_text,
+                max_positions,
+                _names(too_long),
+            )
         self.report["too_long"] = len(too_long)
         self.keys = [k for k in self.keys if k in self.units]
         if not self.keys:

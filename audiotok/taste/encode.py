@@ -31,7 +31,9 @@ class TasteEncoder(nn.Module):
         from audiotok.taste.rvq import ResidualVQ
 
         m, r = model_config["model"], model_config["rvq"]
-        self.aggregator = Aggregator(model_config["text_dim"], model_config["whisper_dim"], m["dim"], m["layers"], m["heads"], m["ffn_ratio"], m["dropout"], m["max_text_tokens"])
+        self.aggregator = Aggregator(
+            model_config["text_dim"], model_config["whisper_dim"], m["dim"], m["layers"], m["heads"], m["ffn_ratio"], m["dropout"], m["max_text_tokens"]
+        )
         self.rvq = ResidualVQ(m["dim"], r["codebooks"], r["size"], r["commitment"], r["codebook_weight"], r["ema"], r["decay"], r["dead_code_threshold"])
 
     @torch.no_grad()
@@ -69,7 +71,10 @@ def load_encoder(directory: str | Path, device: str = "cpu") -> tuple[TasteEncod
 def check_store_meta(store_meta: dict, trained_meta: dict, store: str) -> None:
     differ = [f for f in FEATURE_FIELDS if store_meta.get(f) != trained_meta.get(f)]
     if differ:
-        raise AudiotokError(f"{store} holds features made otherwise than the model's ({', '.join(differ)} differ)", "make the features with the Whisper and text models the model was trained with")
+        raise AudiotokError(
+            f"{store} holds features made otherwise than the model's ({', '.join(differ)} differ)",
+            "make the features with the Whisper and text models the model was trained with",
+        )
 
 
 def token_strings(tokenizer, ids) -> list[str] | None:

@@ -50,7 +50,13 @@ class TasteExtractor:
     """
 
     def __init__(
-        self, whisper: str, layer: int | None = None, text_model: str | None = None, device: str = "auto", dtype: str = "float32", add_special_tokens: bool = False
+        self,
+        whisper: str,
+        layer: int | None = None,
+        text_model: str | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+        add_special_tokens: bool = False,
     ):
         from audiotok.taste.text_model import TextEmbedder, local_model_name
         from audiotok.units.encoders import load_encoder, model_directory, quiet_transformers
@@ -90,7 +96,13 @@ class TasteExtractor:
         }
         log.info(
             "Whisper %s: encoder layer %d of %d, %d dims; text model %s: %d dims, %d tokens",
-            self.whisper, self.layer, config.encoder_layers, self.encoder.dim, self.text.model, self.text.dim, len(self.text.table),
+            self.whisper,
+            self.layer,
+            config.encoder_layers,
+            self.encoder.dim,
+            self.text.model,
+            self.text.dim,
+            len(self.text.table),
         )
 
     @classmethod

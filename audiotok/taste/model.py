@@ -164,7 +164,9 @@ class HFDecoder(nn.Module):
 
             self.backbone = AutoModel.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
         except OSError as err:
-            raise AudiotokError(f"cannot load the decoder LM from {path}: {str(err).splitlines()[0]}", "decoder.path: a local transformers model directory") from None
+            raise AudiotokError(
+                f"cannot load the decoder LM from {path}: {str(err).splitlines()[0]}", "decoder.path: a local transformers model directory"
+            ) from None
         self.hidden_size = self.backbone.config.hidden_size
         self.max_positions = getattr(self.backbone.config, "max_position_embeddings", None) or 1 << 30
         self.frozen = freeze
@@ -193,10 +195,20 @@ def prefix_lm_layout(prefix_lengths: torch.Tensor, unit_lengths: torch.Tensor):
 class TasteModel(nn.Module):
     def __init__(self, config: dict, text_dim: int, whisper_dim: int):
         super().__init__()
-        self.config = {"model": dict(config["model"]), "rvq": dict(config["rvq"]), "decoder": dict(config["decoder"]), "text_dim": text_dim, "whisper_dim": whisper_dim}
+        self.config = {
+            "model": dict(config["model"]),
+            "rvq": dict(config["rvq"]),
+            "decoder": dict(config["decoder"]),
+            "text_dim": text_dim,
+            "whisper_dim": whisper_dim,
+        }
         m, r, dec = config["model"], config["rvq"], config["decoder"]
         self.aggregator = Aggregator(text_dim, whisper_dim, m["dim"], m["layers"], m["heads"], m["ffn_ratio"], m["dropout"], m["max_text_tokens"])
-        self.rvq = ResidualVQ(m["dim"], r["codebooks"], r["size"], r["commitment"], r["codebook_weight"], r["ema"], r["decay"], r["dead_code_threshold"]) if r["enabled"] else None
+        self.rvq = (
+            ResidualVQ(m["dim"], r["codebooks"], r["size"], r["commitment"], r["codebook_weight"], r["ema"], r["decay"], r["dead_code_threshold"])
+            if r["enabled"]
+            else None
+        )
         self.zero_speech = m["zero_speech"]
         self.fusion_text = nn.Linear(text_dim, m["dim"])
         self.fusion_gate = nn.Parameter(torch.zeros(()))  # sigmoid(0) = 0.5: text and speech weighed equally at first
@@ -308,4 +320,3 @@ def trainable_state(model: TasteModel) -> dict:
 
 def parameter_count(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-

@@ -18,7 +18,17 @@ from torch import nn
 
 
 class ResidualVQ(nn.Module):
-    def __init__(self, dim: int, codebooks: int, size: int, commitment: float = 0.25, codebook_weight: float = 1.0, ema: bool = True, decay: float = 0.99, dead_code_threshold: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        codebooks: int,
+        size: int,
+        commitment: float = 0.25,
+        codebook_weight: float = 1.0,
+        ema: bool = True,
+        decay: float = 0.99,
+        dead_code_threshold: float = 0.0,
+    ):
         super().__init__()
         self.dim, self.codebooks, self.size = dim, codebooks, size
         self.commitment, self.codebook_weight = commitment, codebook_weight

@@ -52,7 +52,11 @@ def evaluate(model, corpus, indices: list[int], config: dict, device, zero_speec
             for key, value in unit_scores(out["logits"], out["targets"], model.eos, config["top_k"]).items():
                 counts[key] += value
     model.train(was_training)
-    scores = {"loss": loss_sum / loss_count, "accuracy": counts["correct"] / counts["total"], f"top{config['top_k']}_accuracy": counts["top_k"] / counts["total"]}
+    scores = {
+        "loss": loss_sum / loss_count,
+        "accuracy": counts["correct"] / counts["total"],
+        f"top{config['top_k']}_accuracy": counts["top_k"] / counts["total"],
+    }
     if codes:
         scores.update(code_usage(torch.cat(codes), config["rvq"]["size"]))
     return scores
@@ -74,7 +78,10 @@ def load_weights(model, state: dict, where) -> None:
     missing = [k for k in result.missing_keys if not k.startswith("decoder.backbone.")]
     if missing or result.unexpected_keys:
         names = (missing or result.unexpected_keys)[:3]
-        raise AudiotokError(f"{where} does not fit this model ({'missing' if missing else 'unexpected'} {', '.join(names)})", "train again with the config that made it, or another --output-dir")
+        raise AudiotokError(
+            f"{where} does not fit this model ({'missing' if missing else 'unexpected'} {', '.join(names)})",
+            "train again with the config that made it, or another --output-dir",
+        )
 
 
 def save_model_dir(output: Path, model, config: dict, features_meta: dict, extra: dict) -> None:
@@ -110,7 +117,12 @@ def plot_curve(metrics_path: Path, baselines: dict, png: Path, top_k: int) -> No
         points = [(r["step"], r[field]) for r in rows if field in r]
         if points:
             loss_axis.plot(*zip(*points), style, label=label)
-    for field, style, label in (("train_accuracy", "o-", "train"), (f"train_top{top_k}_accuracy", "o:", f"train top-{top_k}"), ("valid_accuracy", "s-", "valid"), (f"valid_top{top_k}_accuracy", "s:", f"valid top-{top_k}")):
+    for field, style, label in (
+        ("train_accuracy", "o-", "train"),
+        (f"train_top{top_k}_accuracy", "o:", f"train top-{top_k}"),
+        ("valid_accuracy", "s-", "valid"),
+        (f"valid_top{top_k}_accuracy", "s:", f"valid top-{top_k}"),
+    ):
         points = [(r["step"], r[field]) for r in rows if field in r]
         if points:
             accuracy_axis.plot(*zip(*points), style, label=label)
@@ -170,7 +182,9 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
 
     d, o = config["data"], config["optim"]
     if not d["train"]["features"]:
-        raise AudiotokError("no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE")
+        raise AudiotokError(
+            "no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE"
+        )
     from audiotok.device import resolve as resolve_device
 
     device = torch.device(resolve_device(device))
@@ -179,7 +193,10 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     corpus = UnitCorpus(d["train"]["features"], d["train"]["units"], config, "train")
     valid = UnitCorpus(d["valid"]["features"], d["valid"]["units"], config, "valid") if d["valid"]["features"] else None
     if valid is not None and (valid.text_dim, valid.whisper_dim) != (corpus.text_dim, corpus.whisper_dim):
-        raise AudiotokError(f"valid features are {valid.text_dim}/{valid.whisper_dim} wide, train features {corpus.text_dim}/{corpus.whisper_dim}", "make both with the same taste-extract options")
+        raise AudiotokError(
+            f"valid features are {valid.text_dim}/{valid.whisper_dim} wide, train features {corpus.text_dim}/{corpus.whisper_dim}",
+            "make both with the same taste-extract options",
+        )
     model = TasteModel(config, corpus.text_dim, corpus.whisper_dim).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=o["lr"], betas=tuple(o["betas"]), weight_decay=o["weight_decay"])
@@ -191,14 +208,26 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     reference["train_items"], reference["eval_train_items"] = len(corpus), len(eval_train)
     reference["data"] = {"train": corpus.report, **({"valid": valid.report} if valid else {})}
     atomic_write_text(output / "baselines.json", json.dumps(reference, indent=2) + "\n")
-    log.info("baselines (no model): majority unit %d: train accuracy %.3f; copy-previous unit: train accuracy %.3f%s", reference["majority_unit"], reference["train_majority_accuracy"], reference["train_copy_previous_accuracy"],
-             f"; valid majority {reference['valid_majority_accuracy']:.3f}, copy-previous {reference['valid_copy_previous_accuracy']:.3f}" if valid else "")
+    log.info(
+        "baselines (no model): majority unit %d: train accuracy %.3f; copy-previous unit: train accuracy %.3f%s",
+        reference["majority_unit"],
+        reference["train_majority_accuracy"],
+        reference["train_copy_previous_accuracy"],
+        f"; valid majority {reference['valid_majority_accuracy']:.3f}, copy-previous {reference['valid_copy_previous_accuracy']:.3f}" if valid else "",
+    )
 
     step = resume_from_checkpoint(output, device, lambda state, path: load_weights(model, state, path), optimizer, scheduler)
     metrics_path = output / "metrics.jsonl"
     truncate_metrics(metrics_path, step)
     atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
-    log.info("%d training items%s; %.2fM parameters (%.2fM trained) on %s", len(corpus), f", {len(valid)} valid" if valid else "", parameter_count(model) / 1e6, parameter_count(model, True) / 1e6, device)
+    log.info(
+        "%d training items%s; %.2fM parameters (%.2fM trained) on %s",
+        len(corpus),
+        f", {len(valid)} valid" if valid else "",
+        parameter_count(model) / 1e6,
+        parameter_count(model, True) / 1e6,
+        device,
+    )
 
     features_meta = corpus.meta
     units_meta = {"rate": corpus.unit_rate, "rate_from": corpus.report["unit_rate_from"]}  # the targets' units a second
@@ -220,11 +249,29 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
             step += 1
             if step % o["log_every"] == 0 or step == o["max_steps"]:
                 scores = unit_scores(out["logits"].detach(), out["targets"], model.eos, config["top_k"])
-                last = {"step": step, "loss": out["loss"].item(), "ce": out["ce"].item(), "quant_loss": out["quant_loss"].item(), "accuracy": scores["correct"] / scores["total"], "lr": lr, "grad_norm": float(grad_norm)}
+                last = {
+                    "step": step,
+                    "loss": out["loss"].item(),
+                    "ce": out["ce"].item(),
+                    "quant_loss": out["quant_loss"].item(),
+                    "accuracy": scores["correct"] / scores["total"],
+                    "lr": lr,
+                    "grad_norm": float(grad_norm),
+                }
                 metrics.write(json.dumps(last) + "\n")
                 metrics.flush()
                 rate = (time.time() - started) / (step - started_step)
-                log.info("step %d/%d loss %.4f (ce %.4f rvq %.4f) batch accuracy %.3f lr %.2e %.2f s/step", step, o["max_steps"], last["loss"], last["ce"], last["quant_loss"], last["accuracy"], lr, rate)
+                log.info(
+                    "step %d/%d loss %.4f (ce %.4f rvq %.4f) batch accuracy %.3f lr %.2e %.2f s/step",
+                    step,
+                    o["max_steps"],
+                    last["loss"],
+                    last["ce"],
+                    last["quant_loss"],
+                    last["accuracy"],
+                    lr,
+                    rate,
+                )
             if step % config["eval_every"] == 0 or step == o["max_steps"]:
                 row = {"step": step, **{f"train_{k}": v for k, v in evaluate(model, corpus, eval_train, config, device).items()}}
                 if valid:
@@ -232,8 +279,16 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
                 metrics.write(json.dumps(row) + "\n")
                 metrics.flush()
                 usage = f"; RVQ codes used {row['train_codes_used']} of {config['rvq']['size']}" if "train_codes_used" in row else ""
-                log.info("step %d train accuracy %.3f (top-%d %.3f, loss %.4f)%s%s", step, row["train_accuracy"], config["top_k"], row[f"train_{top}"], row["train_loss"],
-                         f"; valid accuracy {row['valid_accuracy']:.3f} (top-{config['top_k']} {row[f'valid_{top}']:.3f})" if valid else "", usage)
+                log.info(
+                    "step %d train accuracy %.3f (top-%d %.3f, loss %.4f)%s%s",
+                    step,
+                    row["train_accuracy"],
+                    config["top_k"],
+                    row[f"train_{top}"],
+                    row["train_loss"],
+                    f"; valid accuracy {row['valid_accuracy']:.3f} (top-{config['top_k']} {row[f'valid_{top}']:.3f})" if valid else "",
+                    usage,
+                )
                 last.update(row)
             stopping = stop_after is not None and step >= stop_after and step < o["max_steps"]
             if step % config["checkpoint_every"] == 0 or step == o["max_steps"] or stopping:
@@ -260,13 +315,29 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
         final["train_accuracy_speech_zeroed"] = zeroed["accuracy"]
         if valid:
             final["valid_accuracy_speech_zeroed"] = evaluate(model, valid, list(range(len(valid))), config, device, zero_speech=True)["accuracy"]
-    summary = {**final, **{k: v for k, v in reference.items() if k.endswith("accuracy") or k == "majority_unit"}, "steps": step, "fusion_gate": torch.sigmoid(model.fusion_gate.detach()).item()}
+    summary = {
+        **final,
+        **{k: v for k, v in reference.items() if k.endswith("accuracy") or k == "majority_unit"},
+        "steps": step,
+        "fusion_gate": torch.sigmoid(model.fusion_gate.detach()).item(),
+    }
     atomic_write_text(output / "summary.json", json.dumps(summary, indent=2) + "\n")
     shown = valid if valid else corpus
     text = examples(model, shown, d["examples"], device)
     atomic_write_text(output / "examples.txt", text)
     log.info("examples (%s items, true vs predicted S3 units; also in %s):\n%s", "valid" if valid else "train", output / "examples.txt", text.rstrip())
-    zeroed_note = f"; the same model with its speech embeddings zeroed {final['train_accuracy_speech_zeroed']:.3f}" if "train_accuracy_speech_zeroed" in final else " (trained with the speech embeddings zeroed)"
-    log.info("train accuracy %.3f (top-%d %.3f) vs majority-class %.3f and copy-previous %.3f%s",
-             final.get("train_accuracy", float("nan")), config["top_k"], final.get(f"train_{top}", float("nan")), reference["train_majority_accuracy"], reference["train_copy_previous_accuracy"], zeroed_note)
+    zeroed_note = (
+        f"; the same model with its speech embeddings zeroed {final['train_accuracy_speech_zeroed']:.3f}"
+        if "train_accuracy_speech_zeroed" in final
+        else " (trained with the speech embeddings zeroed)"
+    )
+    log.info(
+        "train accuracy %.3f (top-%d %.3f) vs majority-class %.3f and copy-previous %.3f%s",
+        final.get("train_accuracy", float("nan")),
+        config["top_k"],
+        final.get(f"train_{top}", float("nan")),
+        reference["train_majority_accuracy"],
+        reference["train_copy_previous_accuracy"],
+        zeroed_note,
+    )
     return summary

@@ -58,7 +58,9 @@ def backend_from_recipe(recipe: dict, device: str = "auto", dtype: str = "float3
     if kind not in RECIPE_BACKENDS:
         raise AudiotokError(f"the bundle's recipe has an unknown backend {kind!r}")
     if RECIPE_BACKENDS[kind] != "model":
-        return open_backend(kind, num_mels=options.get("num_bins") or options.get("num_mels"), num_ceps=options.get("num_ceps") or 13, deltas=bool(options.get("deltas")))
+        return open_backend(
+            kind, num_mels=options.get("num_bins") or options.get("num_mels"), num_ceps=options.get("num_ceps") or 13, deltas=bool(options.get("deltas"))
+        )
     path = model or recipe.get("model")
     if not path:
         raise AudiotokError("the bundle's recipe names no model", "pass --model")

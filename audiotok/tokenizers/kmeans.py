@@ -64,7 +64,12 @@ class BundleTokenizer:
 
         items = [WaveItem(str(i), wave, self.sample_rate) for i, wave in enumerate(waves)]
         features = extract_features(
-            items, self.backend, batch_seconds=self.batch_seconds, block=max(1, len(items)), window_seconds=self.window_seconds, overlap_seconds=self.overlap_seconds
+            items,
+            self.backend,
+            batch_seconds=self.batch_seconds,
+            block=max(1, len(items)),
+            window_seconds=self.window_seconds,
+            overlap_seconds=self.overlap_seconds,
         )
         return [result if isinstance(result, Exception) else {"units": self.opened.assigner(result).tolist()} for _, result in features]
 

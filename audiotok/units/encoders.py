@@ -103,7 +103,14 @@ class TransformersSSLEncoder:
         self.layer = layer
         self.dtype = getattr(torch, dtype)
         self.dim = config.hidden_size
-        self.recipe = Recipe("hf", self.sample_rate, self.sample_rate / self.hop, self.dim, layer=layer, options={"do_normalize": self.do_normalize, "model_type": config.model_type})
+        self.recipe = Recipe(
+            "hf",
+            self.sample_rate,
+            self.sample_rate / self.hop,
+            self.dim,
+            layer=layer,
+            options={"do_normalize": self.do_normalize, "model_type": config.model_type},
+        )
 
     def output_frames(self, samples: int) -> int:
         return int(self.model._get_feat_extract_output_lengths(self.torch.tensor([samples]))[0])

@@ -45,7 +45,9 @@ def deltas(features: np.ndarray, window: int = 2) -> np.ndarray:
 class KaldiFeatures:
     """`fbank` (log mel filterbank, 80 bins) or `mfcc` (13 cepstra, 23 bins), Kaldi-compatible."""
 
-    def __init__(self, kind: str, sample_rate: int = 16000, num_bins: int | None = None, num_ceps: int = 13, add_deltas: bool = False, use_energy: bool = False):
+    def __init__(
+        self, kind: str, sample_rate: int = 16000, num_bins: int | None = None, num_ceps: int = 13, add_deltas: bool = False, use_energy: bool = False
+    ):
         import kaldi_native_fbank as knf
 
         self.kind = kind
@@ -62,13 +64,21 @@ class KaldiFeatures:
         self._knf = knf
         base = opts.mel_opts.num_bins if kind == "fbank" else num_ceps
         self.dim = base * (3 if add_deltas else 1)
-        self.recipe = Recipe(kind, sample_rate, 100.0, self.dim, options={"num_bins": opts.mel_opts.num_bins, "num_ceps": num_ceps if kind == "mfcc" else None, "deltas": add_deltas, "use_energy": use_energy})
+        self.recipe = Recipe(
+            kind,
+            sample_rate,
+            100.0,
+            self.dim,
+            options={"num_bins": opts.mel_opts.num_bins, "num_ceps": num_ceps if kind == "mfcc" else None, "deltas": add_deltas, "use_energy": use_energy},
+        )
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         computer = self._knf.OnlineFbank(self.options) if self.kind == "fbank" else self._knf.OnlineMfcc(self.options)
         computer.accept_waveform(float(self.sample_rate), (samples * 32768.0).astype(np.float32))
         computer.input_finished()
-        frames = np.array([computer.get_frame(i) for i in range(computer.num_frames_ready)], dtype=np.float32).reshape(-1, self.dim // (3 if self.add_deltas else 1))
+        frames = np.array([computer.get_frame(i) for i in range(computer.num_frames_ready)], dtype=np.float32).reshape(
+            -1, self.dim // (3 if self.add_deltas else 1)
+        )
         if self.add_deltas and len(frames):
             first = deltas(frames)
             frames = np.concatenate([frames, first, deltas(first)], axis=1)
@@ -83,8 +93,14 @@ def whisper_mel_filters(num_mels: int, sample_rate: int = 16000, n_fft: int = 40
     # float32 before the slaney scaling, as librosa rounds: computed in float64 and cast once,
     # 80-100 entries differ in their last bit, and so can a log-mel value and a token.
     return mel_filter_bank(
-        num_frequency_bins=n_fft // 2 + 1, num_mel_filters=num_mels, min_frequency=0.0, max_frequency=sample_rate / 2,
-        sampling_rate=sample_rate, norm="slaney", mel_scale="slaney", dtype=np.float32,
+        num_frequency_bins=n_fft // 2 + 1,
+        num_mel_filters=num_mels,
+        min_frequency=0.0,
+        max_frequency=sample_rate / 2,
+        sampling_rate=sample_rate,
+        norm="slaney",
+        mel_scale="slaney",
+        dtype=np.float32,
     ).T.copy()
 
 

@@ -22,8 +22,26 @@ WEIGHTS = "model.pt"
 CONFIG = "config.yaml"
 CMVN = "am.mvn"
 # Frontend settings the computation in paraformer_frontend.py implements (FunASR's names).
-FRONTEND_FIXED = {"fs": 16000, "window": "hamming", "n_mels": 80, "frame_length": 25, "frame_shift": 10, "lfr_m": 7, "lfr_n": 6, "snip_edges": True, "upsacle_samples": True}
-ENCODER_FIXED = {"input_layer": "pe_online", "normalize_before": True, "selfattention_layer_type": "sanm", "concat_after": False, "positionwise_layer_type": "linear", "sanm_shfit": 0, "sanm_shift": 0}
+FRONTEND_FIXED = {
+    "fs": 16000,
+    "window": "hamming",
+    "n_mels": 80,
+    "frame_length": 25,
+    "frame_shift": 10,
+    "lfr_m": 7,
+    "lfr_n": 6,
+    "snip_edges": True,
+    "upsacle_samples": True,
+}
+ENCODER_FIXED = {
+    "input_layer": "pe_online",
+    "normalize_before": True,
+    "selfattention_layer_type": "sanm",
+    "concat_after": False,
+    "positionwise_layer_type": "linear",
+    "sanm_shfit": 0,
+    "sanm_shift": 0,
+}
 
 
 def looks_like_funasr(directory: Path) -> bool:
@@ -119,7 +137,10 @@ def read_config(path: Path):
     if "input_size" in config and config["input_size"] != frontend.dim:
         raise AudiotokError(f"{path}: input_size is {config['input_size']}, but the frontend makes {frontend.dim} = 80 x 7 dims")
     if encoder.output_size % encoder.attention_heads or encoder.num_blocks < 1 or encoder.output_size < 1:
-        raise AudiotokError(f"{path}: encoder_conf output_size {encoder.output_size} with {encoder.attention_heads} heads and {encoder.num_blocks} blocks is not a valid encoder")
+        raise AudiotokError(
+            f"{path}: encoder_conf output_size {encoder.output_size} with {encoder.attention_heads} "
+            f"heads and {encoder.num_blocks} blocks is not a valid encoder"
+        )
     # FunASR's WavFrontendOnline dithers with 1.0 unless the config says otherwise: random features.
     dither = float(frontend_conf.get("dither", 1.0))
     return frontend, encoder, dither
@@ -169,16 +190,24 @@ def load_paraformer(directory: Path, device: str = "cpu", dtype: str = "float32"
     except (OSError, ValueError) as err:
         raise AudiotokError(f"{files['cmvn']}: {err}", "am.mvn is a Kaldi nnet text file with <AddShift> and <Rescale>") from None
     if len(shift) != frontend_config.dim or len(scale) != frontend_config.dim:
-        raise AudiotokError(f"{files['cmvn']}: <AddShift> has {len(shift)} values and <Rescale> {len(scale)}; expected {frontend_config.dim} (80 mels x 7 frames)")
+        raise AudiotokError(
+            f"{files['cmvn']}: <AddShift> has {len(shift)} values and <Rescale> {len(scale)}; expected {frontend_config.dim} (80 mels x 7 frames)"
+        )
     weights = read_encoder_weights(files["weights"])
     encoder = SanmEncoder(encoder_config)
     expected = encoder.state_dict()
     missing = [k for k in expected if k not in weights]
     if missing:
-        raise AudiotokError(f"{files['weights']}: missing encoder.{missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""), f"{files['config'].name} says {encoder_config.num_blocks} blocks of {encoder_config.output_size}")
+        raise AudiotokError(
+            f"{files['weights']}: missing encoder.{missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""),
+            f"{files['config'].name} says {encoder_config.num_blocks} blocks of {encoder_config.output_size}",
+        )
     odd = [k for k in weights if k not in expected]
     if odd:
-        raise AudiotokError(f"{files['weights']}: unexpected encoder.{odd[0]}" + (f" and {len(odd) - 1} more" if len(odd) > 1 else ""), f"does {files['config'].name} give the model's num_blocks and sizes?")
+        raise AudiotokError(
+            f"{files['weights']}: unexpected encoder.{odd[0]}" + (f" and {len(odd) - 1} more" if len(odd) > 1 else ""),
+            f"does {files['config'].name} give the model's num_blocks and sizes?",
+        )
     for key, tensor in expected.items():
         if tuple(weights[key].shape) != tuple(tensor.shape):
             raise AudiotokError(f"{files['weights']}: encoder.{key} has shape {list(weights[key].shape)}; {files['config'].name} implies {list(tensor.shape)}")

@@ -47,7 +47,9 @@ def interleave(streams: list[np.ndarray], ratio: list[int], offsets: list[int], 
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def deinterleave(tokens: np.ndarray, ratio: list[int], offsets: list[int], prefix_lengths: list[int] = (), prefix_offsets: list[int] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def deinterleave(
+    tokens: np.ndarray, ratio: list[int], offsets: list[int], prefix_lengths: list[int] = (), prefix_offsets: list[int] = ()
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(prefix streams, streams) with offsets removed; the inverse of `interleave`."""
     tokens = np.asarray(tokens, dtype=np.int64)
     prefixes, start = [], 0
@@ -85,7 +87,7 @@ def parse_string(text: str, template: str, where: str) -> np.ndarray:
     values, position = [], 0
     for match in pattern.finditer(text):
         if match.start() != position:
-            raise AudiotokError(f"{where}: unexpected text {text[position:match.start()][:30]!r} between tokens")
+            raise AudiotokError(f"{where}: unexpected text {text[position : match.start()][:30]!r} between tokens")
         values.append(int(match.group(1)))
         position = match.end()
     if position != len(text):

@@ -30,7 +30,9 @@ def check_same_keys(tables: list[tuple[str, dict]]) -> list[str]:
     for name, table in tables[1:]:
         missing, extra = set(first) - set(table), set(table) - set(first)
         if missing or extra:
-            detail = "; ".join(filter(None, [f"{name} lacks {_names(missing)}" if missing else "", f"{name} has {_names(extra)} that {first_name} lacks" if extra else ""]))
+            detail = "; ".join(
+                filter(None, [f"{name} lacks {_names(missing)}" if missing else "", f"{name} has {_names(extra)} that {first_name} lacks" if extra else ""])
+            )
             raise AudiotokError(f"the streams hold different keys: {detail}", "interleave units of the same utterances")
     return list(first)
 
@@ -69,7 +71,16 @@ def run_interleave(command, stream_specs, ratio_text, offsets_text, prefix_specs
     prefixes = [(spec, read_units(spec)) for spec in prefix_specs]
     keys = check_same_keys(streams + prefixes)
     check_rates(keys, streams, ratio, max_skew)
-    signature = make_signature(command, streams=stream_specs, ratio=ratio, offsets=offsets, prefixes=prefix_specs, prefix_offsets=prefix_offsets, format=output_format, template=template)
+    signature = make_signature(
+        command,
+        streams=stream_specs,
+        ratio=ratio,
+        offsets=offsets,
+        prefixes=prefix_specs,
+        prefix_offsets=prefix_offsets,
+        format=output_format,
+        template=template,
+    )
     target = TextOutput(output, signature, force)
     dropped = 0
     with target as handle:
@@ -125,7 +136,9 @@ def run_deinterleave(command, spec, outputs, ratio_text, offsets_text, prefix_le
         raise UsageError(f"give one --prefix-output per --prefix-length ({len(prefix_lengths)} given, {len(prefix_outputs)} outputs)")
     offsets = parse_offsets(offsets_text, len(ratio))
     prefix_offsets = parse_offsets(prefix_offsets_text, len(prefix_lengths))
-    signature = make_signature(command, tokens=spec, ratio=ratio, offsets=offsets, prefix_lengths=prefix_lengths, prefix_offsets=prefix_offsets, format=input_format, template=template)
+    signature = make_signature(
+        command, tokens=spec, ratio=ratio, offsets=offsets, prefix_lengths=prefix_lengths, prefix_offsets=prefix_offsets, format=input_format, template=template
+    )
     targets = [TextOutput(path, signature, force) for path in [*prefix_outputs, *outputs]]
     count = 0
     with contextlib.ExitStack() as stack:

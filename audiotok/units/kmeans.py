@@ -136,8 +136,12 @@ def sample_frames(matrices: Iterable[tuple[str, np.ndarray]], percent: float = 1
             reservoir.add(matrix.astype(np.float32, copy=False), seen - 1)
     frames = reservoir.sample()
     return FrameSample(
-        frames=frames, dim=dim or 0, utterances=len(np.unique(reservoir.owners[: reservoir.size])),
-        utterances_kept=kept, utterances_seen=seen, frames_kept=reservoir.seen,
+        frames=frames,
+        dim=dim or 0,
+        utterances=len(np.unique(reservoir.owners[: reservoir.size])),
+        utterances_kept=kept,
+        utterances_seen=seen,
+        frames_kept=reservoir.seen,
     )
 
 

@@ -122,8 +122,14 @@ class ParaformerFrontend:
         if len(samples) < c.frame_samples:
             return self.torch.zeros(0, c.num_mels)
         return kaldi.fbank(
-            (samples * (1 << 15)).unsqueeze(0), num_mel_bins=c.num_mels, frame_length=c.frame_length_ms, frame_shift=c.frame_shift_ms,
-            dither=0.0, energy_floor=0.0, window_type=c.window, sample_frequency=c.sample_rate,
+            (samples * (1 << 15)).unsqueeze(0),
+            num_mel_bins=c.num_mels,
+            frame_length=c.frame_length_ms,
+            frame_shift=c.frame_shift_ms,
+            dither=0.0,
+            energy_floor=0.0,
+            window_type=c.window,
+            sample_frequency=c.sample_rate,
         )
 
     def stack(self, rows, count: int) -> "torch.Tensor":

@@ -26,11 +26,15 @@ def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
         log.warning(
             "%s: the features are not checked against the recipe of %s (%s); "
             "to check them, pass --recipe FILE.recipe.json (extract-feats writes it beside its file outputs)",
-            name, bundle.path, "stdin carries no recipe" if stdin else "no FILE.recipe.json beside it",
+            name,
+            bundle.path,
+            "stdin carries no recipe" if stdin else "no FILE.recipe.json beside it",
         )
 
 
-def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=None, shard=None):
+def quantize_table(
+    command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=None, shard=None
+):
     from audiotok.engine import items as engine
     from audiotok.errors import ItemError
     from audiotok.io.outputs import make_signature

@@ -404,7 +404,9 @@ def s3_tokens(
 
     # Lengths are mel frames (100 a second); the ONNX backend is not padding-safe: it batches
     # only windows of equal length.
-    for key, outputs, prepared in map_pieces(items, prepare, backend, batch_seconds=batch_seconds, rate=100, padding_safe=backend.padding_safe, block=block, skip=skip):
+    for key, outputs, prepared in map_pieces(
+        items, prepare, backend, batch_seconds=batch_seconds, rate=100, padding_safe=backend.padding_safe, block=block, skip=skip
+    ):
         if isinstance(outputs, ItemError):
             yield S3Result(key, outputs)
             continue

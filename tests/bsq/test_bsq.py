@@ -121,7 +121,9 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_batch_norm_statisti
         mel = torch.rand(2, 64, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
         reconstruction, quant_loss, _ = model(mel)
         (((reconstruction - mel) ** 2).mean() + quant_loss).backward()
-        results.append({name: p.grad.clone() for name, p in model.named_parameters()} | {name: b.clone() for name, b in model.named_buffers() if "running" in name})
+        results.append(
+            {name: p.grad.clone() for name, p in model.named_parameters()} | {name: b.clone() for name, b in model.named_buffers() if "running" in name}
+        )
     plain, checkpointed = results
     for name in plain:
         assert torch.allclose(plain[name], checkpointed[name], atol=1e-6), name
@@ -211,7 +213,20 @@ def test_two_ddp_processes_train_the_same_parameters_as_one(tmp_path, config_fil
     train(bsq_config.load(ddp_config), tmp_path / "one", device="cpu")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "audiotok", "bsq-train", str(ddp_config), "--output-dir", str(tmp_path / "ddp"), "--device", "cpu"]
+    command = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "audiotok",
+        "bsq-train",
+        str(ddp_config),
+        "--output-dir",
+        str(tmp_path / "ddp"),
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 process(es) on cpu" in proc.stderr

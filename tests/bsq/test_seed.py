@@ -13,7 +13,18 @@ from audiotok.errors import AudiotokError, UsageError
 from tests.conftest import assert_no_traceback
 
 # The tiny preset's encoder, in the seed's audioconfig spelling.
-AUDIOCONFIG = {"input_size": 32, "input_length": 64, "patch_size": 8, "width": 32, "layers": 1, "heads": 2, "mlp_ratio": 4, "drop_rate": 0.0, "use_conv_module": True, "conv_kernel_size": 3}
+AUDIOCONFIG = {
+    "input_size": 32,
+    "input_length": 64,
+    "patch_size": 8,
+    "width": 32,
+    "layers": 1,
+    "heads": 2,
+    "mlp_ratio": 4,
+    "drop_rate": 0.0,
+    "use_conv_module": True,
+    "conv_kernel_size": 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +51,9 @@ def seed_model(native, **arguments) -> AudioBSQModel:
 
 def test_the_seed_constructor_builds_the_tiny_model_and_encode_gives_its_tokens(native, mel):
     # The seed's quantizer loss: beta * commitment + zeta * (gamma0 * H_sample - gamma * H_codebook) / inv_temperature.
-    model = seed_model(native, embed_dim=6, embed_group_size=6, l2_norm=True, post_q_l2_norm=True, inv_temperature=100.0, beta=0.25, gamma0=1.0, gamma=1.0, zeta=10.0)
+    model = seed_model(
+        native, embed_dim=6, embed_group_size=6, l2_norm=True, post_q_l2_norm=True, inv_temperature=100.0, beta=0.25, gamma0=1.0, gamma=1.0, zeta=10.0
+    )
     assert model.config == native.config
     windows = mel[:128].reshape(2, 64, 32)  # the seed's input: (batch, time, freq)
     encoded, quant_loss, info = model.encode(windows)
@@ -74,7 +87,14 @@ def test_seed_arguments_without_an_equivalent_are_refused_in_one_line():
         AudioBSQModel(audioconfig={**AUDIOCONFIG, "drop_rate": 0.1, "time_patch_size": 4}, embed_dim=6, clamp_range=(-80, 0), ckpt_path="seed.pth")
     line = refused.value.one_line()
     assert "\n" not in line and line.startswith("error: AudioBSQModel arguments refused: ")
-    for named in ("audioconfig.drop_rate=0.1 (audiotok's model has no dropout)", "audioconfig.time_patch_size=4 (audiotok's patches are square: model.patch_size)", "clamp_range (", "data.min_db, data.max_db", "ckpt_path (", "audiotok.bsq.modeldir.load(DIR)"):
+    for named in (
+        "audioconfig.drop_rate=0.1 (audiotok's model has no dropout)",
+        "audioconfig.time_patch_size=4 (audiotok's patches are square: model.patch_size)",
+        "clamp_range (",
+        "data.min_db, data.max_db",
+        "ckpt_path (",
+        "audiotok.bsq.modeldir.load(DIR)",
+    ):
         assert named in line
     with pytest.raises(UsageError, match="embed_dim is required"):
         AudioBSQModel(audioconfig=AUDIOCONFIG)
@@ -129,7 +149,9 @@ optimizer:
 """
 
 AUDIOTOK_YAML = """
-model: {input_size: 32, input_length: 64, patch_size: 8, width: 32, layers: 1, heads: 2, conv_kernel_size: 3, embed_dim: 6, entropy_group_size: 6, grad_checkpointing: true}
+model:
+  {input_size: 32, input_length: 64, patch_size: 8, width: 32, layers: 1, heads: 2,
+   conv_kernel_size: 3, embed_dim: 6, entropy_group_size: 6, grad_checkpointing: true}
 data:
   train: /corpora/LibriSpeech/train-clean-100
   valid: /corpora/LibriSpeech/dev-clean
@@ -147,17 +169,28 @@ def test_seed_yaml_keys_load_as_the_audiotok_keys_they_mean(tmp_path):
     mixed = bsq_config.resolve({"preset": "tiny", "data": {"n_mels": 16, "target_length": 32}})  # seed keys in an audiotok file
     assert mixed["model"]["input_size"] == 16 and mixed["data"]["segment_frames"] == 32
     with pytest.raises(UsageError, match=r"data\.n_mels=40 disagrees with model\.input_size=32"):
-        bsq_config.resolve({"model": {"target": "transcoder.models.audiobsq.AudioBSQModel", "params": {"embed_dim": 6, "audioconfig": AUDIOCONFIG}}, "data": {"n_mels": 40}})
+        bsq_config.resolve(
+            {"model": {"target": "transcoder.models.audiobsq.AudioBSQModel", "params": {"embed_dim": 6, "audioconfig": AUDIOCONFIG}}, "data": {"n_mels": 40}}
+        )
 
 
 def test_seed_yaml_keys_without_an_equivalent_are_one_line_errors_naming_the_audiotok_key(cli, tmp_path):
-    text = SEED_YAML.format(audioconfig=AUDIOCONFIG).replace("  max_iter: 200\n", "  max_iter: 200\n  base_lr: 4e-7\n").replace("  n_mels: 32\n", "  n_mels: 32\n  batch_size: 32\n")
+    text = (
+        SEED_YAML.format(audioconfig=AUDIOCONFIG)
+        .replace("  max_iter: 200\n", "  max_iter: 200\n  base_lr: 4e-7\n")
+        .replace("  n_mels: 32\n", "  n_mels: 32\n  batch_size: 32\n")
+    )
     (tmp_path / "seed.yaml").write_text(text + "loss:\n  target: transcoder.losses.vqperceptual.VQLPIPSWithDiscriminator\nwandb: {project: audio}\n")
     result = cli("bsq-train", tmp_path / "seed.yaml", "--output-dir", tmp_path / "out")
     assert result.returncode == 2
     assert_no_traceback(result.stderr)
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: seed config keys refused: ")
-    for named in ("optimizer.base_lr (optim.lr", "data.batch_size (the seed's is per process; optim.batch_size is the global batch", "loss (audiotok trains on the mel MSE plus the quantizer loss", "wandb (metrics go to OUTPUT_DIR/metrics.jsonl"):
+    for named in (
+        "optimizer.base_lr (optim.lr",
+        "data.batch_size (the seed's is per process; optim.batch_size is the global batch",
+        "loss (audiotok trains on the mel MSE plus the quantizer loss",
+        "wandb (metrics go to OUTPUT_DIR/metrics.jsonl",
+    ):
         assert named in line
     assert not (tmp_path / "out").exists()

@@ -18,16 +18,36 @@ MEL_PARAMS = {"sample_rate": 16000, "n_fft": 1024, "win_length": 640, "hop_lengt
 
 SIZES = {
     "tiny": {
-        "wav2vec2": dict(hidden_size=32, num_hidden_layers=18, num_attention_heads=2, intermediate_size=64, conv_dim=(16,) * 7,
-                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2),
+        "wav2vec2": dict(
+            hidden_size=32,
+            num_hidden_layers=18,
+            num_attention_heads=2,
+            intermediate_size=64,
+            conv_dim=(16,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+        ),
         "vocos": dict(vocos_dim=16, vocos_intermediate_dim=32, vocos_num_layers=2),
-        "latent": 24, "speaker_out": 32, "speaker_latent": 32, "decoder_channels": 16,
+        "latent": 24,
+        "speaker_out": 32,
+        "speaker_latent": 32,
+        "decoder_channels": 16,
     },
     "full": {
-        "wav2vec2": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, conv_dim=(512,) * 7,
-                         num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16),
+        "wav2vec2": dict(
+            hidden_size=1024,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            intermediate_size=4096,
+            conv_dim=(512,) * 7,
+            num_conv_pos_embeddings=128,
+            num_conv_pos_embedding_groups=16,
+        ),
         "vocos": dict(vocos_dim=384, vocos_intermediate_dim=2048, vocos_num_layers=12),
-        "latent": 1024, "speaker_out": 1024, "speaker_latent": 128, "decoder_channels": 1536,
+        "latent": 1024,
+        "speaker_out": 1024,
+        "speaker_latent": 128,
+        "decoder_channels": 1536,
     },
 }
 
@@ -42,11 +62,22 @@ def bicodec_yaml(size: str) -> dict:
             "encoder": encoder,
             "decoder": {"input_channel": latent, "channels": s["decoder_channels"], "rates": [8, 5, 4, 2], "kernel_sizes": [16, 11, 8, 4]},
             "quantizer": {
-                "input_dim": latent, "codebook_size": 8192, "codebook_dim": 8, "commitment": 0.25, "codebook_loss_weight": 2.0,
-                "use_l2_normlize": True, "threshold_ema_dead_code": 0.2,
+                "input_dim": latent,
+                "codebook_size": 8192,
+                "codebook_dim": 8,
+                "commitment": 0.25,
+                "codebook_loss_weight": 2.0,
+                "use_l2_normlize": True,
+                "threshold_ema_dead_code": 0.2,
             },
-            "speaker_encoder": {"input_dim": 128, "out_dim": s["speaker_out"], "latent_dim": s["speaker_latent"], "token_num": 32,
-                                "fsq_levels": [4, 4, 4, 4, 4, 4], "fsq_num_quantizers": 1},
+            "speaker_encoder": {
+                "input_dim": 128,
+                "out_dim": s["speaker_out"],
+                "latent_dim": s["speaker_latent"],
+                "token_num": 32,
+                "fsq_levels": [4, 4, 4, 4, 4, 4],
+                "fsq_num_quantizers": 1,
+            },
             "prenet": {**encoder, "input_channels": latent, "condition_dim": s["speaker_out"], "use_tanh_at_final": False},
             "postnet": {**encoder, "input_channels": latent, "vocos_num_layers": 6, "use_tanh_at_final": False},
         }
@@ -62,8 +93,16 @@ def _vocos_shapes(prefix: str, c_in: int, dim: int, inter: int, layers: int, con
     shapes = {"embed.weight": (dim, c_in, 7), "embed.bias": (dim,), **norm("norm"), "final_layer_norm.weight": (dim,), "final_layer_norm.bias": (dim,)}
     for i in range(layers):
         b = f"convnext.{i}"
-        shapes |= {f"{b}.dwconv.weight": (dim, 1, 7), f"{b}.dwconv.bias": (dim,), **norm(f"{b}.norm"), f"{b}.pwconv1.weight": (inter, dim),
-                   f"{b}.pwconv1.bias": (inter,), f"{b}.pwconv2.weight": (dim, inter), f"{b}.pwconv2.bias": (dim,), f"{b}.gamma": (dim,)}
+        shapes |= {
+            f"{b}.dwconv.weight": (dim, 1, 7),
+            f"{b}.dwconv.bias": (dim,),
+            **norm(f"{b}.norm"),
+            f"{b}.pwconv1.weight": (inter, dim),
+            f"{b}.pwconv1.bias": (inter,),
+            f"{b}.pwconv2.weight": (dim, inter),
+            f"{b}.pwconv2.bias": (dim,),
+            f"{b}.gamma": (dim,),
+        }
     return {f"{prefix}{k}": v for k, v in shapes.items()}
 
 
@@ -93,8 +132,12 @@ def decoder_side_shapes(section: dict) -> dict:
         b = f"decoder.model.{i + 1}.block"
         shapes |= {f"{b}.0.alpha": (1, c_in, 1), **wn(f"{b}.1", out, c_in, kernel, transpose=True)}
         for unit in (2, 3, 4):
-            shapes |= {f"{b}.{unit}.block.0.alpha": (1, out, 1), **wn(f"{b}.{unit}.block.1", out, out, 7),
-                       f"{b}.{unit}.block.2.alpha": (1, out, 1), **wn(f"{b}.{unit}.block.3", out, out, 1)}
+            shapes |= {
+                f"{b}.{unit}.block.0.alpha": (1, out, 1),
+                **wn(f"{b}.{unit}.block.1", out, out, 7),
+                f"{b}.{unit}.block.2.alpha": (1, out, 1),
+                **wn(f"{b}.{unit}.block.3", out, out, 1),
+            }
     n = len(dec["rates"])
     shapes |= {f"decoder.model.{n + 1}.alpha": (1, out, 1), **wn(f"decoder.model.{n + 2}", 1, out, 7)}
     vq, spk = section["quantizer"], section["speaker_encoder"]
@@ -164,8 +207,15 @@ def write_random_bicodec(directory, size: str = "tiny", seed: int = 0) -> Path:
 
     directory = Path(directory)
     (directory / "BiCodec").mkdir(parents=True, exist_ok=True)
-    top = {"highpass_cutoff_freq": 40, "sample_rate": 16000, "segment_duration": 2.4, "max_val_duration": 12, "latent_hop_length": 320,
-           "ref_segment_duration": 6, "volume_normalize": True}
+    top = {
+        "highpass_cutoff_freq": 40,
+        "sample_rate": 16000,
+        "segment_duration": 2.4,
+        "max_val_duration": 12,
+        "latent_hop_length": 320,
+        "ref_segment_duration": 6,
+        "volume_normalize": True,
+    }
     (directory / "config.yaml").write_text(yaml.safe_dump(top, sort_keys=False))
     section = bicodec_yaml(size)
     (directory / "BiCodec" / "config.yaml").write_text(yaml.safe_dump(section, sort_keys=False))

@@ -53,7 +53,11 @@ def test_killed_extraction_resumes_to_identical_bytes(cli, tmp_path):
     assert cli("extract-feats", "--backend", "mfcc", data, f"ark,scp:{whole},{tmp_path}/whole.scp").returncode == 0
     killed = tmp_path / "killed.ark"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "audiotok", "extract-feats", "--backend", "mfcc", str(data), f"ark,scp:{killed},{tmp_path}/killed.scp"], env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audiotok", "extract-feats", "--backend", "mfcc", str(data), f"ark,scp:{killed},{tmp_path}/killed.scp"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     index = tmp_path / "killed.ark.partial.idx"
     deadline = time.time() + 60
     while time.time() < deadline and finished_entries(index) < 2:

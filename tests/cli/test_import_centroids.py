@@ -7,7 +7,12 @@ from tests.conftest import make_data_dir, sine, write_audio
 
 
 def corpus(tmp_path):
-    items = {f"u{i}": write_audio(tmp_path / "in" / f"u{i}.wav", sine(150 + 90 * i, 16000, 0.5 + 0.2 * i) + 0.05 * np.sin(np.arange(int(16000 * (0.5 + 0.2 * i))) / 5), 16000) for i in range(3)}
+    items = {
+        f"u{i}": write_audio(
+            tmp_path / "in" / f"u{i}.wav", sine(150 + 90 * i, 16000, 0.5 + 0.2 * i) + 0.05 * np.sin(np.arange(int(16000 * (0.5 + 0.2 * i))) / 5), 16000
+        )
+        for i in range(3)
+    }
     return make_data_dir(tmp_path / "data", items)
 
 

@@ -10,7 +10,9 @@ def test_text_tsv_and_jsonl_formats(cli, tmp_path):
     write_audio(tmp_path / "in" / "b.wav", sine(440, 8000, 0.25, amplitude=0.1), 8000)
     text = cli("info", tmp_path / "in")
     assert text.returncode == 0
-    assert text.text.splitlines()[0] == "a rate=44100 channels=2 samples=66150 duration=1.5 format=FLAC subtype=PCM_24 peak_db=-8.52 rms_db=-11.53"  # mono mix: amplitude (0.25 + 0.5) / 2
+    assert (
+        text.text.splitlines()[0] == "a rate=44100 channels=2 samples=66150 duration=1.5 format=FLAC subtype=PCM_24 peak_db=-8.52 rms_db=-11.53"
+    )  # mono mix: amplitude (0.25 + 0.5) / 2
     tsv = cli("info", "--format", "tsv", "--header-only", tmp_path / "in").text.splitlines()
     assert tsv[0].split("\t") == ["key", "rate", "channels", "samples", "duration", "format", "subtype", "peak_db", "rms_db"]
     assert tsv[2].split("\t")[:7] == ["b", "8000", "1", "2000", "0.25", "WAV", "PCM_16"]

@@ -16,7 +16,20 @@ def test_step_audio_strings_and_round_trip(cli, tmp_path):
         "b <audio_1><audio_2><audio_1027><audio_1028><audio_1029>\n"
     )
     assert "1 trailing tokens of partial groups dropped" in result.stderr  # a's last vq06 token
-    back = cli("deinterleave", tmp_path / "tokens.txt", "--format", "string", "--ratio", "2:3", "--offsets", "0,1024", "-o", tmp_path / "a.txt", "-o", tmp_path / "b.txt")
+    back = cli(
+        "deinterleave",
+        tmp_path / "tokens.txt",
+        "--format",
+        "string",
+        "--ratio",
+        "2:3",
+        "--offsets",
+        "0,1024",
+        "-o",
+        tmp_path / "a.txt",
+        "-o",
+        tmp_path / "b.txt",
+    )
     assert back.returncode == 0, back.stderr
     assert (tmp_path / "a.txt").read_text() == "a 0 1023 5 6\nb 1 2\n"
     assert (tmp_path / "b.txt").read_text() == "a 0 4095 7 8 9 10\nb 3 4 5\n"
@@ -29,7 +42,20 @@ def test_bicodec_prefix_jsonl(cli, tmp_path):
     glob = write(tmp_path / "global.txt", {"u": [1, 2]})
     result = cli("interleave", semantic, "--ratio", "1", "--prefix", glob, "--format", "jsonl", "-o", tmp_path / "t.jsonl")
     assert json.loads((tmp_path / "t.jsonl").read_text()) == {"key": "u", "tokens": [1, 2, 5, 6, 7]}
-    back = cli("deinterleave", f"jsonl:{tmp_path}/t.jsonl", "--format", "jsonl", "--ratio", "1", "--prefix-length", 2, "--prefix-output", tmp_path / "g.txt", "-o", tmp_path / "s.txt")
+    back = cli(
+        "deinterleave",
+        f"jsonl:{tmp_path}/t.jsonl",
+        "--format",
+        "jsonl",
+        "--ratio",
+        "1",
+        "--prefix-length",
+        2,
+        "--prefix-output",
+        tmp_path / "g.txt",
+        "-o",
+        tmp_path / "s.txt",
+    )
     assert back.returncode == 0 and result.returncode == 0, back.stderr
     assert (tmp_path / "g.txt").read_text() == "u 1 2\n" and (tmp_path / "s.txt").read_text() == "u 5 6 7\n"
 

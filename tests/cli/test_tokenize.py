@@ -18,7 +18,12 @@ def bundle_from(features_ark, out, k=8, drop=()):
 
 
 def corpus(tmp_path):
-    items = {f"u{i}": write_audio(tmp_path / "in" / f"u{i}.wav", sine(150 + 90 * i, 16000, 0.6 + 0.2 * i) + 0.05 * np.sin(np.arange(int(16000 * (0.6 + 0.2 * i))) / 7), 16000) for i in range(3)}
+    items = {
+        f"u{i}": write_audio(
+            tmp_path / "in" / f"u{i}.wav", sine(150 + 90 * i, 16000, 0.6 + 0.2 * i) + 0.05 * np.sin(np.arange(int(16000 * (0.6 + 0.2 * i))) / 7), 16000
+        )
+        for i in range(3)
+    }
     return make_data_dir(tmp_path / "data", items)
 
 

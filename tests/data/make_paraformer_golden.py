@@ -46,11 +46,24 @@ OUT = Path(__file__).resolve().parent / "paraformer_tiny"
 CHUNK_SIZE = [0, 4, 5]
 LOOK_BACK = 4
 ENCODER_CONF = {
-    "output_size": 8, "attention_heads": 2, "linear_units": 16, "num_blocks": 3, "dropout_rate": 0.1,
-    "positional_dropout_rate": 0.1, "attention_dropout_rate": 0.1, "input_layer": "pe_online",
-    "pos_enc_class": "SinusoidalPositionEncoder", "normalize_before": True, "kernel_size": 11, "sanm_shfit": 0,
-    "selfattention_layer_type": "sanm", "chunk_size": [12, 15], "stride": [8, 10], "pad_left": [0, 0],
-    "encoder_att_look_back_factor": [4, 4], "decoder_att_look_back_factor": [1, 1],
+    "output_size": 8,
+    "attention_heads": 2,
+    "linear_units": 16,
+    "num_blocks": 3,
+    "dropout_rate": 0.1,
+    "positional_dropout_rate": 0.1,
+    "attention_dropout_rate": 0.1,
+    "input_layer": "pe_online",
+    "pos_enc_class": "SinusoidalPositionEncoder",
+    "normalize_before": True,
+    "kernel_size": 11,
+    "sanm_shfit": 0,
+    "selfattention_layer_type": "sanm",
+    "chunk_size": [12, 15],
+    "stride": [8, 10],
+    "pad_left": [0, 0],
+    "encoder_att_look_back_factor": [4, 4],
+    "decoder_att_look_back_factor": [1, 1],
 }
 FRONTEND_CONF = {"fs": 16000, "window": "hamming", "n_mels": 80, "frame_length": 25, "frame_shift": 10, "lfr_m": 7, "lfr_n": 6, "dither": 0.0}
 # Lengths that reach every end case of the step loop (3840 samples a step).
@@ -92,8 +105,13 @@ def fresh_cache(feats_dims: int) -> dict:
     """Step-Audio's init_cache, the encoder and frontend parts."""
     return {
         "encoder": {
-            "start_idx": 0, "chunk_size": CHUNK_SIZE, "encoder_chunk_look_back": LOOK_BACK, "last_chunk": False,
-            "opt": None, "feats": torch.zeros((1, CHUNK_SIZE[0] + CHUNK_SIZE[2], feats_dims)), "tail_chunk": False,
+            "start_idx": 0,
+            "chunk_size": CHUNK_SIZE,
+            "encoder_chunk_look_back": LOOK_BACK,
+            "last_chunk": False,
+            "opt": None,
+            "feats": torch.zeros((1, CHUNK_SIZE[0] + CHUNK_SIZE[2], feats_dims)),
+            "tail_chunk": False,
         },
         "frontend": {},
     }
@@ -156,8 +174,12 @@ def main(directory: Path = OUT) -> None:
     state["decoder.embed.0.weight"] = torch.zeros(3, 4)  # the rest of a Paraformer: the loader must skip it
     torch.save(state, directory / "model.pt")
     config = {
-        "model": "ParaformerStreaming", "encoder": "SANMEncoderChunkOpt", "encoder_conf": ENCODER_CONF,
-        "frontend": "WavFrontendOnline", "frontend_conf": FRONTEND_CONF, "input_size": dims,
+        "model": "ParaformerStreaming",
+        "encoder": "SANMEncoderChunkOpt",
+        "encoder_conf": ENCODER_CONF,
+        "frontend": "WavFrontendOnline",
+        "frontend_conf": FRONTEND_CONF,
+        "input_size": dims,
     }
     (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     frontend = StepAudioFrontend(cmvn_file=str(directory / "am.mvn"), **FRONTEND_CONF)
@@ -170,8 +192,12 @@ def main(directory: Path = OUT) -> None:
             enc_out.append(out)
             frames.append(len(out))
     np.savez_compressed(
-        directory / "golden.npz", names=np.array(list(LENGTHS)), lengths=np.array(list(LENGTHS.values())), audio=np.concatenate(audio),
-        frames=np.array(frames), enc_out=np.concatenate(enc_out).astype(np.float32),
+        directory / "golden.npz",
+        names=np.array(list(LENGTHS)),
+        lengths=np.array(list(LENGTHS.values())),
+        audio=np.concatenate(audio),
+        frames=np.array(frames),
+        enc_out=np.concatenate(enc_out).astype(np.float32),
     )
     for name, count in zip(LENGTHS, frames, strict=True):
         print(f"{name}: {LENGTHS[name]} samples -> {count} frames")

@@ -11,7 +11,9 @@ def dominant_frequency(x: np.ndarray, rate: int) -> float:
     return float(np.argmax(spectrum) * rate / (8 * len(x)))
 
 
-@pytest.mark.parametrize("rate_in,rate_out", [(8000, 16000), (16000, 8000), (44100, 16000), (22050, 16000), (16000, 48000), (48000, 16000), (16000, 22050), (11025, 24000)])
+@pytest.mark.parametrize(
+    "rate_in,rate_out", [(8000, 16000), (16000, 8000), (44100, 16000), (22050, 16000), (16000, 48000), (48000, 16000), (16000, 22050), (11025, 24000)]
+)
 def test_sine_frequency_amplitude_and_length_preserved(rate_in, rate_out):
     freq, amplitude, seconds = 1000.0, 0.5, 1.3
     x = sine(freq, rate_in, seconds, amplitude)

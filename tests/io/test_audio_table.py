@@ -129,12 +129,18 @@ def test_tar_shards_webdataset_layout(tmp_path):
     flac = open(write_audio(tmp_path / "x.flac", sine(440, 16000, 0.5), 16000), "rb").read()
     shards = tmp_path / "shards"
     shards.mkdir()
-    _tar(shards / "000.tar", {
-        "s1.flac": flac, "s1.json": json.dumps({"text": "hi", "language": "en"}).encode(),
-        "s2.json": b"{}",  # no audio
-        "s3.flac": b"not audio", "s3.json": b"{}",
-        "s4.flac": flac, "s4.json": b"{broken",
-    })
+    _tar(
+        shards / "000.tar",
+        {
+            "s1.flac": flac,
+            "s1.json": json.dumps({"text": "hi", "language": "en"}).encode(),
+            "s2.json": b"{}",  # no audio
+            "s3.flac": b"not audio",
+            "s3.json": b"{}",
+            "s4.flac": flac,
+            "s4.json": b"{broken",
+        },
+    )
     _tar(shards / "001.tar", {"t1.flac": flac, "t2.flac": flac}, cut=1200)  # truncated mid-member
     source, failures = open_audio_source(str(shards))
     items = list(source)

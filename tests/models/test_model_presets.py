@@ -9,8 +9,17 @@ from audiotok.models.registry import FAMILIES, load_registry
 from tests.units.test_s3 import save_tiny
 
 NEEDED = (
-    "hubert-base-ls960", "mhubert-147", "wav2vec2-base", "wavlm-large", "xlsr-53", "whisper-tiny.en",
-    "cosyvoice-s3-v1-25hz", "cosyvoice-s3-v1-50hz", "cosyvoice-s3-v2", "step-audio-tokenizer", "spark-tts-bicodec",
+    "hubert-base-ls960",
+    "mhubert-147",
+    "wav2vec2-base",
+    "wavlm-large",
+    "xlsr-53",
+    "whisper-tiny.en",
+    "cosyvoice-s3-v1-25hz",
+    "cosyvoice-s3-v1-50hz",
+    "cosyvoice-s3-v2",
+    "step-audio-tokenizer",
+    "spark-tts-bicodec",
 )
 
 
@@ -63,7 +72,9 @@ def test_fetch_fails_with_one_line_naming_the_host_and_the_offline_way(cli, tmp_
     offline = one_line_error(cli("model", "fetch", "hubert-base-ls960", "--cache-dir", tmp_path, env={"HF_HUB_OFFLINE": "1"}))
     assert "cannot fetch hubert-base-ls960 from huggingface.co: HF_HUB_OFFLINE is set" in offline
     assert f"copy it to {tmp_path}/hubert-base-ls960, or pass --model a local directory" in offline
-    unreachable = one_line_error(cli("model", "fetch", "wav2vec2-base", "--dir", tmp_path / "w", env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"}))
+    unreachable = one_line_error(
+        cli("model", "fetch", "wav2vec2-base", "--dir", tmp_path / "w", env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"})
+    )
     assert "cannot fetch wav2vec2-base from 127.0.0.1:9" in unreachable
     assert "no model preset 'nope'" in one_line_error(cli("model", "fetch", "nope"))
 
@@ -85,7 +96,9 @@ def test_verify_deep_on_the_real_whisper(cli, whisper_dir):
 
 def test_verify_names_a_missing_file_and_a_checksum_mismatch(cli, tmp_path, tiny_onnx, tiny_hubert):
     digest = hashlib.sha256(tiny_onnx.read_bytes()).hexdigest()
-    env = user_registry(tmp_path, f"""
+    env = user_registry(
+        tmp_path,
+        f"""
 tiny-s3:
   family: s3
   source: {{hub: example/tiny-s3}}
@@ -108,7 +121,8 @@ tiny-hubert:
   codebook: 0
   license: test
   size: 1 MB
-""")
+""",
+    )
     cache = tmp_path / "cache"
     (cache / "tiny-s3").mkdir(parents=True)
     shutil.copy(tiny_onnx, cache / "tiny-s3" / "speech_tokenizer_v1.onnx")
@@ -134,7 +148,9 @@ tiny-hubert:
 def test_s3_extract_takes_a_preset_name(cli, tmp_path, tiny_onnx):
     from tests.conftest import sine, write_audio
 
-    env = user_registry(tmp_path, """
+    env = user_registry(
+        tmp_path,
+        """
 tiny-s3:
   family: s3
   source: {hub: example/tiny-s3}
@@ -145,7 +161,8 @@ tiny-s3:
   codebook: 64
   license: test
   size: 1 MB
-""")
+""",
+    )
     (tmp_path / "cache" / "tiny-s3").mkdir(parents=True)
     shutil.copy(tiny_onnx, tmp_path / "cache" / "tiny-s3" / "speech_tokenizer_v1.onnx")
     audio = write_audio(tmp_path / "a.wav", sine(220, 16000, 1.2), 16000)
@@ -153,11 +170,15 @@ tiny-s3:
     by_path = cli("s3-extract", "--model", tiny_onnx, audio)
     assert by_name.returncode == 0, by_name.stderr
     assert by_name.text == by_path.text and len(by_name.text.split()) == 31
-    assert "audiotok model fetch tiny-s3" in one_line_error(cli("s3-extract", "--model", "tiny-s3", audio, env={**env, "AUDIOTOK_MODELS": str(tmp_path / "none")}))
+    assert "audiotok model fetch tiny-s3" in one_line_error(
+        cli("s3-extract", "--model", "tiny-s3", audio, env={**env, "AUDIOTOK_MODELS": str(tmp_path / "none")})
+    )
 
 
 def test_a_bad_user_registry_is_one_line(cli, tmp_path):
     env = user_registry(tmp_path, "mine:\n  family: hf\n  colour: blue\n")
     assert "preset 'mine': unknown field 'colour'" in one_line_error(cli("model", "list", env=env))
-    env = user_registry(tmp_path, "mine:\n  family: robot\n  source: {hub: a/b}\n  files: [x]\n  sample_rate: 1\n  frame_rate: 1\n  codebook: 0\n  license: x\n  size: x\n")
+    env = user_registry(
+        tmp_path, "mine:\n  family: robot\n  source: {hub: a/b}\n  files: [x]\n  sample_rate: 1\n  frame_rate: 1\n  codebook: 0\n  license: x\n  size: x\n"
+    )
     assert "family 'robot' is not one of" in one_line_error(cli("model", "list", env=env))

@@ -222,8 +222,6 @@ def test_bad_arguments_are_one_line_errors(corpus, bundle, reference, tmp_path):
         assert_no_traceback(result.stderr)
 
 
-
-
 def test_a_tokenizer_that_cannot_load_is_one_error_line(corpus, bundle, tmp_path):
     config = json.loads((bundle / "config.json").read_text())
     config["recipe"].update(backend="hf", model=str(tmp_path / "missing-model"))
@@ -236,6 +234,7 @@ def test_a_tokenizer_that_cannot_load_is_one_error_line(corpus, bundle, tmp_path
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot start the tokenizer: ") and "missing-model" in last, result.stderr
     assert_no_traceback(result.stderr)
+
 
 def test_real_speech_two_processes_equal_tokenize(speech_dir, bundle, tmp_path):
     files = sorted(p for p in speech_dir.iterdir() if p.suffix in (".flac", ".ogg"))[:4]

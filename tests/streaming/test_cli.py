@@ -35,7 +35,9 @@ def as_read(samples: np.ndarray) -> np.ndarray:
 def start_stream(*args) -> tuple[subprocess.Popen, queue.Queue]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("AUDIOTOK_DEBUG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "audiotok", "stream", *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audiotok", "stream", *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     lines: queue.Queue = queue.Queue()
 
     def pump():
@@ -91,7 +93,23 @@ def test_ctrl_c_writes_the_pending_units_and_exits_130(bundle):
 def test_jsonl_with_stop_after_and_stereo_f32(cli, bundle):
     audio = babble(3.0, seed=42)
     stereo = np.stack([audio, 0.5 * audio], axis=1).astype("<f4")
-    result = cli("stream", bundle, "--input", "-", "--format", "f32le", "--channels", 2, "--format-out", "jsonl", "--stop-after", 1.5, "--chunk", 0.4, input=stereo.tobytes())
+    result = cli(
+        "stream",
+        bundle,
+        "--input",
+        "-",
+        "--format",
+        "f32le",
+        "--channels",
+        2,
+        "--format-out",
+        "jsonl",
+        "--stop-after",
+        1.5,
+        "--chunk",
+        0.4,
+        input=stereo.tobytes(),
+    )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.text.splitlines()]
     mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)[:24000]

@@ -250,7 +250,15 @@ def test_onnx_encoder_without_a_frame_count_streams_its_frames_in_place(tmp_path
     path = tmp_path / "enc.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(StridedConv().eval(), (torch.randn(1, 16000),), str(path), input_names=["wav"], output_names=["feats"], dynamic_axes={"wav": {0: "b", 1: "t"}, "feats": {0: "b", 1: "f"}}, dynamo=False)
+        torch.onnx.export(
+            StridedConv().eval(),
+            (torch.randn(1, 16000),),
+            str(path),
+            input_names=["wav"],
+            output_names=["feats"],
+            dynamic_axes={"wav": {0: "b", 1: "t"}, "feats": {0: "b", 1: "f"}},
+            dynamo=False,
+        )
     backend = load_encoder(str(path), None, "cpu", "float32")
     bundle = make_bundle(tmp_path / "km", backend, [babble(2.0, seed=1)], k=16)
     audio = babble(3.0, seed=60)

@@ -26,7 +26,9 @@ def trained(tmp_path_factory, tiny_whisper_dir, tiny_corpus):
     rows = FeatureStore(store)
     units = root / "units.txt"
     units.write_text("".join(f"{key} {' '.join(map(str, rng.integers(0, 64, rows.row(key)['frames'] // 2)))}\n" for key in rows.keys()))
-    config = taste_config.resolve({"preset": "tiny", "data": {"train": {"features": str(store), "units": str(units)}, "examples": 0}, "optim": {"max_steps": 4}})
+    config = taste_config.resolve(
+        {"preset": "tiny", "data": {"train": {"features": str(store), "units": str(units)}, "examples": 0}, "optim": {"max_steps": 4}}
+    )
     train(config, root / "exp", device="cpu")
     return {"root": root, "store": store, "units": units, "exp": root / "exp"}
 
@@ -63,7 +65,14 @@ def test_refusals_are_one_line(cli, trained, tiny_corpus, tmp_path):
     from audiotok.taste import config as taste_config
     from audiotok.taste.train import train
 
-    plain = taste_config.resolve({"preset": "tiny", "rvq": {"enabled": False}, "data": {"train": {"features": str(trained["store"]), "units": str(trained["units"])}}, "optim": {"max_steps": 1}})
+    plain = taste_config.resolve(
+        {
+            "preset": "tiny",
+            "rvq": {"enabled": False},
+            "data": {"train": {"features": str(trained["store"]), "units": str(trained["units"])}},
+            "optim": {"max_steps": 1},
+        }
+    )
     plain["data"]["examples"] = 0
     train(plain, tmp_path / "plain", device="cpu")
     other_store, _ = make_store(tmp_path, count=2)

@@ -219,7 +219,18 @@ def test_sigterm_then_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, e
     manifest = tmp_path / "many.jsonl"
     manifest.write_text("".join(json.dumps({**records[i % 6], "key": f"k{i:02d}"}) + "\n" for i in range(40)))
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "audiotok", "taste-extract", str(manifest), "-o", str(out), *map(str, model_args(tiny_whisper_dir, tiny_text_model_dir)), "--shard-items", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "audiotok",
+        "taste-extract",
+        str(manifest),
+        "-o",
+        str(out),
+        *map(str, model_args(tiny_whisper_dir, tiny_text_model_dir)),
+        "--shard-items",
+        "2",
+    ]
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
     def indexed() -> int:
@@ -304,7 +315,10 @@ def test_data_dir_without_text_is_a_one_line_error(tmp_path, tiny_corpus):
     shutil.copy(tiny_corpus.data_dir / "wav.scp", data / "wav.scp")
     result = run_cli("taste-extract", data, "-o", tmp_path / "out", "--whisper", "unused")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == f'error: {data} has no text file (hint: taste-extract needs transcripts: add DIR/text with `key transcript` lines, or give a JSONL manifest with a "text" field)'
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"error: {data} has no text file (hint: taste-extract needs transcripts: "
+        'add DIR/text with `key transcript` lines, or give a JSONL manifest with a "text" field)'
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -317,14 +331,15 @@ def test_other_settings_are_refused_and_force_starts_over_in_float16(full_store,
     with pytest.raises(AudiotokError) as refused:
         api_run(extractor, tiny_corpus.manifest, out, store_dtype="float16")
     assert refused.value.one_line() == (
-        f"error: {out} holds features made with other settings (store_dtype differ) (hint: use the same options to resume, --force to start over, or another output directory)"
+        f"error: {out} holds features made with other settings (store_dtype differ) (hint: "
+        "use the same options to resume, --force to start over, or another output directory)"
     )
     prepare_output(out, force=True)  # what --force does before the models load
     assert not out.exists()
     assert api_run(extractor, tiny_corpus.manifest, out, store_dtype="float16").written == 6
     half, full = contents(out), contents(full_store)
     assert sorted(half) == sorted(full)
-    for key, (text, ids, embeddings, frames) in half.items():
+    for key, (_text, ids, embeddings, frames) in half.items():
         assert embeddings.dtype == np.float16 and frames.dtype == np.float16 and ids.dtype == np.int64
         assert np.array_equal(embeddings, full[key][2].astype(np.float16)) and np.array_equal(frames, full[key][3].astype(np.float16))
 
@@ -335,7 +350,9 @@ def test_a_directory_that_is_not_a_store_is_never_removed(tmp_path, tiny_corpus)
     (keep / "notes.txt").write_text("mine")
     result = run_cli("taste-extract", tiny_corpus.manifest, "-o", keep, "--whisper", "unused", "--force")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == f"error: {keep} is a non-empty directory but not a TASTE feature store (hint: give a new or empty directory)"
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"error: {keep} is a non-empty directory but not a TASTE feature store (hint: give a new or empty directory)"
+    )
     assert (keep / "notes.txt").read_text() == "mine"
 
 

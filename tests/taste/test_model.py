@@ -19,7 +19,16 @@ def random_items(count=3, seed=0, vocab=64, text_dim=TEXT_DIM, whisper_dim=WHISP
     items = []
     for i in range(count):
         n, t, u = 3 + i, 20 + 7 * i, 6 + 3 * i
-        items.append(Item(f"utt{i}", f"text {i}", np.arange(n), rng.standard_normal((n, text_dim)).astype(np.float32), rng.standard_normal((t, whisper_dim)).astype(np.float32), rng.integers(0, vocab, u)))
+        items.append(
+            Item(
+                f"utt{i}",
+                f"text {i}",
+                np.arange(n),
+                rng.standard_normal((n, text_dim)).astype(np.float32),
+                rng.standard_normal((t, whisper_dim)).astype(np.float32),
+                rng.integers(0, vocab, u),
+            )
+        )
     return items
 
 

@@ -14,7 +14,13 @@ META = {"whisper": "tiny", "layer": 2}
 def item(number: int) -> TasteFeatures:
     rng = np.random.default_rng(number)
     tokens, frames = number + 1, 10 + 3 * number
-    return TasteFeatures(f"utt{number}", f"text number {number}", rng.integers(0, 100, tokens), rng.standard_normal((tokens, 8)).astype(np.float32), rng.standard_normal((frames, 6)).astype(np.float16))
+    return TasteFeatures(
+        f"utt{number}",
+        f"text number {number}",
+        rng.integers(0, 100, tokens),
+        rng.standard_normal((tokens, 8)).astype(np.float32),
+        rng.standard_normal((frames, 6)).astype(np.float16),
+    )
 
 
 def write(directory, numbers, shard_items=2, flush=True):

@@ -12,7 +12,20 @@ from audiotok.taste.data import UnitCorpus, baselines
 from audiotok.taste.train import train
 from tests.conftest import assert_no_traceback
 
-META = {"whisper_model": "random", "whisper_digest": "0", "layer": 1, "whisper_dim": 16, "text_model": "random", "text_digest": "0", "text_dim": 12, "add_special_tokens": False, "frame_rate": 50, "sample_rate": 16000, "dtype": "float32", "store_dtype": "float32"}
+META = {
+    "whisper_model": "random",
+    "whisper_digest": "0",
+    "layer": 1,
+    "whisper_dim": 16,
+    "text_model": "random",
+    "text_digest": "0",
+    "text_dim": 12,
+    "add_special_tokens": False,
+    "frame_rate": 50,
+    "sample_rate": 16000,
+    "dtype": "float32",
+    "store_dtype": "float32",
+}
 
 
 def write_units_recipe(units, **fields):
@@ -30,7 +43,9 @@ def make_store(directory, count=6, seed=0, vocab=64, extra_units=(), missing_uni
     for i in range(count):
         key = f"utt{i:02d}"
         n, t = 3 + i % 4, 30 + 6 * i
-        writer.add(TasteFeatures(key, f"words {i}", np.arange(n), rng.standard_normal((n, 12)).astype(np.float32), rng.standard_normal((t, 16)).astype(np.float32)))
+        writer.add(
+            TasteFeatures(key, f"words {i}", np.arange(n), rng.standard_normal((n, 12)).astype(np.float32), rng.standard_normal((t, 16)).astype(np.float32))
+        )
         units = rng.integers(0, vocab, t * rate // 50 if key not in off_rate else t * 2)
         units[units % 3 == 0] = 7  # a frequent unit: the majority baseline is not trivial
         if key not in missing_units:
@@ -44,7 +59,13 @@ def make_store(directory, count=6, seed=0, vocab=64, extra_units=(), missing_uni
 
 
 def config_for(store, units, **optim):
-    raw = {"preset": "tiny", "data": {"train": {"features": str(store), "units": str(units)}}, "optim": {"max_steps": 6, **optim}, "eval_every": 3, "checkpoint_every": 2}
+    raw = {
+        "preset": "tiny",
+        "data": {"train": {"features": str(store), "units": str(units)}},
+        "optim": {"max_steps": 6, **optim},
+        "eval_every": 3,
+        "checkpoint_every": 2,
+    }
     return taste_config.resolve(raw)
 
 
@@ -108,8 +129,15 @@ def test_keys_on_one_side_and_off_rate_items_are_counted(tmp_path, caplog):
     store, units = make_store(tmp_path, count=5, extra_units=("ghost1", "ghost2"), missing_units=("utt01",), off_rate=("utt03",))
     corpus = UnitCorpus(str(store), str(units), taste_config.load("tiny"), "train")
     assert corpus.keys == ["utt00", "utt02", "utt03", "utt04"]
-    assert corpus.report == {"items": 4, "features_without_units": 1, "units_without_features": 2, "off_rate": ["utt03"], "too_long": 0,
-                             "unit_rate": 25.0, "unit_rate_from": f"{units}.recipe.json"}
+    assert corpus.report == {
+        "items": 4,
+        "features_without_units": 1,
+        "units_without_features": 2,
+        "off_rate": ["utt03"],
+        "too_long": 0,
+        "unit_rate": 25.0,
+        "unit_rate_from": f"{units}.recipe.json",
+    }
     config = taste_config.resolve({"preset": "tiny", "model": {"max_text_tokens": 4}})  # utt03 has 6 text tokens, utt02 5
     assert UnitCorpus(str(store), str(units), config, "train").keys == ["utt00", "utt04"]
     assert "2 items are longer than model.max_text_tokens (4)" in caplog.text
@@ -136,7 +164,11 @@ def test_cli_trains_with_overrides_and_errors_are_one_line(cli, tmp_path):
     rate_50 = tmp_path / "rate50.yaml"  # the units' recipe says 25 a second
     rate_50.write_text(yaml.safe_dump({"preset": "tiny", "data": {"unit_rate": 50}}))
     cases = [
-        (("taste-train", rate_50, "--features", store, "--units", units, "--output-dir", tmp_path / "x"), 1, f"error: data.unit_rate is 50 but {units}.recipe.json records 25 units a second (hint: leave data.unit_rate out"),
+        (
+            ("taste-train", rate_50, "--features", store, "--units", units, "--output-dir", tmp_path / "x"),
+            1,
+            f"error: data.unit_rate is 50 but {units}.recipe.json records 25 units a second (hint: leave data.unit_rate out",
+        ),
         (("taste-train", bad, "--output-dir", tmp_path / "x"), 2, "error: unknown config key 'optim.max_step'"),
         (("taste-train", "tiny", "--output-dir", tmp_path / "x"), 1, "error: no training data"),
         (("taste-train", "tiny", "--features", tmp_path / "nowhere", "--units", units, "--output-dir", tmp_path / "x"), 1, "error: no such feature store"),

@@ -74,7 +74,10 @@ def test_without_a_recipe_the_config_rate_is_used_and_said_once(tmp_path, caplog
     caplog.set_level(logging.INFO, logger="audiotok")
     corpus = UnitCorpus(str(store), str(units), tiny_config(unit_rate=50), "train")
     assert (corpus.unit_rate, corpus.report["unit_rate_from"], corpus.report["off_rate"]) == (50.0, "data.unit_rate", ["utt02"])
-    assert rate_lines(caplog)[0] == f"train: 50 units a second from the config's data.unit_rate ({units}.recipe.json records none; s3-extract -o FILE records it in FILE.recipe.json)"
+    assert (
+        rate_lines(caplog)[0]
+        == f"train: 50 units a second from the config's data.unit_rate ({units}.recipe.json records none; s3-extract -o FILE records it in FILE.recipe.json)"
+    )
     assert len([line for line in rate_lines(caplog) if "data.unit_rate" in line]) == 1
 
 
@@ -83,7 +86,10 @@ def test_without_a_recipe_or_a_config_rate_the_counts_are_not_checked(tmp_path, 
     corpus = UnitCorpus(str(store), str(units), tiny_config(), "valid")
     assert (corpus.unit_rate, corpus.report["off_rate"]) == (None, [])
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"valid: unit rate unknown ({units}.recipe.json records none, data.unit_rate is not set): unit counts are not checked against the audio (s3-extract -o FILE records it in FILE.recipe.json)"]
+    assert warnings == [
+        f"valid: unit rate unknown ({units}.recipe.json records none, data.unit_rate is not set): unit "
+        "counts are not checked against the audio (s3-extract -o FILE records it in FILE.recipe.json)"
+    ]
 
 
 def test_a_config_rate_against_the_recorded_one_is_refused(tmp_path):

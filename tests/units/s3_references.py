@@ -116,5 +116,3 @@ def reference_model(version: str, rate: int, codeword_audio: list[torch.Tensor],
             rows = unit[torch.randint(len(unit), (4096,), generator=generator)]
             model.quantizer._codebook.embed.copy_(rows + 0.02 * torch.randn(rows.shape, generator=generator))
     return model
-
-

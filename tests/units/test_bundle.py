@@ -55,7 +55,9 @@ def test_the_audio_front_end_is_part_of_the_recipe(tmp_path):
     bundle = Bundle.load(tmp_path / "seed")
     assert recorded_front_end(bundle.recipe) == SEED004
     bundle.check_features(3, dict(seed, front_end=dict(SEED004.as_dict(), name="renamed")), "feats")  # steps count, not names
-    with pytest.raises(AudiotokError, match=r"feats: features were made with the audio front end none \(soxr VHQ resampling\), the bundle .* with seed004 \(soxr"):
+    with pytest.raises(
+        AudiotokError, match=r"feats: features were made with the audio front end none \(soxr VHQ resampling\), the bundle .* with seed004 \(soxr"
+    ):
         bundle.check_features(3, RECIPE, "feats")  # recorded before front ends were: resampling alone
     # A bundle written before front ends were recorded loads, means `none`, and takes features that say `none`.
     Bundle(np.zeros((4, 3), np.float32), RECIPE).save(tmp_path / "old")

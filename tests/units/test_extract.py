@@ -196,7 +196,15 @@ def test_onnx_encoder_equals_its_pytorch_source(tmp_path):
     path = tmp_path / "enc.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(1, 16000),), str(path), input_names=["wav"], output_names=["feats"], dynamic_axes={"wav": {0: "b", 1: "t"}, "feats": {0: "b", 1: "f"}}, dynamo=False)
+        torch.onnx.export(
+            model,
+            (torch.randn(1, 16000),),
+            str(path),
+            input_names=["wav"],
+            output_names=["feats"],
+            dynamic_axes={"wav": {0: "b", 1: "t"}, "feats": {0: "b", 1: "f"}},
+            dynamo=False,
+        )
     encoder = load_encoder(str(path), None, "cpu", "float32")
     assert (encoder.dim, encoder.recipe.frame_rate, encoder.hop, encoder.recipe.backend) == (8, 50.0, 320, "onnx")
     waves = [speech_like(1.2, 0), speech_like(0.8, 1)]

@@ -28,9 +28,21 @@ def units(**table):
 def test_uniform_codes_have_log2_k_bits_and_perplexity_k():
     summary = unit_summary(units(a=[0, 1, 2], b=[3]), k=8, frame_rate=50.0)
     assert summary == {
-        "utterances": 2, "tokens": 4, "k": 8, "used_codes": 4, "codebook_usage": 0.5, "dead_codes": 4,
-        "entropy_bits": 2.0, "perplexity": 4.0, "dedup_ratio": 1.0, "mean_run_length": 1.0,
-        "frame_rate": 50.0, "seconds": 0.08, "tokens_per_s": 50.0, "nominal_bits_per_s": 150.0, "entropy_bits_per_s": 100.0,
+        "utterances": 2,
+        "tokens": 4,
+        "k": 8,
+        "used_codes": 4,
+        "codebook_usage": 0.5,
+        "dead_codes": 4,
+        "entropy_bits": 2.0,
+        "perplexity": 4.0,
+        "dedup_ratio": 1.0,
+        "mean_run_length": 1.0,
+        "frame_rate": 50.0,
+        "seconds": 0.08,
+        "tokens_per_s": 50.0,
+        "nominal_bits_per_s": 150.0,
+        "entropy_bits_per_s": 100.0,
     }
     assert "tokens_per_s" not in unit_summary(units(a=[0]), k=2)
 
@@ -85,9 +97,15 @@ def test_phone_unit_stats_over_matched_keys(caplog):
     table = units(u1=[7, 7, 1, 1, 1], u2=[4, 4, 4], extra=[0])  # 10 Hz: u1's 5th frame (0.45 s) is unaligned
     stats = phone_unit_stats(table, alignments, 10.0)
     assert stats == {
-        "aligned_utterances": 2, "units_without_alignment": 1, "alignments_without_units": 1,
-        "aligned_frames": 7, "unaligned_frames": 1, "phones": 3,
-        "phone_purity": 1.0, "cluster_purity": 1.0, "pnmi": pytest.approx(1.0),
+        "aligned_utterances": 2,
+        "units_without_alignment": 1,
+        "alignments_without_units": 1,
+        "aligned_frames": 7,
+        "unaligned_frames": 1,
+        "phones": 3,
+        "phone_purity": 1.0,
+        "cluster_purity": 1.0,
+        "pnmi": pytest.approx(1.0),
     }
     assert "frames fall outside" not in caplog.text
     with caplog.at_level(logging.WARNING, logger="audiotok"):
@@ -99,8 +117,13 @@ def test_compare_units_miss_rate_over_shared_positions():
     first = units(a=[1, 2, 3, 4], b=[5, 5], c=[1])
     second = units(a=[1, 2, 0, 4], b=[5, 6, 7], d=[2])
     assert compare_units(first, second) == {
-        "compared_utterances": 2, "only_in_units": ["c"], "only_in_compare": ["d"], "length_mismatches": ["b"],
-        "compared_tokens": 6, "differing_tokens": 2, "miss_rate": 2 / 6,
+        "compared_utterances": 2,
+        "only_in_units": ["c"],
+        "only_in_compare": ["d"],
+        "length_mismatches": ["b"],
+        "compared_tokens": 6,
+        "differing_tokens": 2,
+        "miss_rate": 2 / 6,
     }
     assert compare_units(units(a=[]), units(a=[]))["miss_rate"] is None
 

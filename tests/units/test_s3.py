@@ -42,9 +42,14 @@ def save_tiny(directory, version: str, rate: int = 25, suffix: str = ".pt"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            model, (feats, lengths), str(onnx_path), input_names=["feats", "feats_len"], output_names=["tokens"],
+            model,
+            (feats, lengths),
+            str(onnx_path),
+            input_names=["feats", "feats_len"],
+            output_names=["tokens"],
             dynamic_axes={"feats": {0: "batch", 2: "frames"}, "feats_len": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"}},
-            opset_version=17, dynamo=False,
+            opset_version=17,
+            dynamo=False,
         )
     return weights, onnx_path
 

@@ -20,7 +20,7 @@ from audiotok.units.features import WhisperLogMel
 from audiotok.units.s3 import S3Torch, load_torch_model, s3_tokens
 
 s3tokenizer = pytest.importorskip("s3tokenizer", reason="the s3tokenizer package (requirements.txt) is not installed")
-from tests.units.s3_references import NAMES, codeword_audio, reference_model, s3tokenizer_load_audio, s3tokenizer_tokens, speech_clips, step_audio_vq06
+from tests.units.s3_references import NAMES, codeword_audio, reference_model, s3tokenizer_load_audio, s3tokenizer_tokens, speech_clips, step_audio_vq06  # noqa: E402 - only when s3tokenizer imports
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,10 @@ def test_s3tokenizer_mode_equals_the_package_token_for_token(models, recordings,
     problems = {k: mismatches(ours[k], theirs[k]) for k in keys}
     with capsys.disabled():
         total = sum(len(t) for t in theirs.values())
-        print(f"\n  s3tokenizer {NAMES[(version, rate)]}: {total} tokens, {sum(len(set(t)) for t in theirs.values())} distinct per clip summed, problems {problems}")
+        print(
+            f"\n  s3tokenizer {NAMES[(version, rate)]}: {total} tokens, "
+            f"{sum(len(set(t)) for t in theirs.values())} distinct per clip summed, problems {problems}"
+        )
     assert not any(problems.values()), problems
     assert len(theirs["long53"]) == (1275 if rate == 25 else 2550)  # s3tokenizer loses the last 2 s
     for key in keys:
@@ -108,7 +111,9 @@ def test_batched_and_one_at_a_time_agree_in_s3tokenizer_mode(models, recordings)
     paths, _, _ = recordings
     _, weights = models[("v1", 25)]
     chosen = {k: paths[k] for k in ("short", "lj22k", "long55")}
-    assert audiotok_tokens(weights, "v1", 25, chosen, "s3tokenizer", batch_seconds=0.0) == audiotok_tokens(weights, "v1", 25, chosen, "s3tokenizer", batch_seconds=200.0)
+    assert audiotok_tokens(weights, "v1", 25, chosen, "s3tokenizer", batch_seconds=0.0) == audiotok_tokens(
+        weights, "v1", 25, chosen, "s3tokenizer", batch_seconds=200.0
+    )
 
 
 def test_step_audio_mode_equals_step_audio_vq06_token_for_token(models, recordings):
