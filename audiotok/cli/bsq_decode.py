@@ -67,12 +67,12 @@ def command(
     from audiotok.errors import ItemError
     from audiotok.io.outputs import KeyFilesSink, make_signature
 
+    signature = make_signature(NAME, tokens=tokens, model=model, griffin_lim=griffin_lim, iterations=iterations)
+    sink = KeyFilesSink(output_dir, signature, force)  # a finished output stops here, before the model loads
     device = resolve(device)
     loaded, frontend, _ = modeldir.load(model, device)
     bands = loaded.config["input_size"] // loaded.patch
     limit = 2**loaded.embed_dim
-    signature = make_signature(NAME, tokens=tokens, model=model, griffin_lim=griffin_lim, iterations=iterations)
-    sink = KeyFilesSink(output_dir, signature, force)
 
     def decode(key, values, frames):
         sink.path(key, ".npy")  # a key that cannot name a file fails before the model runs

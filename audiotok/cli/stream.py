@@ -96,6 +96,8 @@ def command(
             target, model=model, device=device, dtype=dtype, input_rate=input_rate, left_context=left_context, lookahead=lookahead, max_chunk=chunk
         )
     else:
+        from audiotok.streaming.chunked import ChunkedTokenizer
+
         engine = ChunkedTokenizer(chunked, input_rate)
     chunk_frames = max(1, int(round(chunk * input_rate)))
     interrupts = _InterruptsBetweenChunks()
@@ -148,43 +150,6 @@ def _read_file(path, decoder, chunk_frames, stop):
         raise AudiotokError(f"cannot read {path}: {err.strerror}") from None
     with handle:
         yield from read_pcm(handle, decoder, chunk_frames, stop)
-
-
-class ChunkedTokenizer:
-    """A registry tokenizer served chunk by chunk, with StreamingTokenizer's session interface:
-    each chunk is brought to the tokenizer's rate and tokenized on its own."""
-
-    def __init__(self, tokenizer, input_rate: int):
-        self.tokenizer, self.input_rate = tokenizer, input_rate
-        (self.field,) = tokenizer.fields
-        self.frame_seconds = 1.0 / float(getattr(tokenizer, "frame_rate", 0) or 50.0)
-        self.frames_emitted = 0
-
-    def describe(self) -> str:
-        return f"{type(self.tokenizer).__name__}, chunk by chunk"
-
-    def session(self, name: str):
-        return self
-
-    def feed(self, name: str, samples):
-        import numpy as np
-
-        from audiotok.dsp.resample import resample
-        from audiotok.errors import AudiotokError
-        from audiotok.tokenizers import call_tokenizer
-
-        if len(samples) == 0:
-            return []
-        wave = resample(np.asarray(samples, np.float32), self.input_rate, self.tokenizer.sample_rate, method=getattr(self.tokenizer, "resampler", "soxr"))
-        (result,) = call_tokenizer(self.tokenizer, [wave])
-        if isinstance(result, Exception):
-            raise AudiotokError(f"the tokenizer failed on a chunk: {result}")
-        units = result[self.field]
-        self.frames_emitted += len(units)
-        return units
-
-    def finish(self, name: str):
-        return []
 
 
 class _InterruptsBetweenChunks:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from audiotok.errors import AudiotokError
-from audiotok.io.jsonl_store import repair_tail
+from audiotok.io.jsonl_writer import repair_tail
 
 FORMAT = "audiotok-taste-features"
 VERSION = 1

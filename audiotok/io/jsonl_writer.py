@@ -1,20 +1,150 @@
-"""A JSONL table that a killed run resumes: lines grow in `FILE.partial`, the run's
-signature in `FILE.partial.json`; the same command again keeps the complete lines (a
-torn last line is cut off), skips their keys and appends the rest; a finished run
-renames the file into place and leaves the `.done` marker. Items are written in input
-order, so a resumed output is byte-identical to an uninterrupted one. `-` is stdout
-(no resume).
+"""JSONL outputs, one line a key, that a killed run resumes.
+
+ResumableJsonl: one table (bicodec-extract, ...): lines grow in `FILE.partial`, the run's
+signature in `FILE.partial.json` (a RunMarker); the same command again keeps the complete
+lines (a torn last line is cut off), skips their keys and appends the rest; a finished run
+renames the file into place and leaves the `.done` marker. Items are written in input order,
+so a resumed output is byte-identical to an uninterrupted one. `-` is stdout (no resume).
+
+Per-process files (tokenize-shards): `OUT/{name}_{process}.jsonl`. A line is one sample,
+`{"key", "shard", "language", "text", <token fields>}`, always written with "key" then
+"shard" first, so the finished keys of a large output are read without parsing the token
+lists. Lines are appended and flushed one by one: a killed run leaves at most one torn line
+(no newline) at the end of a file, which `repair_tail` cuts off before a run resumes. A
+sample is identified by its shard's file name and its key, so resuming still gives one line
+a sample after the number of processes (and so the file each shard goes to) has changed.
 """
 
 import json
 import os
+import re
 import sys
+import time
+from collections.abc import Iterable
+from json.decoder import scanstring
 from pathlib import Path
 
 from audiotok.io.atomic import install
 from audiotok.io.markers import DoneMarker, RunMarker
 from audiotok.io.outputs import AlreadyDone
 from audiotok.io.tables import format_jsonl
+
+FSYNC_EVERY_LINES = 200
+FSYNC_EVERY_SECONDS = 5.0
+_LINE_HEAD = '{"key":"'
+_SHARD_HEAD = ',"shard":"'
+
+
+def output_path(out_dir: str | Path, name: str, process: int) -> Path:
+    return Path(out_dir) / f"{name}_{process}.jsonl"
+
+
+def output_files(out_dir: str | Path, name: str) -> list[Path]:
+    """Every `{name}_{N}.jsonl` in out_dir, whichever number of processes made it."""
+    pattern = re.compile(re.escape(name) + r"_\d+\.jsonl")
+    directory = Path(out_dir)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name) and p.is_file())
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a torn last line (one with no newline); returns the bytes dropped."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as handle:
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            if end == size and chunk.endswith(b"\n"):
+                return 0
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        else:
+            keep = 0
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return size - keep
+
+
+def line_identity(line: str) -> tuple[str, str] | None:
+    """(shard, key) of a finished line; None for a line that is not a sample."""
+    try:
+        if line.startswith(_LINE_HEAD):
+            key, end = scanstring(line, len(_LINE_HEAD))
+            if line.startswith(_SHARD_HEAD, end):
+                shard, _ = scanstring(line, end + len(_SHARD_HEAD))
+                return shard, key
+        record = json.loads(line)
+        return str(record["shard"]), str(record["key"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def read_done(paths: Iterable[Path], shards: set[str] | None = None) -> set[tuple[str, str]]:
+    """(shard, key) of every complete line in paths, only for `shards` when given.
+
+    A last line without its newline is being written by a running worker (or was torn): not done.
+    """
+    done: set[tuple[str, str]] = set()
+    for path in paths:
+        try:
+            handle = open(path, encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        with handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    break
+                identity = line_identity(line)
+                if identity is not None and (shards is None or identity[0] in shards):
+                    done.add(identity)
+    return done
+
+
+def sample_line(key: str, shard: str, language, text, tokens: dict) -> str:
+    record = {"key": key, "shard": shard, "language": language, "text": text, **tokens}
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+class LineAppender:
+    """Appends whole lines, flushed at once and fsync'd at intervals (and on close)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(path, "a", encoding="utf-8")
+        self.unsynced = 0
+        self.synced_at = time.monotonic()
+
+    def write(self, line: str) -> None:
+        self.handle.write(line)
+        self.handle.flush()
+        self.unsynced += 1
+        if self.unsynced >= FSYNC_EVERY_LINES or time.monotonic() - self.synced_at > FSYNC_EVERY_SECONDS:
+            self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.handle.fileno())
+        self.unsynced, self.synced_at = 0, time.monotonic()
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.handle.flush()
+            self.sync()
+            self.handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class ResumableJsonl:

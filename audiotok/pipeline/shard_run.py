@@ -179,7 +179,7 @@ def run_shards(options: ShardRunOptions) -> None:
     import multiprocessing
 
     from audiotok.engine.items import Tally
-    from audiotok.io.jsonl_store import output_files, output_path, repair_tail
+    from audiotok.io.jsonl_writer import output_files, output_path, repair_tail
     from audiotok.pipeline.shard_worker import WorkerJob
     from audiotok.tokenizers import parse_spec
 
@@ -375,7 +375,7 @@ class Supervisor:
 
     def _count_unreported_lines(self, slot: WorkerSlot) -> None:
         """Cut the dead worker's torn line; count the lines it wrote but died before reporting."""
-        from audiotok.io.jsonl_store import repair_tail
+        from audiotok.io.jsonl_writer import repair_tail
 
         if not slot.output.exists():
             return

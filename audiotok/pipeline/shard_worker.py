@@ -127,7 +127,7 @@ class _Worker:
         import torch
 
         from audiotok.device import for_worker
-        from audiotok.io.jsonl_store import LineAppender, read_done
+        from audiotok.io.jsonl_writer import LineAppender, read_done
         from audiotok.tokenizers import open_tokenizer
 
         job = self.job
@@ -195,7 +195,7 @@ class _Worker:
         return at_tokenizer_rate(self.tokenizer, audio)
 
     def tokenize(self, shard_name: str, group: list) -> None:
-        from audiotok.io.jsonl_store import sample_line
+        from audiotok.io.jsonl_writer import sample_line
 
         started = time.perf_counter()
         results = self.call_tokenizer([wave for _, wave in group])

@@ -249,7 +249,7 @@ def test_real_speech_two_processes_equal_tokenize(speech_dir, bundle, tmp_path):
 
 
 def test_torn_tails_are_cut_and_finished_keys_read_from_every_file(tmp_path):
-    from audiotok.io.jsonl_store import line_identity, output_files, read_done, repair_tail, sample_line
+    from audiotok.io.jsonl_writer import line_identity, output_files, read_done, repair_tail, sample_line
 
     first = tmp_path / "shards_0.jsonl"
     whole = sample_line("k1", "a.tar", None, "é", {"units": [1, 2]}) + sample_line('k"2', "a.tar", "en", None, {"units": []})
