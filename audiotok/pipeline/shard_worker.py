@@ -196,9 +196,10 @@ class _Worker:
 
     def tokenize(self, shard_name: str, group: list) -> None:
         from audiotok.io.jsonl_writer import sample_line
+        from audiotok.tokenizers import call_tokenizer
 
         started = time.perf_counter()
-        results = self.call_tokenizer([wave for _, wave in group])
+        results = call_tokenizer(self.tokenizer, [wave for _, wave in group])
         compute = time.perf_counter() - started
         ok, audio_seconds = 0, 0.0
         for (sample, wave), result in zip(group, results, strict=True):
@@ -219,11 +220,6 @@ class _Worker:
         if self.since_memory_check >= self.job.memory_check_every:
             self.since_memory_check = 0
             self.guard_memory()
-
-    def call_tokenizer(self, waves: list) -> list:
-        from audiotok.tokenizers import call_tokenizer
-
-        return call_tokenizer(self.tokenizer, waves)
 
     def guard_memory(self) -> None:
         from audiotok.engine.memory import free_caches, memory_share, process_rss

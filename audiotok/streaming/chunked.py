@@ -3,6 +3,12 @@ chunk by chunk with StreamingTokenizer's session interface (feed, finish, frames
 each chunk is brought to the tokenizer's rate and tokenized on its own, so tokens equal
 those of the whole recording only for frame-local tokenizers fed whole frames."""
 
+import numpy as np
+
+from audiotok.dsp.resample import resample
+from audiotok.errors import AudiotokError
+from audiotok.tokenizers import call_tokenizer
+
 
 class ChunkedTokenizer:
     """A registry tokenizer served chunk by chunk, with StreamingTokenizer's session interface:
@@ -21,12 +27,6 @@ class ChunkedTokenizer:
         return self
 
     def feed(self, name: str, samples):
-        import numpy as np
-
-        from audiotok.dsp.resample import resample
-        from audiotok.errors import AudiotokError
-        from audiotok.tokenizers import call_tokenizer
-
         if len(samples) == 0:
             return []
         wave = resample(np.asarray(samples, np.float32), self.input_rate, self.tokenizer.sample_rate, method=getattr(self.tokenizer, "resampler", "soxr"))
