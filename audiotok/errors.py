@@ -27,3 +27,11 @@ class UsageError(AudiotokError):
 
 class ItemError(Exception):
     """One item (an utterance, a sample) could not be processed."""
+
+
+class AlreadyDone(Exception):
+    """The output was finished by an earlier run with the same signature: nothing to do (exit 0)."""
+
+    def __init__(self, output: str):
+        super().__init__(output)
+        self.output = output

@@ -4,6 +4,7 @@ Command modules import only typer at module level; numpy, soundfile, torch
 and the rest are imported inside the command, so `audiotok --help` is instant.
 """
 
+import contextlib
 import importlib
 import os
 import sys
@@ -81,27 +82,37 @@ def _global_options(
         logging.getLogger("audiotok").info(command_line())
 
 
-_terminated = []
-
-
-def _on_sigterm(signum, frame):
-    # Raised like Ctrl-C so that cleanups (temporary files) run; remembered for the exit code.
-    _terminated.append(signum)
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    """Entry point: one handler turns known errors into `error: what (hint: how)`."""
-    import signal
+    """Entry point: one handler turns known errors into `error: what (hint: how)`; a signal ends
+    the run with `error: interrupted` (130) or `error: terminated` (143), never a traceback."""
+    from audiotok import signals
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    from audiotok.errors import AudiotokError
-    from audiotok.io.outputs import AlreadyDone
+    signals.install()  # again, for callers that import main() without audiotok.__main__
+    try:
+        code = _dispatch(sys.argv[1:])
+    except KeyboardInterrupt:  # a signal while a handler below was reporting another error
+        code = _stopped()
+    signals.finishing()
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.flush()
+    sys.exit(code)
+
+
+def _stopped() -> int:
+    from audiotok import signals
+
+    signals.finishing()
+    print(signals.stop_message(), file=sys.stderr)
+    return signals.exit_code()
+
+
+def _dispatch(args: list[str]) -> int:
+    from audiotok.errors import AlreadyDone, AudiotokError
 
     command = typer.main.get_command(app)
     try:
-        code = command.main(args=sys.argv[1:], prog_name="audiotok", standalone_mode=False)
-        if code == 130:  # typer turns Ctrl-C (and our SIGTERM) into a silent 130
+        code = command.main(args=args, prog_name="audiotok", standalone_mode=False)
+        if code == 130:  # click turns a KeyboardInterrupt into Abort, and typer that into 130
             raise KeyboardInterrupt
     except AlreadyDone as done:
         import logging
@@ -114,8 +125,7 @@ def main() -> None:
     except typer.Exit as err:
         code = err.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("error: terminated" if _terminated else "error: interrupted", file=sys.stderr)
-        code = 143 if _terminated else 130
+        code = _stopped()
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -123,9 +133,9 @@ def main() -> None:
     except Exception as err:  # noqa: BLE001 - the one place unknown errors become one line
         if hasattr(err, "show") and hasattr(err, "exit_code"):  # a usage error from typer's click
             err.show(file=sys.stderr)
-            sys.exit(err.exit_code)
+            return err.exit_code
         if os.environ.get("AUDIOTOK_DEBUG"):
             raise
         print(f"error: {type(err).__name__}: {err} (hint: AUDIOTOK_DEBUG=1 shows the traceback)", file=sys.stderr)
         code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0

@@ -57,7 +57,6 @@ def command(
     import io
 
     import numpy as np
-    import soundfile as sf
     import torch
 
     from audiotok.bsq import modeldir
@@ -65,6 +64,7 @@ def command(
     from audiotok.device import resolve
     from audiotok.engine import items as engine
     from audiotok.errors import ItemError
+    from audiotok.io.audio import encode
     from audiotok.io.outputs import KeyFilesSink, make_signature
 
     signature = make_signature(NAME, tokens=tokens, model=model, griffin_lim=griffin_lim, iterations=iterations)
@@ -96,8 +96,6 @@ def command(
         np.save(array, frontend.unscale(mel).numpy().astype(np.float32), allow_pickle=False)
         sink.write_bytes(key, ".npy", array.getvalue())
         if griffin_lim:
-            audio = io.BytesIO()
-            sf.write(audio, frontend.griffin_lim(mel, iterations), frontend.sample_rate, format="WAV", subtype="FLOAT")
-            sink.write_bytes(key, ".wav", audio.getvalue())
+            sink.write_bytes(key, ".wav", encode(frontend.griffin_lim(mel, iterations), frontend.sample_rate, "WAV", "FLOAT"))
 
     engine.run(NAME, sink, results(), write, min_success=min_success)

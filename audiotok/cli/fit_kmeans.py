@@ -46,9 +46,9 @@ def command(
 ) -> None:
     from pathlib import Path
 
-    from audiotok.errors import AudiotokError, UsageError
+    from audiotok.errors import AlreadyDone, AudiotokError, UsageError
     from audiotok.io.markers import DoneMarker
-    from audiotok.io.outputs import AlreadyDone, make_signature
+    from audiotok.io.outputs import make_signature
     from audiotok.io.recipes import read_recipe_for
     from audiotok.io.tables import read_matrices
     from audiotok.log import command_line

@@ -51,9 +51,9 @@ def command(
     from pathlib import Path
 
     from audiotok.dsp.front_end import preset
-    from audiotok.errors import AudiotokError, UsageError
+    from audiotok.errors import AlreadyDone, AudiotokError, UsageError
     from audiotok.io.markers import DoneMarker
-    from audiotok.io.outputs import AlreadyDone, make_signature
+    from audiotok.io.outputs import make_signature
     from audiotok.io.recipes import read_recipe_for
     from audiotok.log import command_line
     from audiotok.units.bundle import Bundle, read_centroid_matrix

@@ -4,6 +4,7 @@ Every failure becomes an `ItemError` with a one-line reason, so a corpus
 with a bad file loses that file and nothing else.
 """
 
+import contextlib
 import io
 import os
 import struct
@@ -13,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from audiotok.errors import ItemError
+from audiotok.signals import deferred
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".sph", ".nist")
 
@@ -95,17 +97,19 @@ def decode(source: str | os.PathLike | bytes, channel: int | None = None) -> Aud
             raise ItemError(f"empty file: {os.fspath(source)}")
     elif len(source) == 0:
         raise ItemError("empty input (0 bytes)")
-    try:
-        handle = sf.SoundFile(source if is_path else io.BytesIO(source))
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as err:
-        raise ItemError(f"cannot decode audio: {_short(err)}") from None
-    with handle:
-        header_frames = handle.frames
-        info = AudioInfo(handle.samplerate, handle.channels, header_frames, handle.format, handle.subtype)
+    # Bytes are read through Python callbacks from C, which a signal must not cut (audiotok.signals).
+    with contextlib.nullcontext() if is_path else deferred():
         try:
-            data = handle.read(dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise ItemError(f"cannot decode audio (corrupt or truncated): {_short(err)}") from None
+            handle = sf.SoundFile(source if is_path else io.BytesIO(source))
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as err:
+            raise ItemError(f"cannot decode audio: {_short(err)}") from None
+        with handle:
+            header_frames = handle.frames
+            info = AudioInfo(handle.samplerate, handle.channels, header_frames, handle.format, handle.subtype)
+            try:
+                data = handle.read(dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise ItemError(f"cannot decode audio (corrupt or truncated): {_short(err)}") from None
     if is_path:
         with open(source, "rb") as raw:
             declared = _declared_wav_frames(raw.read(4096), size)
@@ -141,7 +145,8 @@ def probe(path: str | os.PathLike) -> AudioInfo:
 def encode(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str = "PCM_16") -> bytes:
     """The bytes of an audio file holding `samples` (float in [-1, 1])."""
     buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format=format, subtype=subtype)
+    with deferred():  # soundfile writes to the buffer through Python callbacks from C
+        sf.write(buffer, samples, rate, format=format, subtype=subtype)
     return buffer.getvalue()
 
 

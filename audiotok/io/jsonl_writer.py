@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from json.decoder import scanstring
 from pathlib import Path
 
+from audiotok.errors import AlreadyDone
 from audiotok.io.atomic import install
 from audiotok.io.markers import DoneMarker, RunMarker
-from audiotok.io.outputs import AlreadyDone
 from audiotok.io.tables import format_jsonl
 
 FSYNC_EVERY_LINES = 200

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from audiotok import __version__
-from audiotok.errors import AudiotokError, ItemError, UsageError
+from audiotok.errors import AlreadyDone, AudiotokError, ItemError, UsageError
 from audiotok.io.ark import AudioArkWriter
 from audiotok.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text, install, tmp_path_for
 from audiotok.io.audio import encode
@@ -38,14 +38,6 @@ DATA_DIR_FILES = ("text", "utt2spk", "utt2lang", "utt2gender", "utt2category")
 def make_signature(command: str, **arguments) -> dict:
     """What identifies a run: its command, arguments that change the output, and the version."""
     return {"command": command, "arguments": arguments, "audiotok": __version__}
-
-
-class AlreadyDone(Exception):
-    """The output was finished by an earlier run with the same signature."""
-
-    def __init__(self, output: str):
-        super().__init__(output)
-        self.output = output
 
 
 class AudioSink:

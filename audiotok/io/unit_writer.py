@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audiotok.errors import UsageError
+from audiotok.errors import AlreadyDone, UsageError
 from audiotok.io.atomic import atomic_open
 from audiotok.io.markers import DoneMarker
-from audiotok.io.outputs import AlreadyDone, TextOutput
+from audiotok.io.outputs import TextOutput
 from audiotok.io.tables import format_int_vector, format_jsonl
 
 FORMATS = ("text", "jsonl", "npy")
