@@ -45,13 +45,16 @@ def command(
     from audiotok.bicodec.tokenizer import DTYPES
     from audiotok.engine import items as engine
     from audiotok.errors import UsageError
+    from audiotok.io.digests import model_digest
     from audiotok.io.jsonl_writer import ResumableJsonl
     from audiotok.io.outputs import make_signature
     from audiotok.tokenizers.bicodec import open_bicodec
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
-    signature = make_signature(NAME, model=str(Path(model).resolve()), dtype=dtype, inputs=inputs, shard=shard, channel=channel)
+    signature = make_signature(
+        NAME, model=str(Path(model).resolve()), model_content=model_digest(model), dtype=dtype, inputs=inputs, shard=shard, channel=channel
+    )
     target = ResumableJsonl(output, signature, force)  # a finished output stops here, before the model loads
     tokenizer = open_bicodec(model, device, dtype)
     items, source_failures, _ = engine.audio_items(inputs, shard)

@@ -65,9 +65,10 @@ def command(
     from audiotok.engine import items as engine
     from audiotok.errors import ItemError
     from audiotok.io.audio import encode
+    from audiotok.io.digests import model_digest
     from audiotok.io.outputs import KeyFilesSink, make_signature
 
-    signature = make_signature(NAME, tokens=tokens, model=model, griffin_lim=griffin_lim, iterations=iterations)
+    signature = make_signature(NAME, tokens=tokens, model=model, model_content=model_digest(model), griffin_lim=griffin_lim, iterations=iterations)
     sink = KeyFilesSink(output_dir, signature, force)  # a finished output stops here, before the model loads
     device = resolve(device)
     loaded, frontend, _ = modeldir.load(model, device)

@@ -108,7 +108,8 @@ def run_extraction(command, sources, output, backend, options, *, front_end, cha
     items, source_failures, _ = engine.audio_items(sources, shard)
     items = list(items)  # counted below, and keyed for resume
     recipe = {**backend.recipe.as_dict(), "front_end": front_end.as_dict()}
-    signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, **options)
+    # The recipe names the model by a digest of its weights: a model replaced at the same path is another run.
+    signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, recipe=recipe, **options)
     sink = MatrixSink(output, signature, force, recipe)
     window_seconds = None if isinstance(backend, SignalBackend) else window
     common.log.info(

@@ -52,12 +52,12 @@ def command(
 
     from audiotok.dsp.front_end import preset
     from audiotok.errors import AlreadyDone, AudiotokError, UsageError
+    from audiotok.io.digests import file_digest
     from audiotok.io.markers import DoneMarker
     from audiotok.io.outputs import make_signature
     from audiotok.io.recipes import read_recipe_for
     from audiotok.log import command_line
     from audiotok.units.bundle import Bundle, read_centroid_matrix
-    from audiotok.units.encoders import file_digest
 
     if Path(bundle_dir).is_file():
         raise UsageError(f"BUNDLE_DIR {bundle_dir!r} is a file", "a bundle is a directory")

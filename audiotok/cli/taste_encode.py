@@ -52,13 +52,15 @@ def command(
         raise UsageError("give INPUT (audio with transcripts) or --features STORE, one of the two")
     from audiotok.device import resolve
     from audiotok.engine import items as engine
+    from audiotok.io.digests import model_digest
     from audiotok.io.outputs import TextOutput, make_signature
     from audiotok.taste.encode import check_store_meta, load_encoder, load_tokenizer, record, stored_precision
 
     device = resolve(device)
     encoder, meta = load_encoder(model, device)
     trained = meta["features"]
-    signature = make_signature(NAME, model=model, input=input_table, features=features, whisper=whisper, text_model=text_model, channel=channel)
+    contents = {f"{name}_content": model_digest(path) for name, path in (("model", model), ("whisper", whisper), ("text_model", text_model)) if path}
+    signature = make_signature(NAME, model=model, input=input_table, features=features, whisper=whisper, text_model=text_model, channel=channel, **contents)
     target = TextOutput(output, signature, force)
 
     if features is not None:

@@ -71,6 +71,7 @@ def tokenize_with_bundle(
 ):
     from audiotok.engine import items as engine
     from audiotok.engine.batching import SignalBackend, extract_features
+    from audiotok.io.digests import model_digest
     from audiotok.io.outputs import make_signature
     from audiotok.io.unit_writer import UnitWriter
     from audiotok.tokenizers.kmeans import open_bundle
@@ -79,8 +80,9 @@ def tokenize_with_bundle(
     common.log.info("audio front end of %s: %s", bundle, opened.front_end.describe())
     items, source_failures, _ = engine.audio_items(inputs, shard)
     signature = make_signature(
-        NAME, bundle=bundle, inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap
-    )
+        NAME, bundle=bundle, bundle_content=model_digest(bundle), model=model, model_content=model and model_digest(model), dtype=dtype,
+        inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap,
+    )  # fmt: skip
     window_seconds = None if isinstance(opened.backend, SignalBackend) else window
     results = extract_features(
         items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=opened.front_end
@@ -98,9 +100,12 @@ def tokenize_with_family(spec, inputs, output, output_format, dedup, durations, 
     from audiotok.io.outputs import TextOutput, make_signature
     from audiotok.io.tables import format_jsonl
     from audiotok.io.unit_writer import UnitWriter
-    from audiotok.tokenizers import open_tokenizer, tokenize_items
+    from audiotok.tokenizers import fingerprint, open_tokenizer, tokenize_items
 
-    signature = make_signature(NAME, tokenizer=spec, inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel)
+    signature = make_signature(
+        NAME, tokenizer=spec, tokenizer_content=fingerprint(spec), dtype=dtype,
+        inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel,
+    )  # fmt: skip
     loaded = open_tokenizer(spec, resolve(device), dtype)
     items, source_failures, _ = engine.audio_items(inputs, shard)
     results = tokenize_items(items, loaded, channel=channel, batch_seconds=batch_seconds)

@@ -27,6 +27,7 @@ import numpy as np
 
 from audiotok.errors import AudiotokError
 from audiotok.io.jsonl_writer import repair_tail
+from audiotok.io.locks import claim_output
 
 FORMAT = "audiotok-taste-features"
 VERSION = 1
@@ -150,6 +151,7 @@ class FeatureStoreWriter:
         self.directory = Path(directory)
         self.meta = {"format": FORMAT, "version": VERSION, **meta}
         self.shard_items, self.shard_bytes = shard_items, shard_bytes
+        claim_output(self.directory, directory=True)
         self.directory.mkdir(parents=True, exist_ok=True)
         meta_path = self.directory / "meta.json"
         if meta_path.exists():

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from audiotok.errors import AlreadyDone
 from audiotok.io.atomic import install
+from audiotok.io.locks import claim_output
 from audiotok.io.markers import DoneMarker, RunMarker
 from audiotok.io.tables import format_jsonl
 
@@ -158,7 +159,9 @@ class ResumableJsonl:
         self.marker = DoneMarker(spec, directory=False)
         if not force and self.marker.matches(signature):
             raise AlreadyDone(spec)
+        claim_output(spec)
         self.partial, self.run = Path(spec + ".partial"), RunMarker(spec, directory=False)
+        self.force = force
 
     def open(self) -> "ResumableJsonl":
         """Start or resume the output (once; later calls return it as it is)."""
@@ -168,7 +171,7 @@ class ResumableJsonl:
             self.stream = sys.stdout
             return self
         self.marker.clear()
-        if self.run.matches(self.signature) and self.partial.exists():
+        if self.run.resume(self.signature, self.force) and self.partial.exists():
             self._keep_complete_lines()
         else:
             self.partial.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@ the run (command, arguments that change the output, version).
 
 DoneMarker: the output is finished; the same command skips it (--force redoes it).
 `DIR/.done` for a directory output, `.NAME.done` beside a file output.
-RunMarker: the output is being made; a killed run with the same signature resumes it.
+RunMarker: the output is being made; a killed run with the same signature resumes it, and a
+run with another signature (other options, or model files whose content changed at the same
+path) is refused rather than mixing two runs' results in one output.
 `DIR/.run.json` for a directory, `FILE.partial.json` beside a file's `FILE.partial`.
 """
 
@@ -12,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from audiotok.errors import AudiotokError
 from audiotok.io.atomic import atomic_write_text, is_special
 
 
@@ -55,6 +58,26 @@ class RunMarker(_Marker):
         output = Path(output)
         super().__init__(output / ".run.json" if directory else output.with_name(f"{output.name}.partial.json"), output)
 
-    def matches(self, signature: dict) -> bool:
-        """True when an unfinished run with this signature left work to resume."""
-        return self.signature() == signature
+    def resume(self, signature: dict, force: bool, restart_hint: str = "--force starts over") -> bool:
+        """True: an unfinished run with this signature left work to resume. False: start afresh
+        (nothing left, or force). An unfinished run made differently: AudiotokError naming the difference."""
+        previous = self.signature()
+        if previous is None or force or previous == signature:
+            return previous is not None and not force
+        refuse_other_run(self.output, previous, signature, restart_hint)
+
+
+def differences(previous: dict, signature: dict) -> list[str]:
+    """What differs between two signatures, by name: arguments, the command, the version."""
+    changed = [name for name in ("command", "audiotok") if previous.get(name) != signature.get(name)]
+    before, now = previous.get("arguments") or {}, signature.get("arguments") or {}
+    changed += sorted(name for name in before.keys() | now.keys() if before.get(name) != now.get(name))
+    return [{"audiotok": "audiotok version"}.get(name, name) for name in changed]
+
+
+def refuse_other_run(output, previous: dict, signature: dict, restart_hint: str):
+    raise AudiotokError(
+        f"{output} holds results made differently (changed: {', '.join(differences(previous, signature)) or 'signature'}); "
+        "going on would mix two runs' results in one output",
+        f"run the first command again to finish it, or {restart_hint}",
+    )

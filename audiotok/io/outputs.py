@@ -24,6 +24,7 @@ from audiotok.io.ark import AudioArkWriter
 from audiotok.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text, install, tmp_path_for
 from audiotok.io.audio import encode
 from audiotok.io.keys import c_order, safe_file_name
+from audiotok.io.locks import claim_output
 from audiotok.io.markers import DoneMarker, RunMarker
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
 
@@ -68,6 +69,7 @@ class ArkSink(AudioSink):
             self.stream = sys.stdout.buffer
             self.scp_stream = None
         else:
+            claim_output(ark)
             Path(ark).parent.mkdir(parents=True, exist_ok=True)
             self.stream = open(tmp_path_for(ark), "wb")
             self.scp_stream = None
@@ -119,10 +121,7 @@ class DirectorySink(AudioSink):
         self.source_dir = source_dir
         self.written: dict[str, str] = {}
         run = RunMarker(self.out, directory=True)
-        previous = run.signature()
-        self.resuming = previous == signature and not force
-        if previous is not None and previous != signature and not force:
-            log.info("%s was made with other arguments; writing it anew", out)
+        self.resuming = run.resume(signature, force)
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         DoneMarker(self.out, directory=True).clear()
         run.write(signature)
@@ -157,6 +156,7 @@ class DirectorySink(AudioSink):
 
     def mark_done(self):
         DoneMarker(self.out, directory=True).write(self.signature)
+        RunMarker(self.out, directory=True).clear()  # finished: nothing left to resume
 
 
 def copy_data_dir_files(source: Path, target: Path, keys: set[str]) -> None:
@@ -207,6 +207,7 @@ def open_audio_sink(spec: str, signature: dict, force: bool, audio_format: str =
     check_audio_format(audio_format, subtype)
     if not force and DoneMarker(spec, directory=True).matches(signature):
         raise AlreadyDone(spec)
+    claim_output(spec, directory=True)
     if force and Path(spec, "audio").is_dir():
         shutil.rmtree(Path(spec, "audio"))
     return DirectorySink(spec, audio_format, subtype, signature, force, source_dir)
@@ -229,6 +230,7 @@ class TextOutput:
         self.marker = None if spec == "-" else DoneMarker(spec, directory=False)
         if self.marker and not force and self.marker.matches(signature):
             raise AlreadyDone(spec)
+        claim_output(spec)
         self._context = None
 
     def __enter__(self):
@@ -274,6 +276,7 @@ class KeyFilesSink:
         self.marker = DoneMarker(self.directory, directory=True)
         if not force and self.marker.matches(signature):
             raise AlreadyDone(directory)
+        claim_output(directory, directory=True)
 
     def open(self) -> "KeyFilesSink":
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -322,12 +325,13 @@ class MatrixSink:
             return
         if not force and DoneMarker(self.ark, directory=False).matches(signature):
             raise AlreadyDone(self.ark)
+        claim_output(self.ark)
         Path(self.ark).parent.mkdir(parents=True, exist_ok=True)
         self.partial = Path(self.ark + ".partial")
         self.index = Path(self.ark + ".partial.idx")
         self.run = RunMarker(self.ark, directory=False)
         end = 0
-        if self.run.matches(signature) and not force and self.partial.exists() and self.index.exists():
+        if self.run.resume(signature, force) and self.partial.exists() and self.index.exists():
             size = self.partial.stat().st_size
             for line in self.index.read_text(encoding="utf-8").splitlines():
                 parts = line.split()

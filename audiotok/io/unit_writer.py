@@ -6,6 +6,7 @@ import numpy as np
 
 from audiotok.errors import AlreadyDone, UsageError
 from audiotok.io.atomic import atomic_open
+from audiotok.io.locks import claim_output
 from audiotok.io.markers import DoneMarker
 from audiotok.io.outputs import TextOutput
 from audiotok.io.tables import format_int_vector, format_jsonl
@@ -40,6 +41,7 @@ class UnitWriter:
             self.marker = DoneMarker(self.directory, directory=True)
             if not force and self.marker.matches(signature):
                 raise AlreadyDone(output)
+            claim_output(output, directory=True)
             self.signature = signature
         else:
             self.targets.append(TextOutput(output, signature, force))

@@ -91,7 +91,7 @@ def check_files(path: Path, family: str, preset: Preset | None, report: Report) 
 
 
 def check_checksums(path: Path, preset: Preset | None, report: Report) -> None:
-    from audiotok.units.encoders import file_digest
+    from audiotok.io.digests import file_digest
 
     if preset is None or not preset.sha256:
         if path.is_file() and path.suffix == ".onnx":

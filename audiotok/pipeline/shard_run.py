@@ -87,24 +87,23 @@ def model_dir_spec(model_dir: str) -> str:
     return f"bicodec:{model_dir}"
 
 
-def check_run_file(out_dir: Path, name: str, spec: str) -> None:
-    """Refuse to add lines of another tokenizer (`kind:absolute path`) to an output directory."""
-    path = out_dir / RUN_FILE.format(name=name)
-    record = {"tokenizer": spec}
-    if path.is_file():
-        try:
-            previous = json.loads(path.read_text())
-        except ValueError:
-            previous = None
-        if isinstance(previous, dict) and previous.get("tokenizer") != spec:
-            raise AudiotokError(
-                f"{out_dir} holds {name}_*.jsonl made with --tokenizer {previous.get('tokenizer')}, not {spec}",
-                "use another --output-dir, or remove those files to start over",
-            )
-        return
+def check_run_file(out_dir: Path, name: str, signature: dict) -> None:
+    """Refuse to add lines made another way (another tokenizer, its files changed at the same path,
+    another dtype) to the `{name}_*.jsonl` of an output directory; the first run records its signature."""
     from audiotok.io.atomic import atomic_write_text
+    from audiotok.io.markers import refuse_other_run
 
-    atomic_write_text(path, json.dumps(record) + "\n")
+    path = out_dir / RUN_FILE.format(name=name)
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        atomic_write_text(path, json.dumps({"signature": signature}, indent=1, sort_keys=True) + "\n")
+        return
+    previous = record.get("signature") or {"arguments": {"tokenizer": record.get("tokenizer")}}  # a record without a signature names only the tokenizer
+    if previous != signature:
+        refuse_other_run(out_dir / f"{name}_*.jsonl", previous, signature, f"use another --output-dir, or remove {out_dir}/{name}_*.jsonl to start over")
 
 
 @dataclass
@@ -180,8 +179,10 @@ def run_shards(options: ShardRunOptions) -> None:
 
     from audiotok.engine.items import Tally
     from audiotok.io.jsonl_writer import output_files, output_path, repair_tail
+    from audiotok.io.locks import claim_output
+    from audiotok.io.outputs import make_signature
     from audiotok.pipeline.shard_worker import WorkerJob
-    from audiotok.tokenizers import parse_spec
+    from audiotok.tokenizers import fingerprint, parse_spec
 
     if not 0.0 < options.memory_limit <= 1.0:
         raise UsageError(f"--memory-limit {options.memory_limit:g}: a share of memory within (0, 1]")
@@ -190,8 +191,9 @@ def run_shards(options: ShardRunOptions) -> None:
     shards = list_shards(options.input_dir, options.from_index, options.to_index)
     name = Path(os.path.abspath(options.input_dir)).name
     out_dir = Path(options.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_run_file(out_dir, name, f"{kind}:{os.path.abspath(target)}")
+    claim_output(out_dir / name)  # one run at a time on these {name}_*.jsonl files
+    tokenizer = f"{kind}:{os.path.abspath(target)}"
+    check_run_file(out_dir, name, make_signature("tokenize-shards", tokenizer=tokenizer, tokenizer_content=fingerprint(options.tokenizer), dtype=options.dtype))
     existing = output_files(out_dir, name)
     for path in existing:
         dropped = repair_tail(path)

@@ -204,9 +204,12 @@ def prepare_output(output, force: bool) -> None:
     import shutil
     from pathlib import Path
 
+    from audiotok.io.locks import claim_output
+
     path = Path(output)
     if path.exists() and not path.is_dir():
         raise AudiotokError(f"{path} is a file, not a feature store directory")
+    claim_output(path, directory=True)  # before --force removes anything
     if not path.is_dir() or not any(path.iterdir()):
         return
     if not (path / "meta.json").is_file():

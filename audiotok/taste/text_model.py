@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from audiotok.errors import AudiotokError, ItemError
-from audiotok.units.encoders import model_directory, quiet_transformers, weights_digest
+from audiotok.io.digests import weights_digest
+from audiotok.units.encoders import model_directory, quiet_transformers
 
 log = logging.getLogger(__name__)
 

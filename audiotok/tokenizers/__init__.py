@@ -112,6 +112,14 @@ def parse_spec(spec: str, given_as: str = "--tokenizer") -> tuple[str, str]:
     return name, target
 
 
+def fingerprint(spec: str) -> str | None:
+    """A digest of what the files SPEC names hold (centroids, weights), for run signatures: a
+    tokenizer refit or replaced at the same path is another tokenizer. None for a hub id."""
+    from audiotok.io.digests import model_digest
+
+    return model_digest(parse_spec(spec)[1])
+
+
 def open_tokenizer(spec: str, device: str, dtype: str = "float32") -> Tokenizer:
     """Load the tokenizer SPEC names on `device`."""
     name, target = parse_spec(spec)

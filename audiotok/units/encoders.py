@@ -12,7 +12,6 @@ of the output (5e-6) and is no faster on few cores, so fp32 stays exactly
 equal to one-at-a-time extraction; bf16/fp16 and CUDA batch.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -22,19 +21,12 @@ import numpy as np
 
 from audiotok.device import resolve
 from audiotok.errors import AudiotokError
+from audiotok.io.digests import file_digest, weights_digest
 from audiotok.units.features import Recipe, WhisperLogMel
 
 log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "bfloat16")
-
-
-def file_digest(path: Path, chunk: int = 1 << 24) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_directory(model: str) -> Path:
@@ -58,17 +50,6 @@ def model_directory(model: str) -> Path:
             f"model {model!r} is not a local directory and could not be fetched from the Hugging Face hub ({type(err).__name__})",
             "download it where the hub is reachable and pass the local directory",
         ) from None
-
-
-def weights_digest(directory: Path) -> str:
-    """sha256 over the weight files: what identifies the model in a bundle's recipe."""
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".onnx") and p.is_file())
-    if not files:
-        raise AudiotokError(f"{directory} holds no weights (.safetensors or .bin)")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + file_digest(path).encode())
-    return digest.hexdigest()[:16]
 
 
 class TransformersSSLEncoder:

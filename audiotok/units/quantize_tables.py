@@ -37,6 +37,7 @@ def quantize_table(
 ):
     from audiotok.engine import items as engine
     from audiotok.errors import ItemError
+    from audiotok.io.digests import model_digest
     from audiotok.io.outputs import make_signature
     from audiotok.io.tables import read_matrices
     from audiotok.io.unit_writer import UnitWriter
@@ -46,7 +47,8 @@ def quantize_table(
     bundle = Bundle.load(bundle_dir)
     check_recipes(bundle, features, recipe_file)
     assigner = open_assigner(bundle, device, exact_fp32)
-    arguments = {"bundle": str(bundle_dir), "features": features, "format": output_format, "dedup": dedup, "durations": durations}
+    arguments = {"bundle": str(bundle_dir), "bundle_content": model_digest(str(bundle_dir))}
+    arguments |= {"features": features, "format": output_format, "dedup": dedup, "durations": durations}
     signature = make_signature(command, **arguments, **({"shard": shard} if shard else {}))
     select = None if shard is None else (lambda entries: engine.select_shard(entries, shard))
     matrices = read_matrices(features, select)

@@ -266,7 +266,7 @@ def load_torch_model(path: str | Path, version: str | None = None, rate: int | N
     except RuntimeError as err:
         shape_line = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err).splitlines()[0])
         raise AudiotokError(f"{file} does not fit an S3 {config.version} model: {shape_line}") from None
-    from audiotok.units.encoders import file_digest
+    from audiotok.io.digests import file_digest
 
     model.digest = file_digest(file)
     return model.eval()

@@ -28,7 +28,7 @@ class S3Onnx:
     padding_safe = False
 
     def __init__(self, path: str | Path, device: str = "cpu", version: str | None = None, rate: int | None = None, threads: int | None = None):
-        from audiotok.units.encoders import file_digest
+        from audiotok.io.digests import file_digest
 
         path = Path(path)
         if not path.is_file():
