@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,52 @@ def cli():
     return run_cli
 
 
+def start_cli(*args, env=None, new_session=False, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """`python -m audiotok ARGS` in the background; stderr is a pipe (read it with communicate() or lines_until())."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    environment.pop("AUDIOTOK_DEBUG", None)
+    command = [sys.executable, "-m", "audiotok", *map(str, args)]
+    return subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, env=environment, start_new_session=new_session)
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeout: float = 240.0) -> None:
+    """Poll until condition() is true: an explicit event (a file, a line, a count), never a guess at how
+    long something takes. Fails at once if `proc` ends first, and after a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before {what}: {proc.stderr.read().decode() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def lines_until(proc: subprocess.Popen, text: str) -> list[str]:
+    """stderr lines of a running process, read up to the first that holds `text`."""
+    lines = []
+    for raw in proc.stderr:
+        lines.append(raw.decode())
+        if text in lines[-1]:
+            return lines
+    raise AssertionError(f"the process ended without printing {text!r}: {''.join(lines)}")
+
+
+def gated_item(path: str, gate: Path) -> str:
+    """A wav.scp command that reads `path` once the file `gate` exists: a run that reaches this item
+    waits there until the test creates the file (`gate.touch()`), however slow or fast the machine."""
+    return f"while [ ! -e {gate} ]; do sleep 0.01; done; cat {path} |"
+
+
+def holds_lock(output, pid: int) -> bool:
+    """True once process `pid` holds the output lock of `output` (audiotok.io.locks)."""
+    from audiotok.io.locks import lock_path
+
+    try:
+        return lock_path(output).read_text().strip() == str(pid)
+    except FileNotFoundError:
+        return False
+
+
 @pytest.fixture
 def speech_dir() -> Path:
     """The shared real recordings (AUDIOTOK_TEST_AUDIO, set by .ci/run)."""
@@ -82,11 +129,11 @@ def assert_no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
 
 
-def _save_tiny(directory: Path, kind: str) -> Path:
+def _save_tiny(directory: Path, kind: str, seed: int = 0) -> Path:
     import torch
     from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     common = dict(
         hidden_size=32,
         num_hidden_layers=3,

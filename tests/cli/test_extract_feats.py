@@ -1,19 +1,16 @@
 import json
-import os
-import subprocess
-import sys
-import time
 
 import kaldiio
 
-from tests.conftest import ROOT, make_data_dir, sine, write_audio
+from tests.conftest import gated_item, make_data_dir, sine, start_cli, wait_for, write_audio
 
 
-def corpus(tmp_path, count=4, slow=False):
+def corpus(tmp_path, count=4, gate=None):
+    """count items; with `gate`, u2 waits until the file `gate` exists."""
     items = {}
     for i in range(count):
         path = write_audio(tmp_path / "in" / f"u{i}.wav", sine(200 + 40 * i, 16000, 0.5 + 0.25 * i), 16000)
-        items[f"u{i}"] = f"sleep 0.4; cat {path} |" if slow else path
+        items[f"u{i}"] = gated_item(path, gate) if gate and i == 2 else path
     return make_data_dir(tmp_path / "data", items)
 
 
@@ -48,22 +45,16 @@ def finished_entries(index):
 
 
 def test_killed_extraction_resumes_to_identical_bytes(cli, tmp_path):
-    data = corpus(tmp_path, count=6, slow=True)
-    whole = tmp_path / "whole.ark"
-    assert cli("extract-feats", "--backend", "mfcc", data, f"ark,scp:{whole},{tmp_path}/whole.scp").returncode == 0
-    killed = tmp_path / "killed.ark"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "audiotok", "extract-feats", "--backend", "mfcc", str(data), f"ark,scp:{killed},{tmp_path}/killed.scp"],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
+    gate = tmp_path / "gate"
+    data = corpus(tmp_path, count=6, gate=gate)
+    whole, killed = tmp_path / "whole.ark", tmp_path / "killed.ark"
+    proc = start_cli("extract-feats", "--backend", "mfcc", data, f"ark,scp:{killed},{tmp_path}/killed.scp")
     index = tmp_path / "killed.ark.partial.idx"
-    deadline = time.time() + 60
-    while time.time() < deadline and finished_entries(index) < 2:
-        time.sleep(0.05)
+    wait_for(lambda: finished_entries(index) == 2, "two finished entries (the third waits on its gate)", proc)
     proc.kill()
     proc.wait()
+    gate.touch()
+    assert cli("extract-feats", "--backend", "mfcc", data, f"ark,scp:{whole},{tmp_path}/whole.scp").returncode == 0
     assert not killed.exists() and (tmp_path / "killed.ark.partial").exists()
     resumed = cli("extract-feats", "--backend", "mfcc", data, f"ark,scp:{killed},{tmp_path}/killed.scp")
     assert resumed.returncode == 0, resumed.stderr

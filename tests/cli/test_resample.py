@@ -93,7 +93,8 @@ def test_killed_run_resumes_to_the_same_bytes(cli, tmp_path):
     whole, part = tmp_path / "whole", tmp_path / "part"
     assert cli("resample", "--rate", 16000, data, whole).returncode == 0
     assert cli("resample", "--rate", 16000, data, part).returncode == 0
-    # What a kill after the first item leaves: one finished file, no wav.scp, no .done.
+    # What a kill after the first item leaves: one finished file, the run marker, no wav.scp, no .done.
+    (part / ".run.json").write_text((part / ".done").read_text())  # both hold the run's signature
     for name in ("wav.scp", ".done", "text", "utt2spk", "spk2utt"):
         (part / name).unlink()
     (part / "audio" / "u2.flac").unlink()

@@ -5,16 +5,14 @@ import logging
 import os
 import re
 import signal
-import subprocess
-import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, assert_no_traceback, run_cli
+from tests.conftest import assert_no_traceback, lines_until, run_cli, start_cli, wait_for
 from tests.pipeline.shards import by_identity, flac_bytes, generated_shards, make_mfcc_bundle, read_lines, signal_of, write_shard
+from tests.plugins.gated import Gate
 
 
 @pytest.fixture(scope="module")
@@ -72,67 +70,104 @@ def read_lines_of(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def start(args, env_extra=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    env.pop("AUDIOTOK_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "audiotok", *map(str, args)], stderr=subprocess.PIPE, env=env, start_new_session=True)
+GATED = {"AUDIOTOK_TOKENIZERS": "tests.plugins.gated"}
 
 
-def wait_for_lines(out: Path, count: int, proc, timeout=60.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        lines = sum(p.read_bytes().count(b"\n") for p in out.glob("*.jsonl")) if out.is_dir() else 0
-        if lines >= count:
-            return
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.05)
-    raise AssertionError(f"{count} lines never appeared in {out}")
+def gated_cmd(corpus_dir, out, gate, *extra):
+    """tokenize-shards with the gated test tokenizer: each call waits for the test (tests/plugins/gated.py)."""
+    return ("tokenize-shards", "--input-dir", corpus_dir, "--output-dir", out, "--tokenizer", gate.spec, "--batch-seconds", 0, *extra)
 
 
-def test_kill9_of_the_whole_run_then_rerun_equals_an_uninterrupted_run(corpus, bundle, reference, tmp_path):
+def lines_in(out: Path) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in out.glob("*.jsonl")) if out.is_dir() else 0
+
+
+@pytest.fixture(scope="module")
+def gated_reference(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gated_reference")
+    result = run_cli("tokenize-shards", "--input-dir", corpus[0], "--output-dir", out, "--tokenizer", "gated:-", env=GATED)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_kill9_of_the_whole_run_then_rerun_equals_an_uninterrupted_run(corpus, gated_reference, tmp_path):
     corpus_dir, _ = corpus
-    out = tmp_path / "out"
-    slow = {"AUDIOTOK_TEST_ITEM_DELAY": "0.25"}
-    proc = start(shards_cmd(corpus_dir, out, bundle, "--num-proc", 2, "--batch-seconds", 0), slow)
-    wait_for_lines(out, 3, proc)
+    out, gate = tmp_path / "out", Gate(tmp_path / "gate")
+    proc = start_cli(*gated_cmd(corpus_dir, out, gate, "--num-proc", 2), env=GATED, new_session=True)
+    gate.release(3)
+    # Three samples are through and each worker waits in its next call: the run is certainly half way.
+    wait_for(lambda: gate.calls() == 5 and lines_in(out) == 3, "3 lines written, both workers waiting", proc)
     os.killpg(proc.pid, signal.SIGKILL)  # the parent and both workers at once
     proc.wait()
     proc.stderr.close()
-    written = sum(p.read_bytes().count(b"\n") for p in out.glob("*.jsonl"))
-    assert 3 <= written < 16
+    gate.open_wide()
     # A kill can land mid-line: make sure one torn line is there, as the worst case leaves it.
     with open(out / "shards_1.jsonl", "a") as handle:
         handle.write('{"key":"s1_03","shard":"part-001.tar","language":"en","text":"sen')
     # Resume with another process count: keys are read from every shards_*.jsonl.
-    resumed = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 1))
+    resumed = run_cli(*gated_cmd(corpus_dir, out, gate, "--num-proc", 1), env=GATED)
     assert resumed.returncode == 0, resumed.stderr
     assert "dropped a torn last line" in resumed.stderr
-    assert f"done 16/16 ({written} already done)" in resumed.stderr
-    assert by_identity(read_lines(out)) == by_identity(read_lines(reference[0]))
+    assert "done 16/16 (3 already done)" in resumed.stderr
+    assert by_identity(read_lines(out)) == by_identity(read_lines(gated_reference))
 
 
 @pytest.mark.parametrize(
     "how, code, last",
     [("sigterm-to-parent", 143, "error: terminated"), ("ctrl-c-to-group", 130, "error: interrupted")],
 )
-def test_sigterm_or_ctrl_c_stop_the_workers_cleanly(corpus, bundle, tmp_path, how, code, last):
+def test_sigterm_or_ctrl_c_stop_the_workers_cleanly(corpus, gated_reference, tmp_path, how, code, last):
     corpus_dir, _ = corpus
-    out = tmp_path / "out"
-    proc = start(shards_cmd(corpus_dir, out, bundle, "--num-proc", 1, "--batch-seconds", 0), {"AUDIOTOK_TEST_ITEM_DELAY": "0.25"})
-    wait_for_lines(out, 2, proc)
+    out, gate = tmp_path / "out", Gate(tmp_path / "gate")
+    proc = start_cli(*gated_cmd(corpus_dir, out, gate, "--num-proc", 1), env=GATED, new_session=True)
+    gate.release(2)
+    wait_for(lambda: gate.calls() == 3 and lines_in(out) == 2, "2 lines written, the worker waiting", proc)
     if how == "sigterm-to-parent":
         proc.send_signal(signal.SIGTERM)  # the parent only: it must stop its workers itself
     else:
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: every process of the group
-    _, stderr = proc.communicate(timeout=60)
-    stderr = stderr.decode()
+    before = lines_until(proc, "stopping: waiting for 1 worker(s)")  # the worker has its SIGTERM now
+    gate.open_wide()  # the sample in hand is finished, then the worker stops
+    _, rest = proc.communicate(timeout=120)
+    stderr = "".join(before) + rest.decode()
     assert proc.returncode == code, stderr
     assert stderr.rstrip().endswith(last)
-    assert "stopping: waiting for 1 worker(s)" in stderr
     assert_no_traceback(stderr)
     lines = read_lines(out)  # asserts no torn line
-    assert 2 <= len(lines) < 16
-    by_identity(lines)
+    assert len(lines) == 3
+    assert by_identity(lines).items() <= by_identity(read_lines(gated_reference)).items()
+
+
+def test_a_second_run_on_the_same_output_is_refused_and_nothing_is_duplicated(corpus, gated_reference, tmp_path):
+    corpus_dir, _ = corpus
+    out, gate = tmp_path / "out", Gate(tmp_path / "gate")
+    first = start_cli(*gated_cmd(corpus_dir, out, gate, "--num-proc", 2), env=GATED)
+    wait_for(lambda: gate.calls() == 2, "both workers of the first run waiting", first)
+    second = run_cli(*gated_cmd(corpus_dir, out, gate, "--num-proc", 2), env=GATED)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"error: {out / 'shards'} is being written by another run (pid {first.pid}) (hint: wait for that run to end, or stop it; a run that died holds no lock)"
+    )
+    gate.open_wide()
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr.decode()
+    lines = read_lines(out)
+    assert len(lines) == 16 and by_identity(lines) == by_identity(read_lines(gated_reference))
+
+
+def test_a_bundle_refit_at_the_same_path_is_never_resumed_into(corpus, tmp_path):
+    corpus_dir, _ = corpus
+    bundle, out = make_mfcc_bundle(tmp_path / "km", k=12), tmp_path / "out"
+    first = run_cli(*shards_cmd(corpus_dir, out, bundle, "--to-index", 1))  # a run that stopped after one shard
+    assert first.returncode == 0 and len(read_lines(out)) == 4, first.stderr
+    make_mfcc_bundle(tmp_path / "km", k=7)  # refit in place: same path, other centroids
+    resumed = run_cli(*shards_cmd(corpus_dir, out, bundle))
+    assert resumed.returncode == 1
+    assert resumed.stderr.strip().splitlines()[-1] == (
+        f"error: {out / 'shards'}_*.jsonl holds results made differently (changed: tokenizer_content); going on would mix two runs' results in one output "
+        f"(hint: run the first command again to finish it, or use another --output-dir, or remove {out}/shards_*.jsonl to start over)"
+    )
+    assert len(read_lines(out)) == 4  # nothing added
 
 
 def test_memory_guard_stops_cleanly_and_a_rerun_completes(corpus, bundle, reference, tmp_path):
@@ -215,7 +250,7 @@ def test_bad_arguments_are_one_line_errors(corpus, bundle, reference, tmp_path):
     cases.append((missing_model_dir, 1, f"error: no such BiCodec model directory: {tmp_path / 'none'}"))
     # Lines of another tokenizer never go into files made with this one.
     other_tokenizer = ("tokenize-shards", "--input-dir", corpus_dir, "--output-dir", reference[0], "--tokenizer", f"s3:{bundle / 'centroids.npy'}")
-    cases.append((other_tokenizer, 1, f"holds shards_*.jsonl made with --tokenizer bundle:{bundle}, not s3:"))
+    cases.append((other_tokenizer, 1, f"error: {reference[0]}/shards_*.jsonl holds results made differently (changed: tokenizer, tokenizer_content)"))
     for args, code, message in cases:
         result = run_cli(*args)
         assert result.returncode == code and message in result.stderr, (args, result.stderr)

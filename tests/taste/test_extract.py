@@ -3,19 +3,15 @@ subsets are chosen by key, resume (after a memory stop, SIGTERM or kill -9) ends
 store as an uninterrupted run, bad inputs are counted skips or one-line errors."""
 
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, assert_no_traceback, run_cli
+from tests.conftest import assert_no_traceback, gated_item, make_data_dir, run_cli, start_cli, wait_for
 
 LAYER = 1
 
@@ -214,52 +210,40 @@ def test_memory_guard_frees_caches_first_and_goes_on_when_that_is_enough(tmp_pat
 
 
 def test_sigterm_then_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, extractor, tiny_whisper_dir, tiny_text_model_dir, tiny_corpus):
-    # 40 keys over the six recordings: long enough to be stopped mid-run.
+    # 40 keys over the six recordings, as a data dir; k10 waits for the file `first`, k25 for `second`:
+    # each signal certainly lands mid-run, at a known item.
     records = [json.loads(line) for line in tiny_corpus.manifest.read_text().splitlines()]
-    manifest = tmp_path / "many.jsonl"
-    manifest.write_text("".join(json.dumps({**records[i % 6], "key": f"k{i:02d}"}) + "\n" for i in range(40)))
+    first, second = tmp_path / "first", tmp_path / "second"
+    gates = {10: first, 25: second}
+    wav_scp = {f"k{i:02d}": gated_item(records[i % 6]["audio_path"], gates[i]) if i in gates else records[i % 6]["audio_path"] for i in range(40)}
+    data = make_data_dir(tmp_path / "data", wav_scp, text={f"k{i:02d}": records[i % 6]["text"] for i in range(40)})
     out = tmp_path / "killed"
-    command = [
-        sys.executable,
-        "-m",
-        "audiotok",
-        "taste-extract",
-        str(manifest),
-        "-o",
-        str(out),
-        *map(str, model_args(tiny_whisper_dir, tiny_text_model_dir)),
-        "--shard-items",
-        "2",
-    ]
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = ["taste-extract", data, "-o", out, *model_args(tiny_whisper_dir, tiny_text_model_dir), "--shard-items", 2]
 
     def indexed() -> int:
         index = out / "index.jsonl"
         return index.read_text().count("\n") if index.is_file() else 0
 
-    def run_until(lines: int, sig: int) -> subprocess.Popen:
-        proc = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while indexed() < lines and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        proc.wait(timeout=60)
-        return proc
-
-    terminated = run_until(4, signal.SIGTERM)
-    stderr = terminated.stderr.read().decode()
+    terminated = start_cli(*command, env={"OMP_NUM_THREADS": "1"})
+    wait_for(lambda: indexed() == 10, "k00-k09 in the store, k10 waiting", terminated)
+    terminated.send_signal(signal.SIGTERM)
+    _, stderr = terminated.communicate(timeout=120)
+    stderr = stderr.decode()
     assert terminated.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1] == "error: terminated"
     assert_no_traceback(stderr)
-    after_term = indexed()
-    assert 4 <= after_term < 40
-    killed = run_until(after_term + 4, signal.SIGKILL)
-    assert killed.returncode == -signal.SIGKILL
-    assert after_term < indexed() < 40
-    finished = indexed()
-    assert api_run(extractor, manifest, out, shard_items=2).written == 40 - finished
+    assert indexed() == 10
+    first.touch()
+    killed = start_cli(*command, env={"OMP_NUM_THREADS": "1"})
+    wait_for(lambda: indexed() == 24, "k00-k23 in the store, k25 waiting", killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    killed.stderr.close()
+    assert indexed() == 24
+    second.touch()
+    assert api_run(extractor, data, out, shard_items=2).written == 16
     reference = tmp_path / "reference"
-    api_run(extractor, manifest, reference)
+    api_run(extractor, data, reference)
     assert_same_contents(contents(out), contents(reference))
     assert not list(out.glob("*.tmp*"))
 
