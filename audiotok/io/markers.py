@@ -7,6 +7,8 @@ RunMarker: the output is being made; a killed run with the same signature resume
 run with another signature (other options, or model files whose content changed at the same
 path) is refused rather than mixing two runs' results in one output.
 `DIR/.run.json` for a directory, `FILE.partial.json` beside a file's `FILE.partial`.
+AddingMarker: outputs that later runs keep adding to (tokenize-shards' per-process files): the
+first run records its signature, and a run made differently is refused.
 """
 
 import contextlib
@@ -65,6 +67,21 @@ class RunMarker(_Marker):
         if previous is None or force or previous == signature:
             return previous is not None and not force
         refuse_other_run(self.output, previous, signature, restart_hint)
+
+
+class AddingMarker(_Marker):
+    def __init__(self, path: str | os.PathLike, output: str | os.PathLike):
+        super().__init__(Path(path), Path(output))
+
+    def check(self, signature: dict, restart_hint: str) -> None:
+        """Record the signature on the first run; refuse a run whose signature differs."""
+        record = None if self.special else self.read()
+        if not isinstance(record, dict):
+            self.write(signature)
+            return
+        previous = record.get("signature") or {"arguments": {"tokenizer": record.get("tokenizer")}}  # an older record names only the tokenizer
+        if previous != signature:
+            refuse_other_run(self.output, previous, signature, restart_hint)
 
 
 def differences(previous: dict, signature: dict) -> list[str]:

@@ -17,7 +17,6 @@ with a hint to rerun, which skips every finished sample.
 """
 
 import glob
-import json
 import logging
 import os
 import sys
@@ -31,7 +30,7 @@ log = logging.getLogger("audiotok")
 
 PROGRESS_LOG_SECONDS = 30.0  # a log line at most this often when stderr is not a terminal
 STOP_WAIT_SECONDS = 120.0  # how long stopping workers may take to finish the group in hand
-RUN_FILE = ".{name}.tokenize-shards.json"  # the tokenizer an output directory was made with
+RUN_FILE = ".{name}.tokenize-shards.json"  # how the {name}_*.jsonl files of an output directory are made
 
 
 @dataclass
@@ -85,25 +84,6 @@ def model_dir_spec(model_dir: str) -> str:
     if os.path.isfile(model_dir):
         return f"s3:{model_dir}"
     return f"bicodec:{model_dir}"
-
-
-def check_run_file(out_dir: Path, name: str, signature: dict) -> None:
-    """Refuse to add lines made another way (another tokenizer, its files changed at the same path,
-    another dtype) to the `{name}_*.jsonl` of an output directory; the first run records its signature."""
-    from audiotok.io.atomic import atomic_write_text
-    from audiotok.io.markers import refuse_other_run
-
-    path = out_dir / RUN_FILE.format(name=name)
-    try:
-        record = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        record = None
-    if not isinstance(record, dict):
-        atomic_write_text(path, json.dumps({"signature": signature}, indent=1, sort_keys=True) + "\n")
-        return
-    previous = record.get("signature") or {"arguments": {"tokenizer": record.get("tokenizer")}}  # a record without a signature names only the tokenizer
-    if previous != signature:
-        refuse_other_run(out_dir / f"{name}_*.jsonl", previous, signature, f"use another --output-dir, or remove {out_dir}/{name}_*.jsonl to start over")
 
 
 @dataclass
@@ -180,6 +160,7 @@ def run_shards(options: ShardRunOptions) -> None:
     from audiotok.engine.items import Tally
     from audiotok.io.jsonl_writer import output_files, output_path, repair_tail
     from audiotok.io.locks import claim_output
+    from audiotok.io.markers import AddingMarker
     from audiotok.io.outputs import make_signature
     from audiotok.pipeline.shard_worker import WorkerJob
     from audiotok.tokenizers import fingerprint, parse_spec
@@ -193,7 +174,11 @@ def run_shards(options: ShardRunOptions) -> None:
     out_dir = Path(options.output_dir)
     claim_output(out_dir / name)  # one run at a time on these {name}_*.jsonl files
     tokenizer = f"{kind}:{os.path.abspath(target)}"
-    check_run_file(out_dir, name, make_signature("tokenize-shards", tokenizer=tokenizer, tokenizer_content=fingerprint(options.tokenizer), dtype=options.dtype))
+    # Lines made another way (another tokenizer, its files changed at the same path, another dtype) never join these files.
+    signature = make_signature("tokenize-shards", tokenizer=tokenizer, tokenizer_content=fingerprint(options.tokenizer), dtype=options.dtype)
+    AddingMarker(out_dir / RUN_FILE.format(name=name), out_dir / f"{name}_*.jsonl").check(
+        signature, f"use another --output-dir, or remove {out_dir}/{name}_*.jsonl to start over"
+    )
     existing = output_files(out_dir, name)
     for path in existing:
         dropped = repair_tail(path)

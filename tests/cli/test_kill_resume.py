@@ -55,3 +55,21 @@ def test_sigterm_stops_cleanly_with_exit_143(tmp_path):
     assert stderr.decode().strip().splitlines()[-1] == "error: terminated"
     assert "Traceback" not in stderr.decode()
     assert not [p for p in out.rglob("*") if ".tmp." in p.name]
+
+
+def test_kill_9_of_tokenize_leaves_a_temporary_that_the_rerun_removes(tmp_path):
+    from tests.plugins.gated import Gate
+
+    data, _ = gated_corpus(tmp_path, count=2)
+    (tmp_path / "gate").touch()
+    gate, units = Gate(tmp_path / "tokenizer"), tmp_path / "u.txt"
+    env = {"AUDIOTOK_TOKENIZERS": "tests.plugins.gated"}
+    proc = start_cli("tokenize", gate.spec, data, "-o", units, "--batch-seconds", 0, env=env)
+    wait_for(lambda: gate.calls() == 1, "the run inside its tokenizer", proc)
+    proc.kill()
+    proc.wait()
+    assert [p.name for p in tmp_path.glob("u.txt.tmp.*")] == [f"u.txt.tmp.{proc.pid}"]
+    gate.open_wide()
+    rerun = run_cli("tokenize", gate.spec, data, "-o", units, env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list(tmp_path.glob("u.txt.tmp.*")) and units.read_text().count("\n") == 2
