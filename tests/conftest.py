@@ -99,8 +99,9 @@ def lines_until(proc: subprocess.Popen, text: str) -> list[str]:
 
 def gated_item(path: str, gate: Path) -> str:
     """A wav.scp command that reads `path` once the file `gate` exists: a run that reaches this item
-    waits there until the test creates the file (`gate.touch()`), however slow or fast the machine."""
-    return f"while [ ! -e {gate} ]; do sleep 0.01; done; cat {path} |"
+    waits there until the test creates the file (`gate.touch()`), however slow or fast the machine.
+    The wait also ends when the run that started it is gone, so a failed test leaves no process behind."""
+    return f"while [ ! -e {gate} ] && kill -0 $PPID 2> /dev/null; do sleep 0.01; done; cat {path} |"
 
 
 def holds_lock(output, pid: int) -> bool:
