@@ -1,7 +1,7 @@
 """Tar shards in the WebDataset layout (`NAME.flac` + `NAME.json` per sample) as a source.
 
 Members are read as streams and never extracted, so names like `../x` can
-do no harm. A sample is the run of consecutive members sharing a key: the
+do no harm; links are never followed (the sample holding one is a named skip). A sample is the run of consecutive members sharing a key: the
 member path up to the first dot of its base name (WebDataset's rule).
 """
 
@@ -46,7 +46,7 @@ def iter_shard(path: str) -> Iterator[ShardSample]:
     current: ShardSample | None = None
     with tarfile.open(path, mode="r|*") as archive:
         for member in archive:
-            if not member.isfile():
+            if member.isdir():
                 continue
             key, ext = split_member_name(member.name)
             if current is not None and key != current.key:
@@ -54,6 +54,10 @@ def iter_shard(path: str) -> Iterator[ShardSample]:
                 current = None
             if current is None:
                 current = ShardSample(key=key, shard=path)
+            if not member.isfile():  # a link is never followed (it could point anywhere): the sample is a named skip
+                what = f"a link to {member.linkname}" if member.issym() or member.islnk() else "not a regular file"
+                current.problems.append(f"member {member.name} is {what}")
+                continue
             if member.size > MAX_MEMBER_BYTES:
                 current.problems.append(f"member {member.name} is {member.size} bytes")
                 continue

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiotok.errors import AlreadyDone, UsageError
+from audiotok.errors import AlreadyDone, ItemError, UsageError
 from audiotok.io.atomic import atomic_open
 from audiotok.io.locks import claim_output
 from audiotok.io.markers import DoneMarker
@@ -91,8 +91,8 @@ class UnitWriter:
             from audiotok.io.keys import safe_file_name
 
             name = safe_file_name(key)
-            if name is None:
-                raise UsageError(f"key {key!r} cannot name a .npy file")
+            if name is None:  # one bad key is a skip like any bad item
+                raise ItemError(f"key {key!r} cannot name a .npy file (it has a '/' or starts with '.')")
             with atomic_open(self.directory / f"{name}.npy", "wb") as handle:
                 np.save(handle, units.astype(np.int32), allow_pickle=False)
             if durations is not None:

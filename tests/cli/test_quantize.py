@@ -109,3 +109,23 @@ def test_shards_of_an_scp_join_to_the_whole_table(cli, setup):
     assert "".join(p.text for p in parts) == whole == "u0 1\nu1 2 2\nu2 1 1 1\nu3 2 2 2 2\nu4 1 1 1 1 1\n"
     archive = cli("quantize", setup / "km", f"ark:{setup}/g.ark", "--shard", "1/2")
     assert archive.returncode == 2 and "--shard needs an scp: table" in archive.stderr
+
+
+def test_a_key_that_cannot_name_a_file_is_a_counted_skip_in_npy_output(cli, tmp_path):
+    import kaldiio
+    import numpy as np
+
+    from tests.pipeline.shards import make_mfcc_bundle
+
+    bundle = make_mfcc_bundle(tmp_path / "km")
+    ark = tmp_path / "f.ark"
+    frames = np.random.default_rng(0).normal(size=(5, 13)).astype(np.float32)
+    with kaldiio.WriteHelper(f"ark:{ark}") as writer:
+        for key in ("a", "b", "../../escape", "z"):  # C order: the bad key in the middle
+            writer(key, frames)
+    result = cli("quantize", bundle, f"ark:{ark}", "--format", "npy", "-o", tmp_path / "npy", "--min-success", 0.5)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING audiotok: ../../escape: key '../../escape' cannot name a .npy file (it has a '/' or starts with '.')" in result.stderr
+    assert "INFO audiotok: done 3/4\n" in result.stderr and "WARNING audiotok: 1 of 4 items failed: ../../escape" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "npy").glob("*.npy")) == ["a.npy", "b.npy", "z.npy"]
+    assert not (tmp_path / "escape.npy").exists() and not (tmp_path.parent / "escape.npy").exists()

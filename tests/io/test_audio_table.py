@@ -178,3 +178,25 @@ def test_audio_files_and_folders(tmp_path, two_files):
     write_audio(tmp_path / "sub" / "a.wav", sine(440, 16000, 0.1), 16000)
     with pytest.raises(AudiotokError, match="duplicate key 'a'"):
         list(open_audio_source(str(tmp_path))[0])
+
+
+def test_tar_links_are_never_followed_and_are_named_skips(tmp_path):
+    flac = open(write_audio(tmp_path / "x.flac", sine(440, 16000, 0.5), 16000), "rb").read()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in (("a.flac", flac), ("a.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, kind in (("b.flac", tarfile.SYMTYPE), ("c.flac", tarfile.LNKTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, "/etc/passwd" if kind == tarfile.SYMTYPE else "a.flac"
+            archive.addfile(info)
+    (tmp_path / "links.tar").write_bytes(buffer.getvalue())
+    table = {}
+    for item in open_audio_source(f"tar:{tmp_path / 'links.tar'}")[0]:
+        try:
+            table[item.key] = len(item.load().samples)
+        except ItemError as err:
+            table[item.key] = str(err)
+    assert table == {"a": 8000, "b": "member b.flac is a link to /etc/passwd", "c": "member c.flac is a link to a.flac"}
