@@ -83,3 +83,15 @@ def iter_shard(path: str) -> Iterator[ShardSample]:
                 current.metadata.setdefault("text", handle.read().decode("utf-8", "replace").strip() if handle else "")
     if current is not None:
         yield current
+
+
+def count_samples(path: str) -> int:
+    """Samples in a shard, from its member headers only (data is skipped); what a damaged
+    shard holds before the damage."""
+    keys = set()  # a key met twice in a shard is one sample, as the readers make it
+    try:
+        with tarfile.open(path, mode="r:*") as archive:
+            keys.update(split_member_name(member.name)[0] for member in archive if not member.isdir())
+    except (tarfile.TarError, EOFError, OSError):
+        pass
+    return len(keys)

@@ -220,7 +220,7 @@ def run_shards(options: ShardRunOptions) -> None:
     view.close()
     if counts.processed != view.stats_logged_at:
         view.log_stats(counts)
-    _finish(counts, tally)
+    _finish(counts, tally, shards)
 
 
 @dataclass
@@ -422,14 +422,18 @@ def _start_ignoring_ctrl_c(process) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _finish(counts: Counts, tally) -> None:
+def _finish(counts: Counts, tally, shards: list[str]) -> None:
     tally.ok, tally.skipped = counts.ok + counts.already_done, counts.already_done
     tally.failed = list(counts.failed)  # already warned about one by one
     incomplete = {w: status for w, status in counts.exits.items() if status[0] != "finished"}
     if not incomplete:
         tally.finish()
         return
-    log.info("done %d/%d (%d already done), run incomplete", tally.ok, tally.total, tally.skipped)
+    from audiotok.io.tar_shards import count_samples
+
+    # Counted against the input, not against what the workers reached before they stopped.
+    total = max(sum(count_samples(shard) for shard in shards), tally.total)
+    log.info("done %d/%d (%d already done, %d not processed), run incomplete", tally.ok, total, tally.skipped, total - tally.total)
     worker, (status, message) = sorted(incomplete.items())[0]
     what = f"worker {worker} {message}" if status == "died" else f"worker {worker} stopped: {message}"
     if not counts.started:  # no worker could load the tokenizer: rerunning will not help

@@ -178,7 +178,7 @@ def test_memory_guard_stops_cleanly_and_a_rerun_completes(corpus, bundle, refere
     last = stopped.stderr.strip().splitlines()[-1]
     assert last.startswith("error: worker ") and "above --memory-limit 0.001" in last
     assert "(hint: run the same command again: finished samples are skipped)" in last
-    assert "done 3/3 (0 already done), run incomplete" in stopped.stderr
+    assert "done 3/16 (0 already done, 13 not processed), run incomplete" in stopped.stderr
     assert len(read_lines(out)) == 3  # three samples, then the check stopped the worker
     resumed = run_cli(*shards_cmd(corpus_dir, out, bundle, "--num-proc", 1))
     assert resumed.returncode == 0 and "done 16/16 (3 already done)" in resumed.stderr, resumed.stderr
@@ -385,7 +385,7 @@ def test_a_worker_that_keeps_dying_fails_in_one_line_and_a_rerun_completes(corpu
     assert failed.returncode == 1, failed.stderr
     assert_no_traceback(failed.stderr)
     assert failed.stderr.count("worker 1 died (killed by SIGKILL); starting it again") == 1
-    assert "done 10/10 (0 already done), run incomplete" in failed.stderr
+    assert "done 10/16 (0 already done, 6 not processed), run incomplete" in failed.stderr
     assert failed.stderr.strip().splitlines()[-1] == (
         "error: worker 1 died 2 times (the last: killed by SIGKILL) with shard(s) part-001.tar, part-003.tar unfinished "
         "(hint: run the same command again: finished samples are skipped; if the OOM killer sent it, lower --num-proc or --batch-seconds)"
