@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from audiotok.errors import ItemError
+from audiotok.io.c_stderr import decoder_messages_logged, may_be_mp3
 from audiotok.signals import deferred
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".sph", ".nist")
@@ -97,8 +98,11 @@ def decode(source: str | os.PathLike | bytes, channel: int | None = None) -> Aud
             raise ItemError(f"empty file: {os.fspath(source)}")
     elif len(source) == 0:
         raise ItemError("empty input (0 bytes)")
-    # Bytes are read through Python callbacks from C, which a signal must not cut (audiotok.signals).
-    with contextlib.nullcontext() if is_path else deferred():
+    # Bytes are read through Python callbacks from C, which a signal must not cut (audiotok.signals);
+    # libmpg123 prints notes of its own on stderr: they are logged, naming the file.
+    held = contextlib.nullcontext() if is_path else deferred()
+    messages = decoder_messages_logged(os.fspath(source) if is_path else "audio bytes") if may_be_mp3(source) else contextlib.nullcontext()
+    with held, messages:
         try:
             handle = sf.SoundFile(source if is_path else io.BytesIO(source))
         except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as err:
@@ -155,4 +159,7 @@ def _short(err: Exception) -> str:
     # libsndfile repeats the path ("Error opening 'x': ..."); keep what follows.
     if text.startswith("Error opening") and ": " in text:
         text = text.split(": ", 1)[1]
+    # What libsndfile says of an existing file whose format no decoder recognises.
+    if text.startswith("File does not exist or is not a regular file"):
+        text = "not a format libsndfile recognises (or a damaged header)"
     return text

@@ -145,7 +145,9 @@ def forward_pass(path: Path, family: str, preset: Preset | None, device: str) ->
         from audiotok.units.encoders import load_encoder
 
         encoder = load_encoder(str(path / PARAFORMER_DIR), None, device, "float32")
-        centroids = np.load(path / "linguistic_tokenizer.npy", allow_pickle=False)
+        from audiotok.io.npy import read_npy
+
+        centroids = read_npy(path / "linguistic_tokenizer.npy")
         features = encoder([wave])[0]
         if centroids.ndim != 2 or centroids.shape[1] != features.shape[1]:
             raise AudiotokError(f"{path}/linguistic_tokenizer.npy has shape {centroids.shape}; the encoder gives {features.shape[1]}-dimensional features")

@@ -21,6 +21,7 @@ import numpy as np
 from audiotok import __version__
 from audiotok.errors import AudiotokError
 from audiotok.io.atomic import atomic_open, atomic_write_text
+from audiotok.io.npy import read_npy
 
 FORMAT = "audiotok-bundle/1"
 # Recipe fields that change the features (the model by its hash, not its path); device, batch size do not.
@@ -65,12 +66,9 @@ class Bundle:
             raise AudiotokError(f"{directory}/config.json is not valid JSON: {err.msg}") from None
         if config.get("format") != FORMAT:
             raise AudiotokError(f"{directory}/config.json: unknown bundle format {config.get('format')!r}", f"expected {FORMAT}")
-        try:
-            centroids = np.load(directory / "centroids.npy", allow_pickle=False)
-        except FileNotFoundError:
-            raise AudiotokError(f"{directory} has no centroids.npy") from None
-        except ValueError as err:
-            raise AudiotokError(f"{directory}/centroids.npy is unreadable: {err}") from None
+        if not (directory / "centroids.npy").exists():
+            raise AudiotokError(f"{directory} has no centroids.npy")
+        centroids = read_npy(directory / "centroids.npy")
         if centroids.ndim != 2 or centroids.shape != (config.get("k"), config.get("dim")):
             raise AudiotokError(f"{directory}: centroids.npy has shape {centroids.shape}, config.json says k={config.get('k')} dim={config.get('dim')}")
         if not np.all(np.isfinite(centroids)):
@@ -109,7 +107,7 @@ def read_centroid_matrix(path: str | Path) -> np.ndarray:
         raise AudiotokError(f"no such centroids file: {path}")
     try:
         if path.suffix == ".npy":
-            matrix = np.load(path, allow_pickle=False)
+            matrix = read_npy(path)
         else:
             matrix = np.loadtxt(path, dtype=np.float64, ndmin=2)
     except ValueError as err:

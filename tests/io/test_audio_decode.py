@@ -97,3 +97,20 @@ def test_encode_round_trips_any_subtype(tmp_path):
     for subtype in ("PCM_16", "PCM_24", "FLOAT"):
         back, rate = sf.read(__import__("io").BytesIO(encode(x, 16000, "WAV", subtype)), dtype="float32")
         assert rate == 16000 and np.max(np.abs(back - x)) < 1e-4
+
+
+def test_an_existing_file_that_is_not_audio_is_said_so(tmp_path):
+    text = tmp_path / "text.mp3"
+    text.write_text("these are words, not an mp3 " * 40)
+    with pytest.raises(ItemError) as err:
+        decode(text)
+    assert str(err.value) == "cannot decode audio: not a format libsndfile recognises (or a damaged header)"
+
+
+def test_the_mp3_decoders_own_messages_are_logged_not_printed(tmp_path, capfd, caplog):
+    noise = tmp_path / "noise.mp3"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    with caplog.at_level("DEBUG", logger="audiotok.io.audio"), pytest.raises(ItemError):
+        decode(noise)
+    assert capfd.readouterr().err == ""  # libmpg123 wrote its note to the logger, not to the terminal
+    assert any(record.getMessage().startswith(f"{noise}: decoder: ") for record in caplog.records)
