@@ -116,6 +116,32 @@ def check_checksums(path: Path, preset: Preset | None, report: Report) -> None:
             report.bad(f"sha256 mismatch for {name}: {actual[:16]}... expected {expected[:16]}...")
 
 
+def check_safetensors(path: Path, report: Report) -> None:
+    """Every .safetensors file whole: its header parses and its tensors end where the file ends
+    (a copy cut short fails here, naming the file, before anything loads it)."""
+    import json
+    import struct
+
+    files = [path] if path.is_file() else sorted(path.rglob("*.safetensors"))
+    for file in (f for f in files if f.suffix == ".safetensors"):
+        name = file.name if path.is_file() else str(file.relative_to(path))
+        size = file.stat().st_size
+        try:
+            with open(file, "rb") as handle:
+                (length,) = struct.unpack("<Q", handle.read(8))
+                if length > size - 8:
+                    raise ValueError(f"its header claims {length} bytes, the file holds {size}")
+                header = json.loads(handle.read(length))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        except (struct.error, ValueError, KeyError, TypeError, IndexError) as err:
+            report.bad(f"{name} is not a whole safetensors file ({err})")
+            continue
+        if 8 + length + end != size:
+            report.bad(f"{name} is truncated or damaged: its tensors need {8 + length + end} bytes, the file holds {size}")
+        else:
+            report.ok(f"safetensors {name} whole ({len(header) - ('__metadata__' in header)} tensors)")
+
+
 def probe_audio(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
     """A second of generated audio with speech-like energy: a chirp under noise."""
     t = np.arange(int(seconds * rate)) / rate
@@ -179,6 +205,7 @@ def verify(path: Path, preset: Preset | None, deep: bool, device: str = "cpu") -
     report = Report([f"model    {path}" + (f" (preset {preset.name})" if preset else "") + f", family {family}"])
     check_files(path, family, preset, report)
     check_checksums(path, preset, report)
+    check_safetensors(path, report)
     if deep and not report.problems:
         target = path / preset.file if preset and preset.file else path
         started = time.perf_counter()
@@ -186,6 +213,8 @@ def verify(path: Path, preset: Preset | None, deep: bool, device: str = "cpu") -
             outputs = forward_pass(target, family, preset, device)
         except AudiotokError as err:
             report.bad(f"forward pass: {err.one_line().removeprefix('error: ')}")
+        except Exception as err:  # noqa: BLE001 - a model that fails to load or run is this check's finding
+            report.bad(f"forward pass of {target} failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
         else:
             seconds = time.perf_counter() - started
             for line in outputs:

@@ -182,3 +182,15 @@ def test_a_bad_user_registry_is_one_line(cli, tmp_path):
         tmp_path, "mine:\n  family: robot\n  source: {hub: a/b}\n  files: [x]\n  sample_rate: 1\n  frame_rate: 1\n  codebook: 0\n  license: x\n  size: x\n"
     )
     assert "family 'robot' is not one of" in one_line_error(cli("model", "list", env=env))
+
+
+def test_verify_names_a_truncated_safetensors_file(cli, tmp_path, tiny_hubert):
+    model = tmp_path / "cut"
+    shutil.copytree(tiny_hubert, model)
+    weights = (model / "model.safetensors").read_bytes()
+    (model / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    result = cli("model", "verify", model, "--deep")
+    assert result.returncode == 1
+    assert f"FAILED   model.safetensors is truncated or damaged: its tensors need {len(weights)} bytes, the file holds {len(weights) // 2}" in result.text
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {model}: model.safetensors is truncated or damaged")
+    assert "forward" not in result.text  # nothing tried to load it
