@@ -2,13 +2,13 @@
 
 import os
 import re
+import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 
 UTILS = ROOT / "recipes" / "utils"
 LAUNCH = UTILS / "launch.sh"
@@ -300,17 +300,46 @@ def test_utils_are_shellchecked():
     assert mine <= set(shell_scripts())
 
 
-def test_an_interrupted_launcher_stops_its_jobs_and_their_children(tmp_path):
-    proc = subprocess.Popen([str(LAUNCH), "JOB=1:2", "log/s.JOB.log", "sleep 30 & echo $! > pid.JOB; wait"], cwd=tmp_path, stderr=subprocess.PIPE)
+SLEEPING_JOBS = "sleep 300 & echo $! > pid.JOB; wait"  # each job's child writes its PID, then outlives the test unless stopped
+
+
+def start_sleeping_jobs(tmp_path, **popen):
+    proc = subprocess.Popen([str(LAUNCH), "JOB=1:2", "log/s.JOB.log", SLEEPING_JOBS], cwd=tmp_path, stderr=subprocess.PIPE, **popen)
     pids = [tmp_path / "pid.1", tmp_path / "pid.2"]
-    deadline = time.monotonic() + 10
-    while not all(p.exists() and p.read_text().strip() for p in pids):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(lambda: all(p.exists() and p.read_text().strip() for p in pids), "both jobs running", proc)
+    return proc, [int(p.read_text()) for p in pids]
+
+
+def gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie is gone too
+    except FileNotFoundError:
+        return True
+
+
+def test_an_interrupted_launcher_stops_its_jobs_and_their_children(tmp_path):
+    proc, pids = start_sleeping_jobs(tmp_path)
     proc.terminate()
-    assert proc.wait(timeout=10) == 130
-    time.sleep(0.2)
-    for p in pids:
-        stat = Path(f"/proc/{int(p.read_text())}/stat")
-        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, or a zombie
+    assert proc.wait(timeout=60) == 130
+    wait_for(lambda: all(gone(pid) for pid in pids), "the jobs' children gone")
     assert not list((tmp_path / "log").glob("*.done"))  # killed jobs are unfinished
+
+
+@pytest.mark.parametrize("target", ["launcher", "process group"])
+def test_jobs_die_with_a_launcher_killed_by_kill_9(tmp_path, target):
+    proc, pids = start_sleeping_jobs(tmp_path, start_new_session=True)
+    if target == "launcher":
+        proc.kill()
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)  # what `kill -9 -PGID` of a recipe does
+    proc.wait()
+    wait_for(lambda: all(gone(pid) for pid in pids), "the jobs' children gone after the launcher died")
+    assert not list((tmp_path / "log").glob("*.done"))
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs: the two jobs wait for each other")
+def test_the_default_job_count_is_the_cpus_not_omp_num_threads(tmp_path):
+    job = "echo start > s.JOB; while [ ! -e s.1 ] || [ ! -e s.2 ]; do sleep 0.01; done"  # each job waits for the other
+    result = launch("JOB=1:2", "log/w.JOB.log", job, cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr

@@ -22,7 +22,7 @@ and atomically, LOGFILE.done holding the exit code.
 Options:
   --backend local|slurm  local: background processes on this machine (default);
                          slurm: one 'sbatch --array' job, polled until all tasks end.
-  --max-jobs N           jobs at once (local default: number of CPUs; slurm: array %N
+  --max-jobs N           jobs at once (local default: the CPUs it may use; slurm: array %N
                          throttle, none by default).
   --rerun all            run every job (default: a plain invocation always starts afresh).
   --rerun failed         run only jobs whose LOGFILE.done is missing or non-zero, so after
@@ -120,7 +120,11 @@ mkdir -p "$(dirname "$log")" || exit 1
 rm -f "$log.done"
 start=$(date +%s)
 printf '# %s\n# Started at %s\n#\n' "$cmd" "$(date)" > "$log" || exit 1
-bash -c "$cmd" </dev/null >>"$log" 2>&1
+# SIGUSR1 means the launcher died (its death signal, set by setpriv): stop the whole job, as an
+# interrupted launcher would. The command runs in the background so that the trap runs at once.
+trap 'kill -TERM -- -$$ 2>/dev/null; exit 143' USR1
+bash -c "$cmd" </dev/null >>"$log" 2>&1 &
+wait $!
 rc=$?
 printf '# Accounting: time=%s threads=1\n# Ended (code %s) at %s\n' "$(( $(date +%s) - start ))" "$rc" "$(date)" >>"$log"
 # The marker comes last and atomically: its presence means the job ran to its end.
@@ -173,13 +177,16 @@ stop_local_jobs() {
 }
 
 run_local() {
-  local max=${max_jobs:-$(nproc)} id
+  # The CPUs this process may use (OMP_NUM_THREADS, which path.sh sets to 1, is not a CPU count).
+  local max=${max_jobs:-$(OMP_NUM_THREADS='' nproc)} id death=()
   # Each job leads its own process group, so that an interrupted launcher stops whole jobs,
-  # the commands' children included.
+  # the commands' children included; and each gets SIGUSR1 when the launcher dies, even by
+  # kill -9, so no job outlives it (a rerun would race it on the same files).
+  command -v setpriv >/dev/null && death=(setpriv --pdeathsig USR1)
   trap 'stop_local_jobs; exit 130' INT TERM
   for id in "$@"; do
     while [ "$(jobs -rp | wc -l)" -ge "$max" ]; do wait -n || true; done
-    setsid -w bash "$job_script" "$id" &
+    setsid -w "${death[@]+"${death[@]}"}" bash "$job_script" "$id" &
   done
   wait || true
   trap - INT TERM
