@@ -15,8 +15,6 @@ channel with it):
     ("exit", worker, status, message)            status: finished, stopped, memory, error
 
 Test-only environment hooks (never set them in real runs):
-  AUDIOTOK_TEST_ITEM_DELAY=S    a sleep of S seconds before each sample, so tests can
-                                interrupt a run half way.
   AUDIOTOK_TEST_WORKER_DEATH=W:N[:every]   worker W, after writing N lines, writes half of
                                 the next one and kills itself with SIGKILL, as the OOM killer
                                 would; on its first attempt only, or on every one with :every.
@@ -119,7 +117,6 @@ class _Worker:
     def __init__(self, job: WorkerJob, messages, should_stop):
         self.job, self.messages, self.should_stop = job, messages, should_stop
         self.since_memory_check = 0
-        self.item_delay = float(os.environ.get("AUDIOTOK_TEST_ITEM_DELAY") or 0)
         self.die_after_lines = _death_hook(job)
         self.lines_written = 0
 
@@ -153,8 +150,6 @@ class _Worker:
             if (name, sample.key) in self.done:
                 continue
             self.done.add((name, sample.key))  # a key twice in a shard gets one line
-            if self.item_delay:
-                time.sleep(self.item_delay)
             wave = self.wave_of(sample)
             if wave is None:
                 continue
