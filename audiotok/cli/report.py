@@ -163,7 +163,7 @@ def _read_units(spec: str) -> dict:
                 raise AudiotokError(f'{spec}: {key}: "tokens" is not a list of integers', 'report reads one codebook: {"key": ..., "tokens": [1, 2, ...]}')
             table[key] = np.array(tokens, dtype=np.int64)
     if not table:
-        raise AudiotokError(f"no utterances in {spec}")
+        raise AudiotokError(f"no utterances in {spec}", "give a unit table (text or JSONL) as quantize or tokenize write it")
     return table
 
 

@@ -44,7 +44,9 @@ class Tally:
         extra = f" ({self.skipped} already done)" if self.skipped else ""
         log.info("done %d/%d%s", self.ok, self.total, extra)
         if self.total == 0:
-            raise AudiotokError(f"no {self.what} in the input")
+            raise AudiotokError(
+                f"no {self.what} in the input", "check the input: a data dir with wav.scp, scp:/ark: specifiers, audio files, a folder of them or tar shards"
+            )
         if self.failed:
             names = ", ".join(key for key, _ in self.failed[:5]) + (", ..." if len(self.failed) > 5 else "")
             log.warning("%d of %d %s failed: %s", len(self.failed), self.total, self.what, names)

@@ -42,11 +42,11 @@ def read_entry(fd: BinaryIO, where: str) -> WavBytes | np.ndarray:
         size_bytes = fd.read(4 - (len(head) - 4))
         raw = head + size_bytes
         if len(raw) < 8:
-            raise AudiotokError(f"{where}: truncated archive (RIFF header cut short)")
+            raise AudiotokError(f"{where}: truncated archive (RIFF header cut short)", "the archive was cut short: make it again")
         size = struct.unpack("<I", raw[4:8])[0]
         body = fd.read(size)
         if len(body) != size:
-            raise AudiotokError(f"{where}: truncated archive (wav entry needs {size} bytes, found {len(body)})")
+            raise AudiotokError(f"{where}: truncated archive (wav entry needs {size} bytes, found {len(body)})", "the archive was cut short: make it again")
         return WavBytes(raw[:8] + body)
     if head[:3] == b"PKL":
         raise AudiotokError(f"{where}: refusing a pickled archive entry", "pickles can run code; write arrays with numpy or Kaldi formats")
@@ -81,7 +81,7 @@ def open_ark_input(path: str) -> BinaryIO:
     try:
         return open(path, "rb")
     except FileNotFoundError:
-        raise AudiotokError(f"no such archive: {path}") from None
+        raise AudiotokError(f"no such archive: {path}", "check the path in the ark:/scp: specifier") from None
 
 
 def read_ark_at(path: str, offset: int, where: str) -> WavBytes | np.ndarray:
@@ -91,7 +91,7 @@ def read_ark_at(path: str, offset: int, where: str) -> WavBytes | np.ndarray:
             fd.seek(offset)
             return read_entry(fd, where)
     except FileNotFoundError:
-        raise AudiotokError(f"{where}: no such archive: {path}") from None
+        raise AudiotokError(f"{where}: no such archive: {path}", "the scp names an archive that moved: write the scp again beside it") from None
 
 
 class AudioArkWriter:

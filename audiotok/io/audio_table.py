@@ -194,7 +194,7 @@ def _shard_paths(spec: str) -> list[str]:
     else:
         paths = [spec] if os.path.exists(spec) else []
     if not paths:
-        raise AudiotokError(f"no tar shards found at {spec}")
+        raise AudiotokError(f"no tar shards found at {spec}", "tar:DIR reads DIR/*.tar; tar:FILE.tar one shard")
     return paths
 
 
@@ -304,7 +304,7 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
             return AudioSource(spec, lambda: _shard_items(spec, failures)), failures
         files = _folder_files(path)
         if not files:
-            raise AudiotokError(f"{spec} holds no wav.scp, no tar shards and no audio files")
+            raise AudiotokError(f"{spec} holds no wav.scp, no tar shards and no audio files", "give a Kaldi data dir, a folder of audio files, or tar shards")
         return AudioSource(spec, lambda: _file_items(files)), failures
     if spec.endswith((".tar", ".tar.gz", ".tgz")) or any(ch in spec for ch in "*?["):
         return AudioSource(spec, lambda: _shard_items(spec, failures)), failures
@@ -314,4 +314,6 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
         return AudioSource(spec, lambda: _scp_items(path)), failures
     if path.suffix.lower() in AUDIO_EXTENSIONS or path.is_file():
         return AudioSource(spec, lambda: _file_items([spec])), failures
-    raise AudiotokError(f"no such file or directory: {spec}")
+    raise AudiotokError(
+        f"no such file or directory: {spec}", "inputs are data dirs, audio files, folders, scp:/ark: specifiers, tar:/jsonl: tables or - for stdin"
+    )

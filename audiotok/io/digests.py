@@ -32,7 +32,7 @@ def weights_digest(directory: Path) -> str:
     """sha256 over the weight files of a model directory: what identifies the model in a bundle's recipe."""
     files = sorted(p for p in directory.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
     if not files:
-        raise AudiotokError(f"{directory} holds no weights (.safetensors or .bin)")
+        raise AudiotokError(f"{directory} holds no weights (.safetensors or .bin)", "copy the model's weight files into it, or give another directory")
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode() + file_digest(path).encode())

@@ -119,7 +119,7 @@ class FeatureStore:
             try:
                 handle = safe_open(str(path), framework="np")
             except FileNotFoundError:
-                raise AudiotokError(f"{path} is named by the index but missing") from None
+                raise AudiotokError(f"{path} is named by the index but missing", "the store lost a file: make it again with taste-extract --force") from None
             except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
                 raise AudiotokError(f"{path}: unreadable shard ({err})") from None
             self._open[name] = handle

@@ -128,7 +128,7 @@ def _scp_matrices(scp: Path, select: Callable[[list], list] | None = None) -> It
             raise AudiotokError(f"{where}: expected `key file.ark:offset`, found {value!r}")
         entry = read_ark_at(path, int(offset), where)
         if isinstance(entry, WavBytes):
-            raise AudiotokError(f"{where}: entry {key!r} is audio, not a matrix")
+            raise AudiotokError(f"{where}: entry {key!r} is audio, not a matrix", "make features first with audiotok extract-feats")
         yield key, entry
 
 

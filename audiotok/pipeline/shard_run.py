@@ -55,10 +55,10 @@ class ShardRunOptions:
 def list_shards(input_dir: str, from_index: int = 0, to_index: int | None = None) -> list[str]:
     """Sorted `*.tar` of input_dir, from_index included, to_index excluded (None: to the end)."""
     if not os.path.isdir(input_dir):
-        raise AudiotokError(f"no such input directory: {input_dir}")
+        raise AudiotokError(f"no such input directory: {input_dir}", "--input-dir is a directory of WebDataset .tar shards")
     every = sorted(glob.glob(os.path.join(glob.escape(input_dir), "*.tar")))
     if not every:
-        raise AudiotokError(f"no *.tar shards in {input_dir}")
+        raise AudiotokError(f"no *.tar shards in {input_dir}", "--input-dir is a directory of WebDataset .tar shards (NAME.flac + NAME.json members)")
     end = len(every) if to_index is None else to_index
     if from_index < 0 or (to_index is not None and to_index < from_index):
         raise UsageError(f"--from-index {from_index} --to-index {to_index}: not a range (0 <= from <= to)")

@@ -9,7 +9,7 @@ from audiotok.tokenizers import Family
 
 def check(target: str) -> None:
     if not os.path.isdir(target):
-        raise AudiotokError(f"no such BiCodec model directory: {target}")
+        raise AudiotokError(f"no such BiCodec model directory: {target}", "give the Spark-TTS model directory (BiCodec/ and wav2vec2-large-xlsr-53/ inside)")
 
 
 def open_bicodec(target: str, device: str, dtype: str):

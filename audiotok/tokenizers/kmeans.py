@@ -77,7 +77,7 @@ class BundleTokenizer:
 def check(target: str) -> None:
     if not (Path(target, "config.json").is_file() and Path(target, "centroids.npy").is_file()):
         if not os.path.isdir(target):
-            raise AudiotokError(f"no such bundle directory: {target}")
+            raise AudiotokError(f"no such bundle directory: {target}", "make one with audiotok fit-kmeans or audiotok import-centroids")
         raise AudiotokError(f"{target} is not a units bundle (no config.json + centroids.npy)", "make one with audiotok fit-kmeans")
 
 

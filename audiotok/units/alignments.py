@@ -59,7 +59,9 @@ def _expand(path: Path, fmt: str) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise AudiotokError(f"no such alignment file or directory: {path}")
+        raise AudiotokError(
+            f"no such alignment file or directory: {path}", "give TextGrids (a file or a directory of them), a CTM, HTK .lab files or a SpeechBrain TSV"
+        )
     if fmt not in ("auto", "textgrid", "lab"):
         raise UsageError(f"{path} is a directory, and {fmt} alignments are one file for many utterances", "give the file")
     # .lab files also hold transcripts, so a directory means TextGrids unless --alignment-format lab.

@@ -61,13 +61,15 @@ class Bundle:
         try:
             config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise AudiotokError(f"{directory} has no config.json: not a tokenizer bundle") from None
+            raise AudiotokError(
+                f"{directory} has no config.json: not a tokenizer bundle", "make one with audiotok fit-kmeans or audiotok import-centroids"
+            ) from None
         except json.JSONDecodeError as err:
             raise AudiotokError(f"{directory}/config.json is not valid JSON: {err.msg}") from None
         if config.get("format") != FORMAT:
             raise AudiotokError(f"{directory}/config.json: unknown bundle format {config.get('format')!r}", f"expected {FORMAT}")
         if not (directory / "centroids.npy").exists():
-            raise AudiotokError(f"{directory} has no centroids.npy")
+            raise AudiotokError(f"{directory} has no centroids.npy", "fit it again with audiotok fit-kmeans --force")
         centroids = read_npy(directory / "centroids.npy")
         if centroids.ndim != 2 or centroids.shape != (config.get("k"), config.get("dim")):
             raise AudiotokError(f"{directory}: centroids.npy has shape {centroids.shape}, config.json says k={config.get('k')} dim={config.get('dim')}")
@@ -104,7 +106,7 @@ def read_centroid_matrix(path: str | Path) -> np.ndarray:
     """Centroids trained elsewhere: a [k, dim] .npy (no pickles) or a text matrix, one centroid a line."""
     path = Path(path)
     if not path.is_file():
-        raise AudiotokError(f"no such centroids file: {path}")
+        raise AudiotokError(f"no such centroids file: {path}", "give a [k, dim] .npy array or a text matrix, one centroid a line")
     try:
         if path.suffix == ".npy":
             matrix = read_npy(path)

@@ -38,7 +38,7 @@ def model_directory(model: str) -> Path:
     if path.is_dir():
         return path
     if path.exists():
-        raise AudiotokError(f"{model} is a file, not a model directory")
+        raise AudiotokError(f"{model} is a file, not a model directory", "give the directory holding config.json and the weights")
     if os.environ.get("HF_HUB_OFFLINE") or os.sep in model.strip("/") and model.count("/") > 1:
         raise AudiotokError(f"no model directory {model}", "give a local directory holding config.json and the weights")
     try:
@@ -64,7 +64,7 @@ class TransformersSSLEncoder:
         self.device, self.torch = device, torch
         layers = config.num_hidden_layers
         if not 0 <= layer <= layers:
-            raise AudiotokError(f"--layer {layer} does not exist: {directory} has hidden states 0..{layers}")
+            raise AudiotokError(f"--layer {layer} does not exist: {directory} has hidden states 0..{layers}", f"choose --layer within 0..{layers}")
         preprocessor = {}
         if (directory / "preprocessor_config.json").is_file():
             preprocessor = json.loads((directory / "preprocessor_config.json").read_text())
@@ -128,7 +128,10 @@ class WhisperEncoder:
 
         self.device, self.torch = device, torch
         if not 0 <= layer <= config.encoder_layers:
-            raise AudiotokError(f"--layer {layer} does not exist: {directory} has encoder hidden states 0..{config.encoder_layers}")
+            raise AudiotokError(
+                f"--layer {layer} does not exist: {directory} has encoder hidden states 0..{config.encoder_layers}",
+                f"choose --layer within 0..{config.encoder_layers}",
+            )
         preprocessor = {}
         if (directory / "preprocessor_config.json").is_file():
             preprocessor = json.loads((directory / "preprocessor_config.json").read_text())
@@ -225,7 +228,7 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
     if model.endswith(".onnx"):
         path = Path(model)
         if not path.is_file():
-            raise AudiotokError(f"no such ONNX model: {model}")
+            raise AudiotokError(f"no such ONNX model: {model}", "give the path of an .onnx encoder file")
         encoder = OnnxEncoder(path, device, onnx_output)
         encoder.recipe.model, encoder.recipe.model_hash = path.name, file_digest(path)[:16]
         return encoder

@@ -229,7 +229,7 @@ def config_from_state(state: dict, version: str | None, rate: int | None, where:
             raise AudiotokError(f"{where} is not an S3 tokenizer state dict: no {key}")
     found = "v2" if "quantizer._codebook.project_down.weight" in state else "v1"
     if version and version != found:
-        raise AudiotokError(f"--version {version}, but {where} holds S3 {found} weights")
+        raise AudiotokError(f"--version {version}, but {where} holds S3 {found} weights", "drop --version: the weights say which they are")
     if rate is None:
         if found == "v1":
             # Both v1 files have the same shapes; guessing would silently give the wrong stride.

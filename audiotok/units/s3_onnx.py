@@ -32,7 +32,7 @@ class S3Onnx:
 
         path = Path(path)
         if not path.is_file():
-            raise AudiotokError(f"no such ONNX model: {path}")
+            raise AudiotokError(f"no such ONNX model: {path}", "give the path of an S3 tokenizer .onnx file (audiotok model list shows the presets)")
         self.session = make_session(path, device, threads)
         inputs = self.session.get_inputs()
         mel_ok = len(inputs) == 2 and inputs[0].type == "tensor(float)" and len(inputs[0].shape) == 3 and inputs[0].shape[1] in (128, "128")
@@ -45,10 +45,10 @@ class S3Onnx:
         self.digest = file_digest(path)
         self.version, self.rate = OFFICIAL.get(self.digest, (version, None))
         if version and self.version and version != self.version:
-            raise AudiotokError(f"--version {version}, but {path} is the official S3 {self.version} tokenizer")
+            raise AudiotokError(f"--version {version}, but {path} is the official S3 {self.version} tokenizer", "drop --version: the file says which it is")
         probed = self._probe_rate()
         if rate and rate != probed:
-            raise AudiotokError(f"--rate {rate}, but {path} gives {probed} tokens a second")
+            raise AudiotokError(f"--rate {rate}, but {path} gives {probed} tokens a second", "drop --rate: the model says its own")
         self.rate = probed
         self.frames_per_token = 100 // probed
 
