@@ -37,7 +37,10 @@ def _on_signal(signum, frame) -> None:
 
 
 def install() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt (call once, first thing, in the main thread)."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt (first thing, in the main thread; again starts afresh)."""
+    global _held, _pending, _finishing
+    _received.clear()
+    _held, _pending, _finishing = 0, False, False
     for number in EXIT_CODES:
         signal.signal(number, _on_signal)
 
