@@ -63,6 +63,11 @@ def finishing() -> None:
     """From now on a signal changes nothing: the command's work and exit code are settled."""
     global _finishing
     _finishing = True
+    # A KeyboardInterrupt that passed through code run by exec() on a string (dataclasses and
+    # namedtuples are made that way, often while modules import) leaves CPython's "unhandled
+    # KeyboardInterrupt" flag set, and the interpreter would then exit by SIGINT instead of with
+    # the code we choose. exec() of a string clears that flag before it runs.
+    exec("")
 
 
 @contextlib.contextmanager

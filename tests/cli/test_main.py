@@ -74,7 +74,10 @@ def test_usage_errors_exit_2_with_one_line(cli, tmp_path):
 def test_failures_exit_1_with_one_line_and_no_traceback(cli, tmp_path):
     result = cli("info", str(tmp_path / "nothing-here"))
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == f"error: no such file or directory: {tmp_path / 'nothing-here'}"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: no such file or directory: {tmp_path / 'nothing-here'} "
+        "(hint: inputs are data dirs, audio files, folders, scp:/ark: specifiers, tar:/jsonl: tables or - for stdin)"
+    )
     assert_no_traceback(result.stderr)
 
 
