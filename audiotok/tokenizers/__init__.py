@@ -68,6 +68,7 @@ NAMES = tuple(name for name, _ in FAMILIES)
 HELP = "bundle:DIR (or a bundle DIR), s3:MODEL[,version=V][,rate=R][,long_audio=M], bicodec:DIR, or a family AUDIOTOK_TOKENIZERS adds"
 
 _registry: dict[str, Family] = {}
+_loaded = False  # audiotok's families and AUDIOTOK_TOKENIZERS' modules are imported
 
 
 def register(family: Family) -> Family:
@@ -78,7 +79,9 @@ def register(family: Family) -> Family:
 
 def families() -> dict[str, Family]:
     """Every family by name: audiotok's, then those the modules named in AUDIOTOK_TOKENIZERS register."""
-    if not _registry:
+    global _loaded
+    if not _loaded:  # not `if not _registry`: a plug-in imported first has registered itself already
+        _loaded = True
         for name, module in FAMILIES:
             family = importlib.import_module(module).FAMILY
             assert family.name == name, f"{module} registers {family.name}, FAMILIES says {name}"

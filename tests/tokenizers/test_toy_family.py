@@ -47,3 +47,12 @@ def test_toy_family_in_tokenize_shards_and_stream(cli, tmp_path):
     lines = streamed.text.splitlines()
     assert len(lines) == 3  # 1 s, 1 s, 0.5 s
     assert [int(t) for line in lines for t in line.split()] == tokens["a"]
+
+
+def test_a_plug_in_registered_before_the_registry_is_read_leaves_audiotoks_families(monkeypatch):
+    import audiotok.tokenizers as registry
+
+    monkeypatch.setattr(registry, "_registry", {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    registry.register(registry.Family("early", lambda target: None, lambda target, device, dtype: None, "early:X, a test family"))
+    assert {"bundle", "s3", "bicodec", "early"} <= set(registry.families())
