@@ -31,8 +31,20 @@ class SignalBackend:
         self.dim = function.dim
         self.hop = int(round(self.sample_rate / self.recipe.frame_rate))
 
+    @property
+    def streams(self) -> bool:
+        """Whether the function takes long recordings block by block (a `stream(source)` method)."""
+        return hasattr(self.function, "stream")
+
     def __call__(self, waves):
-        return [self.function(w) for w in waves]
+        # A long recording comes as a stream (len() and blocks()), not as an array.
+        return [self.function(w) if isinstance(w, np.ndarray) else self._stream(w) for w in waves]
+
+    def _stream(self, source):
+        try:
+            return self.function.stream(source)
+        except ItemError as err:  # a bad block (found while reading) costs its item: the error is its output
+            return err
 
 
 @dataclass
@@ -140,11 +152,19 @@ def extract_features(
     overlap = int(overlap_seconds * rate)
     resampled_from: set[int] = set()
 
+    def note_rate(audio_rate):
+        if audio_rate != rate and audio_rate not in resampled_from:
+            resampled_from.add(audio_rate)
+            log.info("resampling %d Hz audio to the model's %d Hz", audio_rate, rate)
+
     def prepare(item):
+        stream = long_stream(item, channel) if window is None and getattr(backend, "streams", False) else None
+        streamed = None if stream is None else front_end.stream(stream, rate)
+        if streamed is not None:
+            note_rate(stream.rate)
+            return [streamed], [0]
         audio = item.load(channel)
-        if audio.rate != rate and audio.rate not in resampled_from:
-            resampled_from.add(audio.rate)
-            log.info("resampling %d Hz audio to the model's %d Hz", audio.rate, rate)
+        note_rate(audio.rate)
         samples = front_end(audio.samples, audio.rate, rate)
         starts = [0] if window is None else window_starts(len(samples), window, overlap, hop)
         return [samples if window is None else samples[s : s + window] for s in starts], starts
@@ -155,6 +175,7 @@ def extract_features(
     for key, outputs, starts in map_pieces(
         items, prepare, backend, batch_seconds=limit, rate=rate, padding_safe=backend.padding_safe, block=block if batching else 1, skip=skip
     ):
+        outputs = next((o for o in outputs if isinstance(o, ItemError)), outputs) if isinstance(outputs, list) else outputs
         if isinstance(outputs, ItemError):
             yield key, outputs
             continue
@@ -163,6 +184,12 @@ def extract_features(
             yield key, ItemError("too short: the backend gave no frames")
         else:
             yield key, np.ascontiguousarray(frames, dtype=np.float32)
+
+
+def long_stream(item, channel):
+    """The item's recording block by block when it is long (audiotok.io.audio.long_seconds), else None."""
+    stream = getattr(item, "stream", None)
+    return None if stream is None else stream(channel)
 
 
 def in_blocks(items: Iterable, block: int, skip=None) -> Iterator[list]:

@@ -1,0 +1,118 @@
+"""Long recordings are read block by block, with outputs equal byte for byte to reading them whole.
+
+The length above which the blocked path runs is lowered through AUDIOTOK_LONG_SECONDS so that
+a 70 s generated signal takes it (three 30 s blocks)."""
+
+import numpy as np
+import pytest
+
+from audiotok.io.audio import LONG_SECONDS_VARIABLE, AudioStream, decode, open_stream
+from tests.conftest import write_audio
+
+LONG = {LONG_SECONDS_VARIABLE: "60"}
+
+
+def speechlike(rate: int, seconds: float, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """Voiced-like harmonics under a slow syllable envelope, with pauses and a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    pitch = 120 + 30 * np.sin(2 * np.pi * 0.3 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) * (np.sin(2 * np.pi * 0.1 * t) > -0.6)
+    x = 0.2 * envelope * voiced + rng.normal(0, 0.003, len(t))
+    x = x.astype(np.float32)
+    return x if channels == 1 else np.stack([x, 0.5 * np.roll(x, 37)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("long")
+    files = [
+        write_audio(root / "a_long16k.wav", speechlike(16000, 70.0), 16000, subtype="PCM_16"),
+        write_audio(root / "b_long44k.flac", speechlike(44100, 70.0, channels=2, seed=1), 44100, subtype="PCM_24"),
+        write_audio(root / "c_short.wav", speechlike(16000, 3.0, seed=2), 16000),
+    ]
+    scp = root / "wav.scp"
+    scp.write_text("".join(f"{path.rsplit('/', 1)[1].split('.')[0]} {path}\n" for path in files))
+    return root, scp
+
+
+def test_blocks_join_to_the_decoded_samples(corpus, monkeypatch):
+    root, _ = corpus
+    monkeypatch.setenv(LONG_SECONDS_VARIABLE, "60")
+    for name, channel in (("a_long16k.wav", None), ("b_long44k.flac", None), ("b_long44k.flac", 1)):
+        stream = open_stream(root / name, channel)
+        assert isinstance(stream, AudioStream)
+        joined = np.concatenate(list(stream.blocks(12345)))
+        assert np.array_equal(joined, decode(root / name, channel).samples)
+    assert open_stream(root / "c_short.wav") is None  # short recordings are decoded whole
+
+
+def test_resampled_and_feature_streams_equal_the_whole(corpus, monkeypatch):
+    from audiotok.dsp.front_end import SEED004, FrontEnd
+    from audiotok.dsp.resample import resample
+    from audiotok.units.features import KaldiFeatures
+
+    root, _ = corpus
+    monkeypatch.setenv(LONG_SECONDS_VARIABLE, "60")
+    stream = open_stream(root / "b_long44k.flac")
+    whole = decode(root / "b_long44k.flac").samples
+    for quality in ("VHQ", "HQ"):
+        resampled = FrontEnd("test", quality=quality).stream(stream, 16000)
+        expected = resample(whole, 44100, 16000, quality)
+        assert len(resampled) == len(expected)
+        assert np.array_equal(np.concatenate(list(resampled.blocks())), expected)
+    assert SEED004.stream(stream, 16000) is None  # trimming needs the whole recording
+    features = KaldiFeatures("mfcc", add_deltas=True)
+    padded = FrontEnd("pad", pad=SEED004.pad).stream(stream, 16000)
+    assert np.array_equal(features.stream(padded), features(FrontEnd("pad", pad=SEED004.pad)(whole, 44100, 16000)))
+
+
+def test_a_bad_block_fails_its_item_as_decoding_does(tmp_path, monkeypatch):
+    monkeypatch.setenv(LONG_SECONDS_VARIABLE, "60")
+    x = speechlike(8000, 65.0)
+    x[100_000] = np.nan
+    path = write_audio(tmp_path / "nan.wav", x, 8000, subtype="FLOAT")
+    from audiotok.errors import ItemError
+
+    with pytest.raises(ItemError) as whole:
+        decode(path)
+    with pytest.raises(ItemError) as blocked:
+        list(open_stream(path).blocks())
+    assert str(blocked.value) == str(whole.value)
+
+
+def _same_output(cli, tmp_path, *args, output_name="out.txt", to_file=True):
+    outputs = []
+    for env in ({}, LONG):
+        target = tmp_path / f"{len(outputs)}-{output_name}"
+        result = cli(*[str(a).replace("OUT", str(target)) for a in args], env=env)
+        assert result.returncode == 0, result.stderr
+        outputs.append(target.read_bytes() if to_file else result.stdout)
+    assert outputs[0] == outputs[1]
+    assert outputs[0]
+    return outputs[0]
+
+
+def test_info_table_is_the_same(cli, corpus, tmp_path):
+    _, scp = corpus
+    table = _same_output(cli, tmp_path, "info", "--format", "tsv", f"scp:{scp}", to_file=False)
+    assert b"b_long44k\t44100\t2\t3087000" in table
+
+
+@pytest.mark.parametrize("kind", ["mfcc", "fbank"])
+def test_extract_feats_ark_is_the_same(cli, corpus, tmp_path, kind):
+    _, scp = corpus
+    _same_output(cli, tmp_path, "extract-feats", "--backend", kind, "--deltas", f"scp:{scp}", "ark:OUT", output_name="feats.ark")
+
+
+def test_tokenize_with_an_mfcc_bundle_is_the_same(cli, corpus, tmp_path):
+    _, scp = corpus
+    feats = tmp_path / "feats.ark"
+    assert cli("extract-feats", "--backend", "mfcc", f"scp:{scp}", f"ark:{feats}").returncode == 0
+    bundle = tmp_path / "bundle"
+    fitted = cli("fit-kmeans", "--k", "8", "--seed", "1", f"ark:{feats}", bundle)
+    assert fitted.returncode == 0, fitted.stderr
+    units = _same_output(cli, tmp_path, "tokenize", bundle, f"scp:{scp}", "-o", "OUT")
+    assert units.count(b"\n") == 3
