@@ -78,6 +78,56 @@ def stitch(pieces: list[tuple[int, np.ndarray]]) -> np.ndarray:
     return np.concatenate(parts)
 
 
+class StreamWindows:
+    """The windows [start, start + size) of a long recording (len() and blocks()), cut from its blocks
+    as they are read: windows are read in order, and only a window and a block are held at once."""
+
+    def __init__(self, source, starts: list[int], size: int):
+        self.source, self.starts, self.size = source, starts, size
+        self._blocks = iter(source.blocks())
+        self._buffer = np.zeros(0, np.float32)
+        self._offset = 0  # the recording's sample at _buffer[0]
+        self._next = 0
+
+    def pieces(self) -> list["LazyWindow"]:
+        return [LazyWindow(self, index, min(self.size, len(self.source) - start)) for index, start in enumerate(self.starts)]
+
+    def read(self, index: int) -> np.ndarray:
+        if index != self._next:
+            raise RuntimeError(f"window {index} of a stream read before window {self._next}")
+        self._next += 1
+        start = self.starts[index]
+        end = min(start + self.size, len(self.source))
+        parts = [self._buffer[start - self._offset :]]
+        self._offset, held = start, len(parts[0])
+        while start + held < end:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            parts.append(block)
+            held += len(block)
+        self._buffer = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if index == len(self.starts) - 1:
+            for _ in self._blocks:  # the end of the stream checks the file (truncation, NaN): raises ItemError
+                pass
+        return np.ascontiguousarray(self._buffer[: end - start], dtype=np.float32)
+
+
+@dataclass
+class LazyWindow:
+    """One window of StreamWindows: its length for batching, its samples when its batch runs."""
+
+    windows: StreamWindows
+    index: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self) -> np.ndarray:
+        return self.windows.read(self.index)
+
+
 def make_batches(pieces: list[Piece], batch_seconds: float, sample_rate: int, padding_safe: bool) -> list[list[Piece]]:
     """Longest first; a batch's padded length times its size stays within batch_seconds."""
     order = sorted(pieces, key=lambda p: -len(p.wave))
@@ -95,7 +145,7 @@ def make_batches(pieces: list[Piece], batch_seconds: float, sample_rate: int, pa
 
 
 def map_pieces(
-    items: Iterable, prepare, model, *, batch_seconds: float, rate: float, padding_safe: bool, block: int = 64, skip=None
+    items: Iterable, prepare, model, *, batch_seconds: float, rate: float, padding_safe: bool, block: int = 64, skip=None, reduce=None
 ) -> Iterator[tuple[str, object, object]]:
     """THE model loop: (key, outputs or ItemError, prepared) for each item, in input order.
 
@@ -106,6 +156,8 @@ def map_pieces(
     length times its size within batch_seconds (lengths in units of `rate` a second; a model
     that is not padding_safe gets pieces of one length a batch); model(waves) gives one
     output per wave. outputs: the item's piece outputs in the order prepare gave them.
+    A piece may be a LazyWindow of a long recording (read when its batch runs, so a recording
+    is never held whole); reduce(output), when given, is what is kept of each piece's output.
     """
     for chunk in in_blocks(items, block, skip):
         prepared: dict[str, object] = {}
@@ -121,8 +173,17 @@ def map_pieces(
             pieces += [Piece(item.key, index, wave) for index, wave in enumerate(waves)]
         outputs: dict[str, dict[int, object]] = {key: {} for key in counts}
         for batch in make_batches(pieces, batch_seconds, rate, padding_safe):
-            for piece, output in zip(batch, model([p.wave for p in batch]), strict=True):
-                outputs[piece.key][piece.start] = output
+            ready = []
+            for piece in batch:
+                if isinstance(prepared[piece.key], ItemError):
+                    continue  # another window of its recording failed
+                try:
+                    ready.append((piece, piece.wave.read() if isinstance(piece.wave, LazyWindow) else piece.wave))
+                except ItemError as err:  # found while reading a long recording: its item fails
+                    prepared[piece.key] = err
+            ready = [(piece, wave) for piece, wave in ready if not isinstance(prepared[piece.key], ItemError)]
+            for (piece, _), output in zip(ready, model([wave for _, wave in ready]) if ready else [], strict=True):
+                outputs[piece.key][piece.start] = output if reduce is None or isinstance(output, ItemError) else reduce(output)
         for item in chunk:
             if isinstance(prepared[item.key], ItemError):
                 yield item.key, prepared[item.key], None
@@ -131,11 +192,24 @@ def map_pieces(
 
 
 def extract_features(
-    items: Iterable, backend, *, channel=None, batch_seconds=60.0, block=64, window_seconds=30.0, overlap_seconds=1.0, skip=None, front_end=None
+    items: Iterable,
+    backend,
+    *,
+    channel=None,
+    batch_seconds=60.0,
+    block=64,
+    window_seconds=30.0,
+    overlap_seconds=1.0,
+    skip=None,
+    front_end=None,
+    per_frame=None,
 ) -> Iterator[tuple[str, np.ndarray | ItemError]]:
     """Yield (key, features [frames, dim]) or (key, ItemError) for each item, in input order.
 
     skip(key) -> True leaves an item out (finished by an earlier run).
+    per_frame(features) -> one value a frame (nearest-centroid units): applied to each window's
+    features, so that a long recording's features are never held whole; the item's values are
+    yielded instead of its features.
     front_end: what is done to each recording before the backend (audiotok.dsp.front_end;
     default: resampling to the backend's rate only).
     """
@@ -158,11 +232,14 @@ def extract_features(
             log.info("resampling %d Hz audio to the model's %d Hz", audio_rate, rate)
 
     def prepare(item):
-        stream = long_stream(item, channel) if window is None and getattr(backend, "streams", False) else None
+        stream = long_stream(item, channel) if window is not None or getattr(backend, "streams", False) else None
         streamed = None if stream is None else front_end.stream(stream, rate)
         if streamed is not None:
             note_rate(stream.rate)
-            return [streamed], [0]
+            if window is None:
+                return [streamed], [0]
+            starts = window_starts(len(streamed), window, overlap, hop)
+            return StreamWindows(streamed, starts, window).pieces(), starts
         audio = item.load(channel)
         note_rate(audio.rate)
         samples = front_end(audio.samples, audio.rate, rate)
@@ -173,7 +250,15 @@ def extract_features(
     limit = batch_seconds if batching else 0.0
     # Nothing to batch: stream item by item.
     for key, outputs, starts in map_pieces(
-        items, prepare, backend, batch_seconds=limit, rate=rate, padding_safe=backend.padding_safe, block=block if batching else 1, skip=skip
+        items,
+        prepare,
+        backend,
+        batch_seconds=limit,
+        rate=rate,
+        padding_safe=backend.padding_safe,
+        block=block if batching else 1,
+        skip=skip,
+        reduce=per_frame,
     ):
         outputs = next((o for o in outputs if isinstance(o, ItemError)), outputs) if isinstance(outputs, list) else outputs
         if isinstance(outputs, ItemError):
@@ -183,7 +268,7 @@ def extract_features(
         if len(frames) == 0:
             yield key, ItemError("too short: the backend gave no frames")
         else:
-            yield key, np.ascontiguousarray(frames, dtype=np.float32)
+            yield key, frames if per_frame is not None else np.ascontiguousarray(frames, dtype=np.float32)
 
 
 def long_stream(item, channel):

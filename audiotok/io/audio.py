@@ -146,6 +146,14 @@ def encode(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str = "
     return buffer.getvalue()
 
 
+def encode_blocks(handle, blocks: Iterator[np.ndarray], rate: int, format: str = "WAV", subtype: str = "PCM_16") -> None:
+    """Write an audio file to the open binary `handle` block by block: the bytes `encode` gives for
+    the blocks joined (WAV and FLAC; Ogg Vorbis's encoder depends on how it is fed)."""
+    with sf.SoundFile(handle, "w", rate, 1, subtype, format=format) as out:
+        for block in blocks:
+            out.write(block)
+
+
 def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
     # libsndfile repeats the path ("Error opening 'x': ..."); keep what follows.

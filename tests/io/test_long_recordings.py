@@ -116,3 +116,55 @@ def test_tokenize_with_an_mfcc_bundle_is_the_same(cli, corpus, tmp_path):
     assert fitted.returncode == 0, fitted.stderr
     units = _same_output(cli, tmp_path, "tokenize", bundle, f"scp:{scp}", "-o", "OUT")
     assert units.count(b"\n") == 3
+
+
+def test_resample_ark_is_the_same(cli, corpus, tmp_path):
+    _, scp = corpus
+    _same_output(cli, tmp_path, "resample", "--rate", "8000", f"scp:{scp}", "ark:OUT", output_name="audio.ark")
+
+
+@pytest.mark.parametrize("audio_format", ["flac", "wav"])
+def test_resample_directory_is_the_same(cli, corpus, tmp_path, audio_format):
+    _, scp = corpus
+    outputs = []
+    for env in ({}, LONG):
+        out = tmp_path / f"{audio_format}{len(outputs)}"
+        result = cli("resample", "--rate", "22050", "--audio-format", audio_format, f"scp:{scp}", out, env=env)
+        assert result.returncode == 0, result.stderr
+        outputs.append({path.name: path.read_bytes() for path in sorted((out / "audio").iterdir())})
+    assert len(outputs[0]) == 3
+    assert outputs[0] == outputs[1]
+
+
+def test_encoder_windows_from_a_stream_equal_the_whole(corpus, monkeypatch, tiny_hubert):
+    """An encoder's windows cut from the blocks give the features (and per-window units) of the whole."""
+    from audiotok.engine import batching
+    from audiotok.engine.batching import extract_features
+    from audiotok.io.audio_table import open_audio_source
+    from audiotok.tokenizers.features import open_backend
+    from audiotok.units.assign import NearestCentroid
+
+    _, scp = corpus
+    backend = open_backend(backend="model", model=str(tiny_hubert), layer=2, device="cpu")
+    centroids = NearestCentroid(np.random.default_rng(0).normal(size=(16, backend.dim)).astype(np.float32))
+
+    def run(per_frame=None):
+        source, _ = open_audio_source(f"scp:{scp}")
+        return dict(extract_features(list(source), backend, batch_seconds=70.0, window_seconds=20.0, overlap_seconds=1.0, per_frame=per_frame))
+
+    whole = run()
+    monkeypatch.setenv(LONG_SECONDS_VARIABLE, "60")
+    read = []
+    original = batching.StreamWindows.read
+    monkeypatch.setattr(batching.StreamWindows, "read", lambda self, index: read.append(index) or original(self, index))
+    blocked, units = run(), run(centroids)
+    assert read == [0, 1, 2, 3] * 4  # two long recordings of four 20 s windows, twice
+    assert list(blocked) == list(whole) == ["a_long16k", "b_long44k", "c_short"]
+    for key, features in whole.items():
+        assert np.array_equal(blocked[key], features)
+        assert np.array_equal(units[key], centroids(features))
+
+
+def test_extract_feats_encoder_ark_is_the_same(cli, corpus, tmp_path, tiny_hubert):
+    _, scp = corpus
+    _same_output(cli, tmp_path, "extract-feats", "--device", "cpu", "--model", tiny_hubert, "--layer", "2", "--window", "20", f"scp:{scp}", "ark:OUT")
