@@ -82,22 +82,23 @@ class StreamWindows:
     """The windows [start, start + size) of a long recording (len() and blocks()), cut from its blocks
     as they are read: windows are read in order, and only a window and a block are held at once."""
 
-    def __init__(self, source, starts: list[int], size: int):
+    def __init__(self, source, starts: list[int], size: int, ends: list[int] | None = None):
         self.source, self.starts, self.size = source, starts, size
+        # Each window ends at start + size, at the recording's end, or where `ends` says.
+        self.ends = ends or [min(start + size, len(source)) for start in starts]
         self._blocks = iter(source.blocks())
         self._buffer = np.zeros(0, np.float32)
         self._offset = 0  # the recording's sample at _buffer[0]
         self._next = 0
 
     def pieces(self) -> list["LazyWindow"]:
-        return [LazyWindow(self, index, min(self.size, len(self.source) - start)) for index, start in enumerate(self.starts)]
+        return [LazyWindow(self, index, end - start) for index, (start, end) in enumerate(zip(self.starts, self.ends, strict=True))]
 
     def read(self, index: int) -> np.ndarray:
         if index != self._next:
             raise RuntimeError(f"window {index} of a stream read before window {self._next}")
         self._next += 1
-        start = self.starts[index]
-        end = min(start + self.size, len(self.source))
+        start, end = self.starts[index], self.ends[index]
         parts = [self._buffer[start - self._offset :]]
         self._offset, held = start, len(parts[0])
         while start + held < end:
@@ -115,9 +116,10 @@ class StreamWindows:
 
 @dataclass
 class LazyWindow:
-    """One window of StreamWindows: its length for batching, its samples when its batch runs."""
+    """One window of StreamWindows (or of anything with read(index) called in order): its length
+    for batching, its model input when its batch runs."""
 
-    windows: StreamWindows
+    windows: object
     index: int
     length: int
 

@@ -168,3 +168,45 @@ def test_encoder_windows_from_a_stream_equal_the_whole(corpus, monkeypatch, tiny
 def test_extract_feats_encoder_ark_is_the_same(cli, corpus, tmp_path, tiny_hubert):
     _, scp = corpus
     _same_output(cli, tmp_path, "extract-feats", "--device", "cpu", "--model", tiny_hubert, "--layer", "2", "--window", "20", f"scp:{scp}", "ark:OUT")
+
+
+@pytest.fixture(scope="module")
+def s3_weights(tmp_path_factory):
+    from tests.units.test_s3 import save_tiny
+
+    weights, _ = save_tiny(tmp_path_factory.mktemp("s3"), "v1", 25)
+    return weights
+
+
+@pytest.mark.parametrize(("mode", "resampler"), [("s3tokenizer", "torchaudio"), ("s3tokenizer", "soxr"), ("step-audio", "soxr"), ("sliding", "soxr")])
+def test_s3_extract_is_the_same(cli, corpus, tmp_path, s3_weights, mode, resampler):
+    _, scp = corpus
+    args = ["s3-extract", "--device", "cpu", "--model", s3_weights, "--rate", "25", "--long-audio", mode, "--resampler", resampler, f"scp:{scp}", "-o", "OUT"]
+    units = _same_output(cli, tmp_path, *args)
+    assert units.count(b"\n") == 3
+
+
+def test_s3_windows_of_a_stream_equal_the_whole(corpus, monkeypatch):
+    """Every long-audio mode's model inputs, cut from the blocks, equal those of the whole recording."""
+    import torch
+
+    from audiotok.units.features import WhisperLogMel
+    from audiotok.units.s3_long_audio import Layout
+
+    root, _ = corpus
+    monkeypatch.setenv(LONG_SECONDS_VARIABLE, "60")
+    stream = open_stream(root / "a_long16k.wav")
+    samples = decode(root / "a_long16k.wav").samples
+    mel = WhisperLogMel(128, 16000)
+
+    def log_mel(wave):
+        return mel.log_mel(torch.from_numpy(np.ascontiguousarray(wave))).T.numpy()
+
+    for mode in ("s3tokenizer", "step-audio", "sliding"):
+        layout = Layout(mode, 4)
+        whole = layout.windows(samples, log_mel)
+        pieces, windows = layout.streamed_windows(stream, mel, log_mel)
+        assert [w.order for w in windows] == [w.order for w in whole] and len(whole) == 3
+        for piece, window in zip(pieces, whole, strict=True):
+            assert len(piece) == len(window.mel)
+            assert np.array_equal(piece.read(), window.mel)
