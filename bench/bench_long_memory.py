@@ -8,8 +8,9 @@ Builds the recordings (the shared speech concatenated to 3 s and to each length 
 16 kHz PCM-16 WAV) and the models (an MFCC k-means bundle; a HuBERT-size bundle: HuBERT-base's
 shape, 12 layers 768 wide, random seeded weights; an S3 model as bench/output_hashes.py builds
 them) in WORKDIR, runs each command as a child process and reads its peak RSS from os.wait4,
-in rounds alternating the lengths, and prints a markdown table of medians: RSS for each length,
-the longest minus 3 s, and whether that stays within 300 MB (the bound for long recordings).
+in rounds alternating the lengths, and prints a markdown table of medians: RSS for each length
+(3 s, 1 min, then --hours), the longest minus 3 s and minus 1 min (past a model's 30 s window
+and 60 s batch), and whether the longest stays within 300 MB of 3 s.
 """
 
 import argparse
@@ -121,7 +122,9 @@ def main() -> None:
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    lengths = {"3 s": 3.0, **{f"{h:g} h": h * 3600 for h in args.hours}}
+    # 1 min: longer than a model window (30 s) and a batch (60 s), so its growth over 3 s is what
+    # the models' windows take; a bounded command grows little past it.
+    lengths = {"3 s": 3.0, "1 min": 60.0, **{f"{h:g} h": h * 3600 for h in args.hours}}
     if args.prepare:
         prepare(args, lengths)
         return
@@ -147,14 +150,16 @@ def main() -> None:
     lines = [
         f"Peak RSS in MB (median of {args.rounds} rounds), 16 kHz mono WAV of the shared speech concatenated; {os.cpu_count()} CPUs, models on the CPU.",
         "",
-        "| command | " + " | ".join(f"RSS {length}" for length in lengths) + f" | {longest} minus 3 s | target met (<= {TARGET_MB:.0f} MB) |",
-        "|---|" + "---:|" * len(lengths) + "---:|:---:|",
+        "| command | "
+        + " | ".join(f"RSS {length}" for length in lengths)
+        + f" | {longest} minus 3 s | {longest} minus 1 min | target met (<= {TARGET_MB:.0f} MB) |",
+        "|---|" + "---:|" * len(lengths) + "---:|---:|:---:|",
     ]
     for name in chosen:
         medians = {length: statistics.median(rss[(name, length)]) for length in lengths}
         growth = medians[longest] - medians["3 s"]
         cells = " | ".join(f"{medians[length]:.0f}" for length in lengths)
-        lines.append(f"| {name} | {cells} | {growth:.0f} | {'yes' if growth <= TARGET_MB else 'no'} |")
+        lines.append(f"| {name} | {cells} | {growth:.0f} | {medians[longest] - medians['1 min']:.0f} | {'yes' if growth <= TARGET_MB else 'no'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.write_text(text)

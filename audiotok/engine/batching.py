@@ -100,14 +100,14 @@ class StreamWindows:
         self._next += 1
         start, end = self.starts[index], self.ends[index]
         parts = [self._buffer[start - self._offset :]]
-        self._offset, held = start, len(parts[0])
-        while start + held < end:
+        position = self._offset + len(self._buffer)  # where the next block starts
+        while position < end:
             block = next(self._blocks, None)
             if block is None:
                 break
-            parts.append(block)
-            held += len(block)
-        self._buffer = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            parts.append(block[max(0, start - position) :])  # windows with a gap between them skip it
+            position += len(block)
+        self._buffer, self._offset = (np.concatenate(parts) if len(parts) > 1 else parts[0]), start
         if index == len(self.starts) - 1:
             for _ in self._blocks:  # the end of the stream checks the file (truncation, NaN): raises ItemError
                 pass

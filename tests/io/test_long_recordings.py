@@ -178,7 +178,7 @@ def s3_weights(tmp_path_factory):
     return weights
 
 
-@pytest.mark.parametrize(("mode", "resampler"), [("s3tokenizer", "torchaudio"), ("s3tokenizer", "soxr"), ("step-audio", "soxr"), ("sliding", "soxr")])
+@pytest.mark.parametrize(("mode", "resampler"), [("s3tokenizer", "torchaudio"), ("step-audio", "soxr")])
 def test_s3_extract_is_the_same(cli, corpus, tmp_path, s3_weights, mode, resampler):
     _, scp = corpus
     args = ["s3-extract", "--device", "cpu", "--model", s3_weights, "--rate", "25", "--long-audio", mode, "--resampler", resampler, f"scp:{scp}", "-o", "OUT"]
@@ -210,3 +210,27 @@ def test_s3_windows_of_a_stream_equal_the_whole(corpus, monkeypatch):
         for piece, window in zip(pieces, whole, strict=True):
             assert len(piece) == len(window.mel)
             assert np.array_equal(piece.read(), window.mel)
+
+
+def test_stream_windows_overlapping_adjacent_or_apart():
+    from audiotok.engine.batching import StreamWindows
+
+    class Counting:
+        rate = 1
+
+        def __init__(self, samples, block):
+            self.samples, self.block = samples, block
+
+        def __len__(self):
+            return len(self.samples)
+
+        def blocks(self):
+            for start in range(0, len(self.samples), self.block):
+                yield self.samples[start : start + self.block]
+
+    samples = np.arange(1000, dtype=np.float32)
+    for block in (1, 7, 100, 999, 2000):
+        for starts, size in (([0, 100, 150, 400, 990], 120), ([0, 300, 600], 100), ([0, 250, 500, 750], 250), ([5], 2000)):
+            windows = StreamWindows(Counting(samples, block), starts, size)
+            for index, start in enumerate(starts):
+                assert np.array_equal(windows.read(index), samples[start : start + size])
