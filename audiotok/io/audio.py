@@ -210,6 +210,8 @@ class AudioStream:
             raise ItemError(f"truncated file: header promises {declared} samples, file holds {read}")
         if read == 0:
             raise ItemError("empty audio (0 samples)")
+        if read != self.info.frames:  # what was cut and padded by the header's length would differ from decode()'s
+            raise ItemError(f"truncated file: header promises {self.info.frames} samples, file holds {read}")
         if bad:
             raise ItemError(f"{bad} non-finite sample(s) (NaN or Inf)")
 

@@ -3,6 +3,8 @@
 The length above which the blocked path runs is lowered through AUDIOTOK_LONG_SECONDS so that
 a 70 s generated signal takes it (three 30 s blocks)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -76,11 +78,15 @@ def test_a_bad_block_fails_its_item_as_decoding_does(tmp_path, monkeypatch):
     path = write_audio(tmp_path / "nan.wav", x, 8000, subtype="FLOAT")
     from audiotok.errors import ItemError
 
-    with pytest.raises(ItemError) as whole:
-        decode(path)
-    with pytest.raises(ItemError) as blocked:
-        list(open_stream(path).blocks())
-    assert str(blocked.value) == str(whole.value)
+    truncated = write_audio(tmp_path / "cut.flac", speechlike(8000, 65.0), 8000)
+    with open(truncated, "r+b") as handle:
+        handle.truncate(int(os.path.getsize(truncated) * 0.7))
+    for bad in (path, truncated):
+        with pytest.raises(ItemError) as whole:
+            decode(bad)
+        with pytest.raises(ItemError) as blocked:
+            list(open_stream(bad).blocks())
+        assert str(blocked.value) == str(whole.value)
 
 
 def _same_output(cli, tmp_path, *args, output_name="out.txt", to_file=True):
