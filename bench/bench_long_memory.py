@@ -148,7 +148,8 @@ def main() -> None:
 
     longest = list(lengths)[-1]
     lines = [
-        f"Peak RSS in MB (median of {args.rounds} rounds), 16 kHz mono WAV of the shared speech concatenated; {os.cpu_count()} CPUs, models on the CPU.",
+        f"Peak RSS in MB (median of {args.rounds} rounds), 16 kHz mono WAV of the shared speech concatenated; "
+        f"{os.cpu_count()} CPUs, models on the CPU; code: {args.code}.",
         "",
         "| command | "
         + " | ".join(f"RSS {length}" for length in lengths)
