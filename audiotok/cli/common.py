@@ -78,11 +78,14 @@ def map_audio(
     force: bool,
     audio_format: str,
     subtype: str,
+    stream_transform: Callable | None = None,
 ) -> None:
     """Run `transform(audio) -> (samples, rate)` on every item of `inputs`, writing audio to `output`.
 
-    Failed items are counted; finished files survive any failure; a re-run
-    with the same arguments skips finished work.
+    stream_transform(stream) -> a stream (rate, blocks()) or None: the same for a long
+    recording read block by block (audiotok.io.audio.AudioStream), written block by block;
+    None: that one is loaded whole. Failed items are counted; finished files survive any
+    failure; a re-run with the same arguments skips finished work.
     """
     from audiotok.engine import items as engine
     from audiotok.errors import ItemError
@@ -99,11 +102,19 @@ def map_audio(
                 yield item.key, engine.ALREADY_DONE
                 continue
             try:
-                yield item.key, transform(item.load(channel))
+                stream = item.stream(channel) if stream_transform is not None and hasattr(item, "stream") else None
+                streamed = None if stream is None else stream_transform(stream)
+                yield item.key, streamed if streamed is not None else transform(item.load(channel))
             except ItemError as err:
                 yield item.key, err
 
-    engine.run(command, sink, results(), lambda key, out: sink.write(key, *out), failures=source_failures, min_success=min_success)
+    def write(key, out):
+        if isinstance(out, tuple):
+            sink.write(key, *out)
+        else:
+            sink.write_blocks(key, out.blocks(), out.rate)
+
+    engine.run(command, sink, results(), write, failures=source_failures, min_success=min_success)
 
 
 TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the table here (a file or ark,t:FILE) instead of stdout.")]

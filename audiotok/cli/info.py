@@ -36,6 +36,7 @@ def command(
     import json
     import logging
     from collections import Counter
+    from dataclasses import replace
 
     import numpy as np
 
@@ -52,10 +53,8 @@ def command(
         if header_only:
             info, levels = item.info(), {}
         else:
-            audio = item.load(channel)
-            info = audio.info
-            peak = float(np.max(np.abs(audio.samples)))
-            levels = {"peak_db": round(20 * np.log10(peak), 2) if peak > 0 else float("-inf"), "rms_db": round(rms_db(audio.samples), 2)}
+            info, peak, rms = measure(item)
+            levels = {"peak_db": round(20 * np.log10(peak), 2) if peak > 0 else float("-inf"), "rms_db": round(rms, 2)}
         totals["seconds"] += info.duration
         totals["rates"][info.rate] += 1
         fields = {
@@ -78,6 +77,21 @@ def command(
                 return "\t".join(("key",) + COLUMNS) + "\n" + row
             return row
         return item.key + " " + " ".join(f"{name}={value}" for name, value in fields.items())
+
+    def measure(item):
+        """(info, peak, RMS in dB) of the decoded item; a long recording is read block by block."""
+        stream = item.stream(channel) if hasattr(item, "stream") else None
+        if stream is None:
+            audio = item.load(channel)
+            return audio.info, float(np.max(np.abs(audio.samples))), rms_db(audio.samples)
+        peak, energy, frames = 0.0, 0.0, 0
+        for block in stream.blocks():
+            peak = max(peak, float(np.max(np.abs(block))))
+            energy += float(np.sum(np.square(block, dtype=np.float64)))
+            frames += len(block)
+        rms = float(np.sqrt(energy / frames))
+        level = 20 * np.log10(rms) if rms > 0 else float("-inf")
+        return replace(stream.info, frames=frames), peak, level
 
     def footer():
         rates = ", ".join(f"{rate} Hz x{count}" for rate, count in sorted(totals["rates"].items()))

@@ -46,7 +46,7 @@ def command(
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
 ) -> None:
-    from audiotok.dsp.resample import RESAMPLERS, resample
+    from audiotok.dsp.resample import RESAMPLERS, resample, resampled_stream
     from audiotok.errors import ItemError, UsageError
 
     if resampler not in RESAMPLERS:
@@ -58,6 +58,11 @@ def command(
         if downsample_only and audio.rate < rate:
             raise ItemError(f"{audio.rate} Hz is below --rate {rate}: not upsampled (--downsample-only)")
         return resample(audio.samples, audio.rate, rate, quality.upper(), method=resampler), rate
+
+    def stream_transform(stream):
+        if downsample_only and stream.rate < rate:
+            raise ItemError(f"{stream.rate} Hz is below --rate {rate}: not upsampled (--downsample-only)")
+        return resampled_stream(stream, rate, quality.upper(), method=resampler)
 
     settings = {"rate": rate, "resampler": resampler, "downsample_only": downsample_only}
     if resampler == "soxr":
@@ -73,4 +78,5 @@ def command(
         force=force,
         audio_format=audio_format,
         subtype=subtype,
+        stream_transform=stream_transform,
     )

@@ -64,6 +64,18 @@ class FrontEnd:
                 samples = np.pad(samples, (0, self.pad.stride - remainder))
         return np.ascontiguousarray(samples, dtype=np.float32)
 
+    def stream(self, source, target_rate: int):
+        """What __call__ gives, block by block, for a long recording (an io.audio.AudioStream); None where
+        the whole signal is needed (trimming looks for the loudest frame; torchaudio resamples it whole)."""
+        from audiotok.dsp.resample import resampled_stream
+
+        if self.trim is not None:
+            return None
+        resampled = resampled_stream(source, target_rate, self.quality, self.resampler)
+        if resampled is None or self.pad is None:
+            return resampled
+        return PaddedStream(resampled, self.pad)
+
     def steps(self) -> tuple:
         """What the front end does, without its name (equal steps give equal audio)."""
         return (self.resampler, self.quality if self.resampler == "soxr" else None, self.trim, self.pad)
@@ -85,6 +97,23 @@ class FrontEnd:
         if self.pad is not None:
             parts.append(f"pad to {self.pad.receptive_field} + n x {self.pad.stride} samples")
         return f"{self.name} ({', '.join(parts)})"
+
+
+class PaddedStream:
+    """A stream with the zeros of a Pad step after its last block."""
+
+    def __init__(self, source, pad: Pad):
+        self.source, self.rate = source, source.rate
+        remainder = (len(source) - pad.receptive_field) % pad.stride
+        self.zeros = pad.stride - remainder if remainder else 0
+
+    def __len__(self) -> int:
+        return len(self.source) + self.zeros
+
+    def blocks(self):
+        yield from self.source.blocks()
+        if self.zeros:
+            yield np.zeros(self.zeros, np.float32)
 
 
 # What extraction always did: libsoxr at its best quality, nothing else.

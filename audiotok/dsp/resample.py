@@ -54,3 +54,40 @@ def _torchaudio_resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np
     with torch.inference_mode():
         out = _torchaudio_resampler(rate_in, rate_out)(wave)[0]
     return np.ascontiguousarray(out.numpy(), dtype=np.float32)
+
+
+class ResampledStream:
+    """A long recording (anything with `rate`, `len()` and `blocks()`) resampled block by block with soxr:
+    the blocks joined equal `resample(whole, rate_in, rate_out, quality)` sample for sample."""
+
+    def __init__(self, source, rate_out: int, quality: str = "VHQ"):
+        self.source, self.rate, self.quality = source, rate_out, quality
+
+    def __len__(self) -> int:
+        return resampled_length(len(self.source), self.source.rate, self.rate)
+
+    def blocks(self):
+        stream = soxr.ResampleStream(self.source.rate, self.rate, 1, dtype="float32", quality=self.quality)
+        length, given = len(self), 0
+        for block in self.source.blocks():
+            out = stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
+            out = out[: max(0, length - given)]
+            given += len(out)
+            if len(out):
+                yield out
+        out = stream.resample_chunk(np.zeros(0, np.float32), last=True)[: max(0, length - given)]
+        given += len(out)
+        # soxr's own length can differ from the rounded one by a sample; pad to it, as resample() does.
+        if given < length:
+            out = np.concatenate([out, np.zeros(length - given, np.float32)])
+        if len(out):
+            yield np.ascontiguousarray(out, dtype=np.float32)
+
+
+def resampled_stream(source, rate_out: int, quality: str = "VHQ", method: str = "soxr"):
+    """`source` at `rate_out`, block by block; None where only the whole signal can be resampled (torchaudio)."""
+    if source.rate == rate_out:
+        return source
+    if method != "soxr":
+        return None
+    return ResampledStream(source, rate_out, quality)

@@ -103,10 +103,14 @@ class AudioArkWriter:
         self.scp_stream = scp_stream
         self.offset = 0
 
-    def write(self, key: str, wav: bytes) -> None:
+    def write(self, key: str, wav: bytes | BinaryIO) -> None:
+        """wav: the bytes of a wav file, or a file open at its start (copied piece by piece: a long recording)."""
         prefix = f"{key} ".encode()
         self.stream.write(prefix)
         if self.scp_stream is not None:
             self.scp_stream.write(f"{key} {self.ark_name}:{self.offset + len(prefix)}\n")
-        self.stream.write(wav)
-        self.offset += len(prefix) + len(wav)
+        size = 0
+        for piece in [wav] if isinstance(wav, bytes | bytearray) else iter(lambda: wav.read(1 << 22), b""):
+            self.stream.write(piece)
+            size += len(piece)
+        self.offset += len(prefix) + size

@@ -8,6 +8,7 @@ import contextlib
 import io
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,6 +155,14 @@ def encode(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str = "
     return buffer.getvalue()
 
 
+def encode_blocks(handle, blocks: Iterator[np.ndarray], rate: int, format: str = "WAV", subtype: str = "PCM_16") -> None:
+    """Write an audio file to the open binary `handle` block by block: the bytes `encode` gives for
+    the blocks joined (WAV and FLAC; Ogg Vorbis's encoder depends on how it is fed)."""
+    with sf.SoundFile(handle, "w", rate, 1, subtype, format=format) as out:
+        for block in blocks:
+            out.write(block)
+
+
 def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
     # libsndfile repeats the path ("Error opening 'x': ..."); keep what follows.
@@ -163,3 +172,69 @@ def _short(err: Exception) -> str:
     if text.startswith("File does not exist or is not a regular file"):
         text = "not a format libsndfile recognises (or a damaged header)"
     return text
+
+
+# ---------------------------------------------------------------- long recordings, block by block
+
+LONG_SECONDS_VARIABLE = "AUDIOTOK_LONG_SECONDS"
+LONG_SECONDS = 600.0  # recordings over this are read block by block (outputs are the same)
+BLOCK_SECONDS = 30.0  # audio read at once from a long recording
+STREAMABLE_FORMATS = ("WAV", "WAVEX", "FLAC", "W64", "RF64", "AIFF", "AU", "CAF", "NIST")  # exact header lengths
+
+
+def long_seconds() -> float:
+    """The length above which a recording is read block by block (AUDIOTOK_LONG_SECONDS overrides it, for tests)."""
+    value = os.environ.get(LONG_SECONDS_VARIABLE)
+    return float(value) if value else LONG_SECONDS
+
+
+class AudioStream:
+    """A long recording read in blocks of mono float32 samples: the blocks joined equal `decode(path, channel).samples`,
+    and a bad file raises the ItemError decode raises (at the end of the blocks: the output is then dropped)."""
+
+    def __init__(self, path: str, info: AudioInfo, channel: int | None):
+        self.path, self.info, self.channel = path, info, channel
+        self.rate = info.rate
+
+    def __len__(self) -> int:
+        return self.info.frames
+
+    def blocks(self, frames: int | None = None) -> Iterator[np.ndarray]:
+        frames = frames or int(BLOCK_SECONDS * self.rate)
+        read = bad = 0
+        try:
+            with sf.SoundFile(self.path) as handle:
+                while True:
+                    try:
+                        data = handle.read(frames, dtype="float32", always_2d=True)
+                    except (sf.LibsndfileError, RuntimeError) as err:
+                        raise ItemError(f"cannot decode audio (corrupt or truncated): {_short(err)}") from None
+                    if data.shape[0] == 0:
+                        break
+                    read += data.shape[0]
+                    bad += int(np.count_nonzero(~np.isfinite(data)))
+                    yield select_channel(data, self.channel)
+        except (sf.LibsndfileError, OSError) as err:
+            raise ItemError(f"cannot decode audio: {_short(err)}") from None
+        with open(self.path, "rb") as raw:
+            declared = _declared_wav_frames(raw.read(4096), os.path.getsize(self.path))
+        if declared is not None and declared > read:
+            raise ItemError(f"truncated file: header promises {declared} samples, file holds {read}")
+        if read == 0:
+            raise ItemError("empty audio (0 samples)")
+        if read != self.info.frames:  # what was cut and padded by the header's length would differ from decode()'s
+            raise ItemError(f"truncated file: header promises {self.info.frames} samples, file holds {read}")
+        if bad:
+            raise ItemError(f"{bad} non-finite sample(s) (NaN or Inf)")
+
+
+def open_stream(path: str | os.PathLike, channel: int | None = None) -> AudioStream | None:
+    """`path` as an AudioStream when it is a long recording whose header gives its exact length; None otherwise
+    (a short one, an MP3 or Ogg file, or one the header cannot tell: decode it whole)."""
+    try:
+        info = sf.info(os.fspath(path))
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return None  # decode() gives the error
+    if info.format not in STREAMABLE_FORMATS or not info.samplerate or info.frames <= long_seconds() * info.samplerate:
+        return None
+    return AudioStream(os.fspath(path), AudioInfo(info.samplerate, info.channels, info.frames, info.format, info.subtype), channel)

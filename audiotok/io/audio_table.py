@@ -23,7 +23,7 @@ from pathlib import Path
 
 from audiotok.errors import AudiotokError, ItemError, UsageError
 from audiotok.io.ark import WavBytes, iter_ark, open_ark_input, read_ark_at
-from audiotok.io.audio import AUDIO_EXTENSIONS, Audio, AudioInfo, decode, probe
+from audiotok.io.audio import AUDIO_EXTENSIONS, Audio, AudioInfo, AudioStream, decode, open_stream, probe
 from audiotok.io.keys import KeyOrderChecker, c_order, check_key
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
 from audiotok.io.tables import iter_json_records, read_kaldi_lines
@@ -43,9 +43,14 @@ class AudioItem:
     metadata: dict = field(default_factory=dict)
     _read: Callable[[int | None], Audio] | None = None
     _probe: Callable[[], AudioInfo] | None = None
+    path: str | None = None  # a plain audio file: a long one can be read block by block
 
     def load(self, channel: int | None = None) -> Audio:
         return self._read(channel)
+
+    def stream(self, channel: int | None = None) -> AudioStream | None:
+        """The recording block by block when it is a long plain file (audiotok.io.audio.long_seconds); None: load() it whole."""
+        return None if self.path is None else open_stream(self.path, channel)
 
     def info(self) -> AudioInfo:
         """Header information without decoding where the source allows it."""
@@ -114,7 +119,7 @@ def scp_value_reader(value: str, where: str) -> tuple[Callable[[int | None], Aud
 def _scp_items(scp: Path) -> Iterator[AudioItem]:
     for number, (key, value) in read_kaldi_lines(scp, None):
         read, prober = scp_value_reader(value, f"{scp}:{number}")
-        yield AudioItem(key, value, key, _read=read, _probe=prober)
+        yield AudioItem(key, value, key, _read=read, _probe=prober, path=value if prober is not None else None)
 
 
 def _segment_items(scp: Path, segments: Path) -> Iterator[AudioItem]:
@@ -236,7 +241,9 @@ def _jsonl_items(path: str) -> Iterator[AudioItem]:
         key = next((str(record[f]) for f in _JSON_KEY_FIELDS if record.get(f) is not None), None) or file_key(audio_path)
         check_key(key, where)
         checker.check(key, where)
-        yield AudioItem(key, audio_path, key, metadata=record, _read=lambda channel, p=audio_path: decode(p, channel), _probe=lambda p=audio_path: probe(p))
+        yield AudioItem(
+            key, audio_path, key, metadata=record, _read=lambda channel, p=audio_path: decode(p, channel), _probe=lambda p=audio_path: probe(p), path=audio_path
+        )
 
 
 def file_key(path: str) -> str:
@@ -255,7 +262,7 @@ def _file_items(paths: list[str]) -> Iterator[AudioItem]:
     for key, path in keyed:
         checker.check(key, path)
     for key, path in keyed:
-        yield AudioItem(key, path, key, _read=lambda channel, p=path: decode(p, channel), _probe=lambda p=path: probe(p))
+        yield AudioItem(key, path, key, _read=lambda channel, p=path: decode(p, channel), _probe=lambda p=path: probe(p), path=path)
 
 
 def _folder_files(directory: Path) -> list[str]:

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from audiotok import __version__
 from audiotok.errors import AlreadyDone, AudiotokError, ItemError, UsageError
 from audiotok.io.ark import AudioArkWriter
 from audiotok.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text, install, tmp_path_for
-from audiotok.io.audio import encode
+from audiotok.io.audio import encode, encode_blocks
 from audiotok.io.keys import c_order, safe_file_name
 from audiotok.io.locks import claim_output
 from audiotok.io.markers import DoneMarker, RunMarker
@@ -53,6 +54,10 @@ class AudioSink:
     def write(self, key: str, samples: np.ndarray, rate: int) -> None:
         raise NotImplementedError
 
+    def write_blocks(self, key: str, blocks, rate: int) -> None:
+        """A long recording block by block: the same bytes as write() on the blocks joined."""
+        self.write(key, np.concatenate(list(blocks)), rate)
+
     def close(self, completed: bool) -> None:
         """Commit what was written; completed: the input was read to its end (items may have failed)."""
 
@@ -82,6 +87,14 @@ class ArkSink(AudioSink):
         self.writer.write(key, encode(samples, rate, "WAV", self.subtype))
         if self.ark == "-":
             self.stream.flush()  # a reader downstream in a pipe gets each item at once
+
+    def write_blocks(self, key, blocks, rate):
+        with tempfile.TemporaryFile() as wav:
+            encode_blocks(wav, blocks, rate, "WAV", self.subtype)
+            wav.seek(0)
+            self.writer.write(key, wav)
+        if self.ark == "-":
+            self.stream.flush()
 
     def close(self, completed):
         if self.ark == "-":
@@ -144,6 +157,14 @@ class DirectorySink(AudioSink):
     def write(self, key, samples, rate):
         path = self._path(key)
         atomic_write_bytes(path, encode(samples, rate, self.format, self.subtype))
+        self.written[key] = str(path.resolve())
+
+    def write_blocks(self, key, blocks, rate):
+        if self.format == "OGG":  # Vorbis bytes depend on how the encoder is fed: encode it whole
+            return super().write_blocks(key, blocks, rate)
+        path = self._path(key)
+        with atomic_open(path, "wb") as handle:
+            encode_blocks(handle, blocks, rate, self.format, self.subtype)
         self.written[key] = str(path.resolve())
 
     def close(self, completed):

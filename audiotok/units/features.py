@@ -76,9 +76,33 @@ class KaldiFeatures:
         computer = self._knf.OnlineFbank(self.options) if self.kind == "fbank" else self._knf.OnlineMfcc(self.options)
         computer.accept_waveform(float(self.sample_rate), (samples * 32768.0).astype(np.float32))
         computer.input_finished()
-        frames = np.array([computer.get_frame(i) for i in range(computer.num_frames_ready)], dtype=np.float32).reshape(
-            -1, self.dim // (3 if self.add_deltas else 1)
-        )
+        frames = np.array([computer.get_frame(i) for i in range(computer.num_frames_ready)], dtype=np.float32)
+        return self._finish(frames)
+
+    def stream(self, source) -> np.ndarray:
+        """The features of a long recording given block by block (`source.blocks()`): equal to __call__ on the whole."""
+        computer = self._knf.OnlineFbank(self.options) if self.kind == "fbank" else self._knf.OnlineMfcc(self.options)
+        parts, taken = [], 0
+
+        def take():
+            nonlocal taken
+            ready = computer.num_frames_ready
+            # get_frame views the computer's memory, which pop() frees: copy first.
+            parts.append(
+                np.array([computer.get_frame(i) for i in range(taken, ready)], dtype=np.float32).reshape(-1, self.dim // (3 if self.add_deltas else 1))
+            )
+            computer.pop(ready - taken)
+            taken = ready
+
+        for block in source.blocks():
+            computer.accept_waveform(float(self.sample_rate), (block * 32768.0).astype(np.float32))
+            take()
+        computer.input_finished()
+        take()
+        return self._finish(np.concatenate(parts))
+
+    def _finish(self, frames: np.ndarray) -> np.ndarray:
+        frames = frames.reshape(-1, self.dim // (3 if self.add_deltas else 1))
         if self.add_deltas and len(frames):
             first = deltas(frames)
             frames = np.concatenate([frames, first, deltas(first)], axis=1)

@@ -384,8 +384,8 @@ def s3_tokens(
     """
     import torch
 
-    from audiotok.dsp.resample import resample
-    from audiotok.engine.batching import map_pieces
+    from audiotok.dsp.resample import resample, resampled_stream
+    from audiotok.engine.batching import long_stream, map_pieces
     from audiotok.units.features import WhisperLogMel
 
     mel = WhisperLogMel(128, SAMPLE_RATE)
@@ -395,6 +395,11 @@ def s3_tokens(
         return mel.log_mel(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))).T.numpy()
 
     def prepare(item):
+        stream = long_stream(item, channel)
+        streamed = None if stream is None else resampled_stream(stream, SAMPLE_RATE, method=resampler)
+        if streamed is not None:  # a long recording: its windows are read from its blocks as their batches run
+            pieces, windows = layout.streamed_windows(streamed, mel, log_mel)
+            return pieces, (windows, len(streamed) / SAMPLE_RATE)
         audio = item.load(channel)
         samples = resample(audio.samples, audio.rate, SAMPLE_RATE, method=resampler)
         if len(samples) < MIN_SAMPLES:

@@ -45,6 +45,87 @@ class Window:
     mel: np.ndarray  # [frames, n_mels]
 
 
+class ReflectPadded:
+    """A stream (rate, len(), blocks()) with `pad` samples mirrored at each end, as torch.stft's center=True
+    pads (the edge sample not repeated)."""
+
+    def __init__(self, source, pad: int):
+        self.source, self.pad, self.rate = source, pad, source.rate
+
+    def __len__(self) -> int:
+        return len(self.source) + 2 * self.pad
+
+    def blocks(self):
+        tail = np.zeros(0, np.float32)
+        for number, block in enumerate(self.source.blocks()):
+            if number == 0:
+                yield np.ascontiguousarray(block[1 : self.pad + 1][::-1])  # blocks are far longer than pad
+            tail = np.concatenate([tail, block])
+            if len(tail) > self.pad + 1:
+                yield tail[: -(self.pad + 1)]
+                tail = tail[-(self.pad + 1) :]
+        yield tail
+        yield np.ascontiguousarray(tail[-2 : -(self.pad + 2) : -1])
+
+
+class StreamedLogMel:
+    """The log-mel of a long 16 kHz recording a few thousand frames at a time, frame for frame equal to
+    the log-mel of the whole (the STFT of a frame sees only its 400 samples; a first pass over the
+    blocks finds the maximum, whose value - 8 is the floor of every frame)."""
+
+    CHUNK = 3000  # frames a first-pass step computes
+
+    def __init__(self, source, mel):
+        import torch
+
+        self.torch, self.mel, self.source = torch, mel, source
+        self.frames = len(source) // MEL_HOP  # center=True STFT frames, less the last (Whisper drops it)
+        self.padded = ReflectPadded(source, mel.N_FFT // 2)
+        chunks = list(range(0, self.frames, self.CHUNK))
+        reader = self._reader(chunks, self.CHUNK)
+        top = max(self._log_spec(reader.read(index)).max() for index in range(len(chunks)))
+        self.floor = top - 8.0  # a float32 tensor, as log_spec.max() - 8.0 is
+
+    def _reader(self, starts: list[int], frames: int):
+        """The padded samples each frame range [start, start + frames) needs, read in order."""
+        from audiotok.engine.batching import StreamWindows
+
+        ends = [min(start + frames, self.frames) for start in starts]
+        return StreamWindows(self.padded, [s * MEL_HOP for s in starts], 0, ends=[(e - 1) * MEL_HOP + self.mel.N_FFT for e in ends])
+
+    def _log_spec(self, segment: np.ndarray):
+        """log10 mel power [n_mels, frames] of a padded segment (WhisperLogMel.log_mel before its floor)."""
+        stft = self.torch.stft(self.torch.from_numpy(segment), self.mel.N_FFT, self.mel.HOP, window=self.mel.window, return_complex=True, center=False)
+        return self.torch.clamp(self.mel.filters @ (stft.abs() ** 2), min=1e-10).log10()
+
+    def windows(self, starts: list[int], frames: int) -> list:
+        """Lazy model inputs [frames, n_mels] for the frames [start, start + frames) of each start, read in order."""
+        from audiotok.engine.batching import LazyWindow
+
+        mels = _FlooredMels(self, self._reader(starts, frames))
+        return [LazyWindow(mels, index, min(start + frames, self.frames) - start) for index, start in enumerate(starts)]
+
+
+class _FlooredMels:
+    def __init__(self, log_mel: StreamedLogMel, reader):
+        self.log_mel, self.reader = log_mel, reader
+
+    def read(self, index: int) -> np.ndarray:
+        torch = self.log_mel.torch
+        log_spec = self.log_mel._log_spec(self.reader.read(index))
+        return ((torch.maximum(log_spec, self.log_mel.floor) + 4.0) / 4.0).T.numpy()
+
+
+class _ChunkMels:
+    """Step-Audio's chunks of a stream, each with its own log-mel."""
+
+    def __init__(self, reader, log_mel):
+        self.reader, self.log_mel = reader, log_mel
+
+    def read(self, index: int) -> np.ndarray:
+        return self.log_mel(self.reader.read(index))
+
+
 class Layout:
     """`windows(samples, log_mel)` -> model inputs; `join(token arrays in window order)` -> tokens."""
 
@@ -72,6 +153,28 @@ class Layout:
         # Windows start on token boundaries, so window tokens line up with the recording's.
         starts = window_starts(len(frames), WINDOW_FRAMES, OVERLAP_FRAMES, self.frames_per_token)
         return [Window(start, frames[start : start + WINDOW_FRAMES]) for start in starts]
+
+    def streamed_windows(self, source, mel, log_mel) -> tuple[list, list[Window]]:
+        """What windows() gives for a long 16 kHz recording read block by block (`source`: len() and blocks()):
+        lazy model inputs (engine.batching.LazyWindow), read in order as their batches run, and their Windows
+        (without mels) for join(). mel: a WhisperLogMel; log_mel(samples) as for windows()."""
+        from audiotok.engine.batching import LazyWindow, StreamWindows, window_starts
+
+        if self.mode == "step-audio":
+            total = len(source)
+            starts = [s for s in range(0, total, STEP_AUDIO_CHUNK) if min(total, s + STEP_AUDIO_CHUNK) - s >= STEP_AUDIO_MIN_CHUNK]
+            chunks = _ChunkMels(StreamWindows(source, starts, STEP_AUDIO_CHUNK), log_mel)
+            pieces = [LazyWindow(chunks, i, (min(total, s + STEP_AUDIO_CHUNK) - s) // MEL_HOP) for i, s in enumerate(starts)]
+            return pieces, [Window(i, None) for i in range(len(starts))]
+        streamed = StreamedLogMel(source, mel)
+        if streamed.frames <= WINDOW_FRAMES:
+            starts = [0]
+        elif self.mode == "s3tokenizer":
+            starts = list(range(0, streamed.frames, WINDOW_FRAMES - OVERLAP_FRAMES))
+        else:
+            starts = window_starts(streamed.frames, WINDOW_FRAMES, OVERLAP_FRAMES, self.frames_per_token)
+        orders = range(len(starts)) if self.mode == "s3tokenizer" else starts
+        return streamed.windows(starts, WINDOW_FRAMES), [Window(order, None) for order in orders]
 
     def join(self, windows: list[Window], tokens: list[np.ndarray]) -> np.ndarray:
         if not tokens:
