@@ -84,11 +84,13 @@ def tokenize_with_bundle(
         inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap,
     )  # fmt: skip
     window_seconds = None if isinstance(opened.backend, SignalBackend) else window
+    # Units are assigned window by window (per_frame), so a long recording's features are never held whole.
     results = extract_features(
-        items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, front_end=opened.front_end
-    )
+        items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap,
+        front_end=opened.front_end, per_frame=opened.assigner,
+    )  # fmt: skip
     writer = UnitWriter(output, output_format, dedup, durations, signature, force)
-    engine.run(NAME, writer, results, lambda key, features: writer.write(key, opened.assigner(features)), failures=source_failures, min_success=min_success)
+    engine.run(NAME, writer, results, writer.write, failures=source_failures, min_success=min_success)
 
 
 def tokenize_with_family(spec, inputs, output, output_format, dedup, durations, device, dtype, batch_seconds, shard, channel, min_success, force):

@@ -158,9 +158,16 @@ def encode(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str = "
 def encode_blocks(handle, blocks: Iterator[np.ndarray], rate: int, format: str = "WAV", subtype: str = "PCM_16") -> None:
     """Write an audio file to the open binary `handle` block by block: the bytes `encode` gives for
     the blocks joined (WAV and FLAC; Ogg Vorbis's encoder depends on how it is fed)."""
-    with sf.SoundFile(handle, "w", rate, 1, subtype, format=format) as out:
+    # soundfile writes to a file object through Python callbacks from C: no signal may cut one (audiotok.signals).
+    with deferred():
+        out = sf.SoundFile(handle, "w", rate, 1, subtype, format=format)
+    try:
         for block in blocks:
-            out.write(block)
+            with deferred():
+                out.write(block)
+    finally:
+        with deferred():
+            out.close()
 
 
 def _short(err: Exception) -> str:
