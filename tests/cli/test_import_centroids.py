@@ -63,7 +63,7 @@ def test_import_errors_are_one_line(cli, tmp_path):
     cases = [
         (("flat.npy", "--backend", "mfcc"), 1, "must be a [k, dim] matrix"),
         (("wide.npy", "--backend", "mfcc"), 1, "centroids have dimension 20, the features are 13-dimensional"),
-        (("objects.npy", "--backend", "mfcc"), 1, "is not a numeric matrix"),
+        (("objects.npy", "--backend", "mfcc"), 1, "holds Python objects (pickled data), which audiotok never loads"),
         (("bad.txt", "--backend", "mfcc"), 1, "is not a numeric matrix"),
         (("missing.npy", "--backend", "mfcc"), 1, "no such centroids file"),
         (("wide.npy",), 2, "say what features the centroids belong to"),

@@ -130,7 +130,10 @@ def test_failures_exit_1_with_one_line(cli, tmp_path):
             f"error: no key of {units} has an alignment (hint: alignment keys are utterance ids (TextGrid, .lab: the file name without extension))",
         ),
         ((tmp_path / "missing.txt",), f"error: no such file: {tmp_path / 'missing.txt'}"),
-        ((write(tmp_path / "empty.txt", "\n"),), f"error: no utterances in {tmp_path / 'empty.txt'}"),
+        (
+            (write(tmp_path / "empty.txt", "\n"),),
+            f"error: no utterances in {tmp_path / 'empty.txt'} (hint: give a unit table (text or JSONL) as quantize or tokenize write it)",
+        ),
     ]
     for arguments, message in cases:
         result = cli("report", *arguments)
