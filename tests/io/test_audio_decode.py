@@ -110,7 +110,9 @@ def test_an_existing_file_that_is_not_audio_is_said_so(tmp_path):
 def test_the_mp3_decoders_own_messages_are_logged_not_printed(tmp_path, capfd, caplog, monkeypatch):
     import logging
 
-    monkeypatch.setattr(logging.getLogger("audiotok"), "handlers", [])  # an earlier in-process command's handler may hold a closed stream
+    # An earlier in-process command may have set audiotok's logging up (a handler on a closed stream, no propagation).
+    monkeypatch.setattr(logging.getLogger("audiotok"), "handlers", [])
+    monkeypatch.setattr(logging.getLogger("audiotok"), "propagate", True)
     noise = tmp_path / "noise.mp3"
     noise.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
     with caplog.at_level("DEBUG", logger="audiotok.io.audio"), pytest.raises(ItemError):
