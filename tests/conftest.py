@@ -104,6 +104,15 @@ def gated_item(path: str, gate: Path) -> str:
     return f"while [ ! -e {gate} ] && kill -0 $PPID 2> /dev/null; do sleep 0.01; done; cat {path} |"
 
 
+def plain_and_gated_corpus(tmp_path: Path, seconds: float) -> tuple[Path, Path, Path]:
+    """Data dirs of u0..u3 (16 kHz tones): `plain`, and `gated`, where u2 waits until the file `gate` exists."""
+    paths = {f"u{i}": write_audio(tmp_path / "in" / f"u{i}.wav", sine(300 + 60 * i, 16000, seconds), 16000) for i in range(4)}
+    gate = tmp_path / "u2.gate"
+    plain = make_data_dir(tmp_path / "plain", paths)
+    gated = make_data_dir(tmp_path / "gated", {**paths, "u2": gated_item(paths["u2"], gate)})
+    return plain, gated, gate
+
+
 def holds_lock(output, pid: int) -> bool:
     """True once process `pid` holds the output lock of `output` (audiotok.io.locks)."""
     from audiotok.io.locks import lock_path

@@ -3,7 +3,7 @@ finishes undisturbed, and nothing is written twice."""
 
 import pytest
 
-from tests.conftest import gated_item, holds_lock, make_data_dir, run_cli, sine, start_cli, wait_for, write_audio
+from tests.conftest import holds_lock, plain_and_gated_corpus, run_cli, start_cli, wait_for
 from tests.plugins.gated import Gate
 
 REFUSED = "is being written by another run (pid {pid}) (hint: wait for that run to end, or stop it; a run that died holds no lock)"
@@ -11,12 +11,7 @@ REFUSED = "is being written by another run (pid {pid}) (hint: wait for that run 
 
 @pytest.fixture
 def corpus(tmp_path):
-    """u0..u3; `gated` makes u2 wait until the test creates the file `gate`."""
-    paths = {f"u{i}": write_audio(tmp_path / "in" / f"u{i}.wav", sine(300 + 60 * i, 16000, 0.4), 16000) for i in range(4)}
-    gate = tmp_path / "u2.gate"
-    plain = make_data_dir(tmp_path / "plain", paths)
-    gated = make_data_dir(tmp_path / "gated", {**paths, "u2": gated_item(paths["u2"], gate)})
-    return plain, gated, gate
+    return plain_and_gated_corpus(tmp_path, 0.4)
 
 
 @pytest.mark.parametrize(

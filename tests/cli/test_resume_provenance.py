@@ -10,16 +10,12 @@ from audiotok.errors import AudiotokError
 from audiotok.io import locks
 from audiotok.io.jsonl_writer import ResumableJsonl
 from audiotok.io.outputs import make_signature
-from tests.conftest import _save_tiny, gated_item, make_data_dir, run_cli, sine, start_cli, wait_for, write_audio
+from tests.conftest import _save_tiny, plain_and_gated_corpus, run_cli, start_cli, wait_for
 
 
 @pytest.fixture
 def corpus(tmp_path):
-    paths = {f"u{i}": write_audio(tmp_path / "in" / f"u{i}.wav", sine(300 + 60 * i, 16000, 0.5), 16000) for i in range(4)}
-    gate = tmp_path / "u2.gate"
-    plain = make_data_dir(tmp_path / "plain", paths)
-    gated = make_data_dir(tmp_path / "gated", {**paths, "u2": gated_item(paths["u2"], gate)})
-    return plain, gated, gate
+    return plain_and_gated_corpus(tmp_path, 0.5)
 
 
 def killed_half_way(args, progress, proc_what):
