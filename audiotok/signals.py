@@ -5,7 +5,12 @@ remove temporary files, and the entry point ends with one line, `error: interrup
 or `error: terminated` (exit 143). The handlers are installed before anything heavy is
 imported, so a signal during start-up stops the command the same way.
 
-Two moments must not be cut:
+Three moments must not be cut:
+- the first import of a native library (torch, onnxruntime, numpy, ...): its C/C++ start-up
+  runs Python code; an exception raised there cannot cross C++ frames, so the process aborts
+  ("terminate called after throwing an instance of 'pybind11::error_already_set'"), or it
+  leaves a half-made module that fails again on the way out. Imports of `HELD_IMPORTS` run
+  inside `deferred()`.
 - a Python function called back from C (soundfile reading or writing a file object through
   cffi) cannot hand an exception back to C: it would be printed as "Exception ignored" and the
   C library would then fail on its own. `deferred()` holds a signal until such a block ends.
@@ -13,8 +18,10 @@ Two moments must not be cut:
   makes a late signal a no-op, so interpreter shutdown is never interrupted halfway.
 """
 
+import builtins
 import contextlib
 import signal
+import sys
 import threading
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -23,6 +30,23 @@ _received: list[int] = []
 _held = 0  # depth of deferred() blocks in the main thread
 _pending = False
 _finishing = False
+
+# Top-level packages whose first import is held: their C/C++ start-up calls back into Python, and
+# an import cut halfway leaves a broken module behind (numpy then recurses in its __getattr__).
+HELD_IMPORTS = {
+    "numpy",
+    "scipy",
+    "sklearn",
+    "soundfile",
+    "soxr",
+    "torch",
+    "torchaudio",
+    "onnxruntime",
+    "transformers",
+    "kaldi_native_fbank",
+    "faiss",
+}
+_plain_import = builtins.__import__
 
 
 def _on_signal(signum, frame) -> None:
@@ -43,6 +67,15 @@ def install() -> None:
     _held, _pending, _finishing = 0, False, False
     for number in EXIT_CODES:
         signal.signal(number, _on_signal)
+    builtins.__import__ = _held_import
+
+
+def _held_import(name, globals=None, locals=None, fromlist=(), level=0):
+    """`import` that holds signals while a package of HELD_IMPORTS loads for the first time."""
+    if level == 0 and name not in sys.modules and name.partition(".")[0] in HELD_IMPORTS:
+        with deferred():
+            return _plain_import(name, globals, locals, fromlist, level)
+    return _plain_import(name, globals, locals, fromlist, level)
 
 
 def received() -> int | None:

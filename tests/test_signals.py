@@ -1,7 +1,9 @@
 """audiotok.signals: a signal inside a deferred block waits for the block's end; the exit codes."""
 
+import builtins
 import os
 import signal
+import sys
 
 import pytest
 
@@ -11,8 +13,10 @@ from audiotok import signals
 @pytest.fixture(autouse=True)
 def handlers():
     previous = {number: signal.getsignal(number) for number in signals.EXIT_CODES}
+    plain_import = builtins.__import__
     signals.install()
     yield
+    builtins.__import__ = plain_import
     for number, handler in previous.items():
         signal.signal(number, handler)
 
@@ -37,3 +41,17 @@ def test_outside_a_block_a_signal_stops_at_once_and_after_finishing_never():
     signals.finishing()
     os.kill(os.getpid(), signal.SIGTERM)  # the work is settled: nothing is raised
     assert signals.received() == signal.SIGINT  # the first signal decides the exit code
+
+
+def test_a_held_package_imports_whole_and_the_signal_stops_after(tmp_path, monkeypatch):
+    # Stands for torch: a package whose import must not be cut (its C++ start-up calls Python).
+    (tmp_path / "heldpkg.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nsignal.pthread_sigmask(signal.SIG_BLOCK, [])  # the handler has run by now\nCOMPLETE = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(signals, "HELD_IMPORTS", signals.HELD_IMPORTS | {"heldpkg"})
+    monkeypatch.delitem(sys.modules, "heldpkg", raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        import heldpkg  # noqa: F401
+    assert sys.modules["heldpkg"].COMPLETE
+    assert signals.exit_code() == 143
