@@ -42,10 +42,16 @@ def weights_digest(directory: Path) -> str:
 def content_digest(path: str | os.PathLike) -> str:
     """16 hex digits over what a file, or every file under a directory, holds (names included).
     Hidden files (run markers, locks) and temporaries (`*.tmp.PID`) are left out: they say how
-    the directory was made, not what it holds."""
+    the directory was made, not what it holds. A k-means bundle is its config and centroids
+    only: recipes write unit tables into the bundle's directory while others read it."""
+    from audiotok.units.bundle import FILES as BUNDLE_FILES
+
     path = Path(path)
     digest = hashlib.sha256()
-    if path.is_dir():
+    if path.is_dir() and all((path / name).is_file() for name in BUNDLE_FILES):
+        for name in BUNDLE_FILES:
+            digest.update(name.encode() + b"\0" + file_digest(path / name).encode() + b"\n")
+    elif path.is_dir():
         for root, dirs, files in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):

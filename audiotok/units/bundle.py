@@ -24,6 +24,7 @@ from audiotok.io.atomic import atomic_open, atomic_write_text
 from audiotok.io.npy import read_npy
 
 FORMAT = "audiotok-bundle/1"
+FILES = ("config.json", "centroids.npy")  # what a bundle is; units a recipe writes beside them are not part of it
 # Recipe fields that change the features (the model by its hash, not its path); device, batch size do not.
 RECIPE_IDENTITY = ("backend", "model_hash", "layer", "sample_rate", "frame_rate", "dim", "options")
 
@@ -45,6 +46,21 @@ class Bundle:
 
     def config(self) -> dict:
         return {"format": FORMAT, "k": self.k, "dim": self.dim, "recipe": self.recipe, "kmeans": self.kmeans, "audiotok": __version__}
+
+    def units_recipe(self, dedup: bool = False) -> dict:
+        """What made a unit table from this bundle: recorded beside it (UNITS.recipe.json) for the tools that read it."""
+        from audiotok.io.digests import model_digest
+
+        return {
+            "tokenizer": "kmeans",
+            "bundle": str(self.path) if self.path else None,
+            "bundle_content": model_digest(str(self.path)) if self.path else None,
+            "codebook_size": self.k,
+            "frame_rate": self.recipe.get("frame_rate"),
+            "features": self.recipe,
+            "dedup": dedup,  # runs collapsed: frame_rate is the rate before collapsing
+            "audiotok": __version__,
+        }
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
