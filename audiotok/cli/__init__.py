@@ -29,6 +29,7 @@ COMMANDS = (
     "report",
     "interleave",
     "deinterleave",
+    "export",
     "s3_extract",
     "bsq_train",
     "bsq_encode",

@@ -89,7 +89,7 @@ def tokenize_with_bundle(
         items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap,
         front_end=opened.front_end, per_frame=opened.assigner,
     )  # fmt: skip
-    writer = UnitWriter(output, output_format, dedup, durations, signature, force)
+    writer = UnitWriter(output, output_format, dedup, durations, signature, force, opened.bundle.units_recipe(dedup))
     engine.run(NAME, writer, results, writer.write, failures=source_failures, min_success=min_success)
 
 

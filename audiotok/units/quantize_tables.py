@@ -85,7 +85,7 @@ def quantize_table(
                 pending_frames = 0
         yield from flush()
 
-    writer = UnitWriter(output, output_format, dedup, durations, signature, force)
+    writer = UnitWriter(output, output_format, dedup, durations, signature, force, bundle.units_recipe(dedup))
     engine.run(command, writer, results(), writer.write, min_success=min_success)
     if assigner.mode == "screened":
         log.debug("frames re-scored in fp32 after bf16 screening: %d", assigner.fallback_rows)
