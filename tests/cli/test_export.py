@@ -172,3 +172,12 @@ def test_an_existing_directory_of_other_files_is_not_replaced(tmp_path, cli):
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
     forced = cli("export", units, "--force", "-o", tmp_path / "out")
     assert forced.returncode == 0 and not (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_a_killed_exports_build_directory_is_removed_by_the_next_run(tmp_path):
+    units = write_table(tmp_path / "u.txt", TABLE)
+    stale = tmp_path / "out.tmp.999999"  # what kill -9 in the middle of an export leaves
+    stale.mkdir()
+    (stale / "part-00000.parquet").write_bytes(b"half")
+    export([units], "parquet", tmp_path / "out")
+    assert not stale.exists() and [row["key"] for row in parquet_rows(tmp_path / "out")] == list(TABLE)
