@@ -1,0 +1,120 @@
+"""--dry-run: exact items, hours, frames, tokens and disk from headers, a positive ETA, nothing written."""
+
+import json
+import math
+import tarfile
+
+import pytest
+
+from tests.cli.test_tokenize import bundle_from
+from tests.conftest import assert_no_traceback, make_data_dir, run_cli, sine, write_audio
+
+SECONDS = {"a": 1.0, "b": 2.0, "c": 2.5}  # at 16 kHz: 100, 200 and 250 frames at 100 Hz
+
+
+def files_under(directory):
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+def estimate_of(result) -> dict:
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result.stderr)
+    lines = result.text.splitlines()
+    assert len(lines) == 1, result.text  # one JSON line on stdout, the readable report on stderr
+    assert "dry run of" in result.stderr and "time:" in result.stderr
+    return json.loads(lines[0])
+
+
+def corpus(directory, broken=True):
+    """Wavs of known length and, with broken, a file that is not audio (key `bad`)."""
+    items = {key: write_audio(directory / "in" / f"{key}.wav", sine(200 + 40 * i, 16000, s), 16000) for i, (key, s) in enumerate(SECONDS.items())}
+    if broken:
+        (directory / "in" / "bad.wav").write_bytes(b"not audio at all")
+        items["bad"] = str(directory / "in" / "bad.wav")
+    return make_data_dir(directory / "data", items)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A units bundle on 13 MFCCs (100 Hz), made from the corpus."""
+    directory = tmp_path_factory.mktemp("bundle")
+    data = corpus(directory, broken=False)
+    assert run_cli("extract-feats", "--backend", "mfcc", data, f"ark:{directory}/f.ark").returncode == 0
+    return bundle_from(directory / "f.ark", directory / "km")
+
+
+def test_tokenize_dry_run_counts_exactly_and_writes_nothing(bundle, tmp_path):
+    data = corpus(tmp_path)
+    before = files_under(tmp_path)
+    report = estimate_of(run_cli("tokenize", bundle, data, "-o", tmp_path / "out" / "units.txt", "--dry-run", "--nj", 2))
+    assert files_under(tmp_path) == before  # no output, lock, marker, partial file or recipe
+    assert (report["items"], report["readable"]) == (4, 3)
+    assert [entry["key"] for entry in report["unreadable"]] == ["bad"] and "cannot decode audio" in report["unreadable"][0]["reason"]
+    assert report["seconds"] == 5.5 and report["hours"] == round(5.5 / 3600, 6)
+    assert report["durations_from"] == {"header": 3}
+    assert (report["frame_rate"], report["frames"], report["tokens"]) == (100.0, 550, {"units": 550})
+    disk = report["disk"]
+    assert disk["parquet_uint16_bytes"] == 1100
+    # A text line is `key u1 u2 ...\n`: the keys' bytes, then what a token takes as measured in the calibration.
+    assert disk["text_bytes"] == sum(len(k) + 1 for k in SECONDS) + round(550 * disk["text_bytes_per_token"])
+    assert disk["jsonl_bytes"] > disk["text_bytes"]
+    # --nj 2 cuts the four items as --shard 1/2 and 2/2 would: a, b | bad, c.
+    assert [(job["items"], job["seconds"]) for job in report["jobs"]] == [(2, 3.0), (2, 2.5)]
+    assert report["calibration"]["audio_seconds"] == 5.5 and report["calibration"]["x_real_time"] > 0
+    assert report["eta_seconds"] == max(job["eta_seconds"] for job in report["jobs"]) > 0
+
+
+def test_extract_feats_dry_run_gives_the_archive_size(tmp_path):
+    data = corpus(tmp_path, broken=False)
+    before = files_under(tmp_path)
+    out = f"ark,scp:{tmp_path}/f.ark,{tmp_path}/f.scp"
+    report = estimate_of(run_cli("extract-feats", "--backend", "mfcc", data, out, "--dry-run", "--calibrate-seconds", 1.5))
+    assert files_under(tmp_path) == before
+    assert (report["frames"], report["tokens"], report["output"]) == (550, None, "features")
+    # Per item: `key ` + the binary matrix header (15 bytes) + frames x 13 float32 values.
+    frames = {key: int(s * 100) for key, s in SECONDS.items()}
+    assert report["disk"]["ark_bytes"] == sum(len(key) + 1 + 15 + frames[key] * 13 * 4 for key in SECONDS)
+    assert (report["disk"]["dtype"], report["disk"]["dim"]) == ("float32", 13)
+    assert report["calibration"]["audio_seconds"] == 1.5  # the first item whole, half a second of the second
+
+
+def test_utt2dur_gives_the_hours_without_opening_audio(tmp_path):
+    # wav.scp names files that do not exist: utt2dur is the data dir's word on durations, as for
+    # split_data.sh; the calibration then finds no audio and the time is unknown.
+    durations = {"x": "3.25", "y": "10.5"}
+    data = make_data_dir(tmp_path / "data", {k: str(tmp_path / "gone" / f"{k}.wav") for k in durations}, utt2dur=durations)
+    report = estimate_of(run_cli("extract-feats", "--backend", "fbank", data, "ark:-", "--dry-run"))
+    assert (report["items"], report["seconds"], report["durations_from"]) == (2, 13.75, {"utt2dur": 2})
+    assert report["frames"] == 325 + 1050
+    assert report["eta_seconds"] is None and "no readable item" in report["calibration"]["failure"]
+
+
+def test_s3_extract_dry_run_counts_tokens_at_the_model_rate(tmp_path):
+    from tests.units.test_s3 import save_tiny
+
+    weights, _ = save_tiny(tmp_path, "v1", 25)
+    data = corpus(tmp_path / "c", broken=False)
+    report = estimate_of(run_cli("s3-extract", "--model", weights, "--version", "v1", "--rate", 25, data, "-o", tmp_path / "u.txt", "--dry-run"))
+    assert not (tmp_path / "u.txt").exists() and not (tmp_path / "u.txt.recipe.json").exists()
+    tokens = sum(math.floor(s * 25) for s in SECONDS.values())
+    assert (report["frame_rate"], report["tokens"], report["disk"]["parquet_uint16_bytes"]) == (25, {"units": tokens}, 2 * tokens)
+
+
+def test_tokenize_shards_dry_run_splits_by_process(bundle, tmp_path):
+    audio = corpus(tmp_path, broken=False).parent / "in"
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for name, keys in (("s0", ["a", "b"]), ("s1", ["c"])):
+        with tarfile.open(shards / f"{name}.tar", "w") as tar:
+            for key in keys:
+                tar.add(audio / f"{key}.wav", arcname=f"{key}.wav")
+    (shards / "s2.tar").write_bytes(b"damaged")
+    result = run_cli(
+        "tokenize-shards", "--input-dir", shards, "--output-dir", tmp_path / "tokens", "--tokenizer", f"bundle:{bundle}", "--num-proc", 2, "--dry-run"
+    )
+    report = estimate_of(result)
+    assert not (tmp_path / "tokens").exists()
+    assert (report["readable"], report["seconds"], report["tokens"]) == (3, 5.5, {"units": 550})
+    assert [entry["key"] for entry in report["unreadable"]] == ["s2.tar"]
+    # Shard i goes to process i % 2: s0 and s2 to the first, s1 to the second.
+    assert [(job["items"], job["seconds"]) for job in report["jobs"]] == [(3, 3.0), (1, 2.5)]
