@@ -19,8 +19,8 @@ def files_under(directory):
 def estimate_of(result) -> dict:
     assert result.returncode == 0, result.stderr
     assert_no_traceback(result.stderr)
-    lines = result.text.splitlines()
-    assert len(lines) == 1, result.text  # one JSON line on stdout, the readable report on stderr
+    lines = (result.stdout if isinstance(result.stdout, str) else result.stdout.decode()).splitlines()
+    assert len(lines) == 1, lines  # one JSON line on stdout, the readable report on stderr
     assert "dry run of" in result.stderr and "time:" in result.stderr
     return json.loads(lines[0])
 
@@ -118,3 +118,38 @@ def test_tokenize_shards_dry_run_splits_by_process(bundle, tmp_path):
     assert [entry["key"] for entry in report["unreadable"]] == ["s2.tar"]
     # Shard i goes to process i % 2: s0 and s2 to the first, s1 to the second.
     assert [(job["items"], job["seconds"]) for job in report["jobs"]] == [(3, 3.0), (1, 2.5)]
+
+
+def test_recipe_dry_run_lists_its_stages_and_estimates_the_features(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    recipe = tmp_path / "mini"
+    shutil.copytree(ROOT / "recipes" / "mini", recipe, symlinks=True, ignore=shutil.ignore_patterns("data", "exp", "dump"))
+    (recipe / "utils").unlink()
+    (recipe / "utils").symlink_to(ROOT / "recipes" / "utils")
+    (recipe / "path.sh").write_text((recipe / "path.sh").read_text().replace('"$recipe_root/../../bin', f'"{ROOT}/bin'))
+    env = {**os.environ, "AUDIOTOK_PYTHON": sys.executable}
+    run = lambda *args: subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)  # noqa: E731
+
+    before = files_under(recipe)
+    plan = run("--dry-run", "true")  # nothing prepared yet: the plan, and what stage 3 still waits for
+    assert plan.returncode == 0, plan.stderr
+    assert "stage 0: data prep" in plan.stderr and "stage 5: units" in plan.stderr
+    assert "data/mini_clean is not there yet" in plan.stderr and plan.stdout == ""
+    assert files_under(recipe) == before
+
+    clean = corpus(tmp_path / "prepared", broken=False)
+    shutil.copytree(clean, recipe / "data" / "mini_clean")
+    (recipe / "data" / "mini_clean" / "utt2dur").write_text("".join(f"{k} {s}\n" for k, s in SECONDS.items()))
+    before = files_under(recipe)
+    result = run("--stage", "3", "--dry-run", "true")
+    assert files_under(recipe) == before  # no dump/, exp/, logs or markers
+    report = estimate_of(result)
+    assert (report["durations_from"], report["seconds"], report["frames"]) == ({"utt2dur": 3}, 5.5, 550)
+    assert report["disk"]["dim"] == 39 and len(report["jobs"]) == 2  # conf/feats_mfcc.conf: MFCC with deltas; --nj 2
+    assert "stage 0" not in result.stderr and "stage 3: features" in result.stderr
