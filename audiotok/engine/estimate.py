@@ -10,7 +10,7 @@ extrapolated from the calibration, linearly in seconds.
 
 The calibration loads the model (timed), warms it up on one second of audio, then runs the
 command's own model loop on the first readable items, cut to --calibrate-seconds of audio in
-all, and measures x real time. Each job's time is the model load plus its audio over that
+all, and measures x real time (reading the audio counted at the speed the items were read). Each job's time is the model load plus its audio over that
 speed; jobs cut the input as --shard J/N (or tokenize-shards' processes) would, and the run
 takes as long as its slowest job, assuming the jobs do not slow each other down.
 """
@@ -144,14 +144,18 @@ def calibrate(first_items: list, load: Callable[[], Model], process: Callable, s
     model = load()
     calibration = Calibration(load_seconds=time.monotonic() - started)
     clips, left = [], seconds
+    decoding, decoded = 0.0, 0.0  # seconds spent reading items whole, seconds of audio they held
     for item in first_items:
         if left <= 0:
             break
+        started = time.monotonic()
         try:
             audio = item.load(channel)
         except ItemError as err:
             log.info("calibration passes over %s: %s", item.key, err)
             continue
+        decoding += time.monotonic() - started
+        decoded += audio.duration
         clip = Clip(item.key, audio, min(len(audio.samples), max(1, int(round(left * audio.rate)))))
         clips.append(clip)
         left -= clip.seconds
@@ -164,6 +168,8 @@ def calibrate(first_items: list, load: Callable[[], Model], process: Callable, s
     started = time.monotonic()
     results = list(process(model.loaded, clips))
     calibration.wall_seconds = time.monotonic() - started
+    # The clips were read before the clock started: add what reading their seconds of audio costs.
+    calibration.wall_seconds += decoding * sum(clip.seconds for clip in clips) / decoded if decoded else 0.0
     calibration.items = sum(not isinstance(result, Exception) for _, result in results)
     calibration.audio_seconds = sum(clip.seconds for clip, (_, result) in zip(clips, results, strict=True) if not isinstance(result, Exception))
     if calibration.items == 0:

@@ -153,3 +153,9 @@ def test_recipe_dry_run_lists_its_stages_and_estimates_the_features(tmp_path):
     assert (report["durations_from"], report["seconds"], report["frames"]) == ({"utt2dur": 3}, 5.5, 550)
     assert report["disk"]["dim"] == 39 and len(report["jobs"]) == 2  # conf/feats_mfcc.conf: MFCC with deltas; --nj 2
     assert "stage 0" not in result.stderr and "stage 3: features" in result.stderr
+
+
+def test_segments_give_their_durations_without_opening_audio(tmp_path):
+    data = make_data_dir(tmp_path / "data", {"rec": str(tmp_path / "gone.wav")}, segments={"rec-1": "rec 0.5 2.0", "rec-2": "rec 2.0 4.25"})
+    report = estimate_of(run_cli("extract-feats", "--backend", "mfcc", data, "ark:-", "--dry-run"))
+    assert (report["durations_from"], report["seconds"], report["frames"]) == ({"segments": 2}, 3.75, 150 + 225)
