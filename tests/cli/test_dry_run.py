@@ -159,3 +159,13 @@ def test_segments_give_their_durations_without_opening_audio(tmp_path):
     data = make_data_dir(tmp_path / "data", {"rec": str(tmp_path / "gone.wav")}, segments={"rec-1": "rec 0.5 2.0", "rec-2": "rec 2.0 4.25"})
     report = estimate_of(run_cli("extract-feats", "--backend", "mfcc", data, "ark:-", "--dry-run"))
     assert (report["durations_from"], report["seconds"], report["frames"]) == ({"segments": 2}, 3.75, 150 + 225)
+
+
+def test_a_tokenizer_of_several_fields_is_counted_field_by_field(tmp_path):
+    data = corpus(tmp_path, broken=False)
+    result = run_cli("tokenize", "two-fields:-", data, "--format", "jsonl", "--dry-run", env={"AUDIOTOK_TOKENIZERS": "tests.plugins.two_fields"})
+    report = estimate_of(result)
+    # The calibration covers the whole 5.5 s: its counts are the run's (50 semantic tokens a second, 4 global ones an item).
+    assert report["tokens"] == {"global": 12, "semantic": 50 + 100 + 125}
+    assert report["frame_rate"] == 287 / 5.5  # no frame rate declared: the tokens a second the calibration measured
+    assert report["disk"]["parquet_uint16_bytes"] == 2 * 287
