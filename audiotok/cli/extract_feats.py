@@ -70,6 +70,7 @@ def command(
     from audiotok.errors import UsageError
     from audiotok.tokenizers.features import open_backend
 
+    dry_run.check(dry, nj)
     if len(inputs) < 2:
         raise UsageError("give the audio input and the output wspecifier", "e.g. audiotok extract-feats --backend mfcc data/train ark:-")
     *sources, output = inputs

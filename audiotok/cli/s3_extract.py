@@ -86,6 +86,7 @@ def command(
     from audiotok.units.s3_onnx import S3Onnx
 
     log = logging.getLogger("audiotok")
+    dry_run.check(dry, nj)
     options = S3Options(model, version, rate, long_audio, resampler, attn_ln_eps)
     options.check()
     if dry:

@@ -61,6 +61,7 @@ def command(
 ) -> None:
     from audiotok.tokenizers import parse_spec
 
+    dry_run.check(dry, nj)
     family, target = parse_spec(tokenizer, "TOKENIZER")
     if dry:
         estimate_tokenize(tokenizer, family, target, inputs, model, device, dtype, batch_seconds, window, overlap, shard, channel, nj, calibrate_seconds)

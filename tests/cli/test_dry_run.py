@@ -169,3 +169,10 @@ def test_a_tokenizer_of_several_fields_is_counted_field_by_field(tmp_path):
     assert report["tokens"] == {"global": 12, "semantic": 50 + 100 + 125}
     assert report["frame_rate"] == 287 / 5.5  # no frame rate declared: the tokens a second the calibration measured
     assert report["disk"]["parquet_uint16_bytes"] == 2 * 287
+
+
+def test_nj_without_dry_run_is_a_usage_error(tmp_path):
+    data = corpus(tmp_path, broken=False)
+    result = run_cli("extract-feats", "--backend", "mfcc", data, "ark:-", "--nj", 2)
+    assert result.returncode == 2 and "error: --nj goes with --dry-run (hint: run the jobs with --shard J/N each)" in result.stderr
+    assert result.stdout == b""
