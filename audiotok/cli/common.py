@@ -139,3 +139,24 @@ def table_report(
                 yield item.key, err
 
     engine.run(command, target, results(), lambda key, line: target.write_line(line), failures=source_failures, min_success=min_success, before_finish=footer)
+
+
+# --dry-run of the corpus commands (tokenize, extract-feats, s3-extract, tokenize-shards); the estimate is audiotok.engine.estimate.
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Write nothing; estimate items, hours, frames, tokens, disk and time (a short calibration run): "
+        "readable lines on stderr, one JSON line on stdout.",
+    ),
+]
+Jobs = Annotated[int | None, typer.Option("--nj", min=1, help="With --dry-run: the time of N jobs, the input cut as --shard J/N cuts it.")]
+CalibrateSeconds = Annotated[float, typer.Option("--calibrate-seconds", min=0.1, help="With --dry-run: seconds of the first items the model is timed on.")]
+
+
+def check_dry_run(dry: bool, nj: int | None) -> None:
+    """--nj only sizes the jobs of an estimate: a run cuts its jobs with --shard J/N."""
+    from audiotok.errors import UsageError
+
+    if nj is not None and not dry:
+        raise UsageError("--nj goes with --dry-run", "run the jobs with --shard J/N each")

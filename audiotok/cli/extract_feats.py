@@ -23,6 +23,7 @@ Example:
   audiotok extract-feats --model hubert-dir --layer 6 --shard 2/4 data/train ark,scp:f.2.ark,f.2.scp
   audiotok extract-feats --backend logmel --num-mels 128 a.wav ark,t:-
   audiotok extract-feats --model mhubert-147 --front-end seed004 data/train ark,scp:f.ark,f.scp
+  audiotok extract-feats --model hubert-dir --layer 6 data/train ark,scp:f.ark,f.scp --dry-run --nj 8
 
 See also: fit-kmeans, quantize, tokenize.
 """
@@ -61,11 +62,15 @@ def command(
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
+    dry: common.DryRun = False,
+    nj: common.Jobs = None,
+    calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     from audiotok.dsp.front_end import preset
     from audiotok.errors import UsageError
     from audiotok.tokenizers.features import open_backend
 
+    common.check_dry_run(dry, nj)
     if len(inputs) < 2:
         raise UsageError("give the audio input and the output wspecifier", "e.g. audiotok extract-feats --backend mfcc data/train ark:-")
     *sources, output = inputs
@@ -82,6 +87,9 @@ def command(
         "onnx_output": onnx_output,
     }
     chosen_front_end = preset(front_end)
+    if dry:
+        estimate_extraction(sources, output, options, device, chosen_front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds)
+        return
     extractor = open_backend(device=device, **options)
     run_extraction(
         NAME,
@@ -100,9 +108,39 @@ def command(
     )
 
 
+def features(items, backend, front_end, channel, batch_seconds, window, overlap, skip=None):
+    """(key, features [frames, dim] or ItemError) for each item, in input order."""
+    from audiotok.engine.batching import SignalBackend, extract_features
+
+    window_seconds = None if isinstance(backend, SignalBackend) else window
+    return extract_features(
+        items, backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap, skip=skip, front_end=front_end
+    )
+
+
+def estimate_extraction(sources, output, options, device, front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds):
+    """--dry-run: the run's cost, from headers and a calibration on the first seconds (audiotok.engine.estimate)."""
+    from audiotok.engine.estimate import Model, run_estimate
+    from audiotok.io.specifiers import parse_specifier
+    from audiotok.tokenizers.features import open_backend
+
+    target = parse_specifier(output, writing=True)  # a bad wspecifier fails now, as the run would
+
+    def load():
+        backend = open_backend(device=device, **options)
+        return Model(backend, backend.recipe.frame_rate, "features", dim=backend.dim)
+
+    def process(backend, items):
+        return features(items, backend, front_end, None, batch_seconds, window, overlap)
+
+    run_estimate(
+        NAME, sources, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel,
+        output=target.ark if target.scp else None, text_output=target.text,
+    )  # fmt: skip
+
+
 def run_extraction(command, sources, output, backend, options, *, front_end, channel, batch_seconds, window, overlap, shard, min_success, force):
     from audiotok.engine import items as engine
-    from audiotok.engine.batching import SignalBackend, extract_features
     from audiotok.io.outputs import MatrixSink, make_signature
 
     items, source_failures, _ = engine.audio_items(sources, shard)
@@ -111,7 +149,6 @@ def run_extraction(command, sources, output, backend, options, *, front_end, cha
     # The recipe names the model by a digest of its weights: a model replaced at the same path is another run.
     signature = make_signature(command, inputs=sources, shard=shard, channel=channel, window=window, overlap=overlap, recipe=recipe, **options)
     sink = MatrixSink(output, signature, force, recipe)
-    window_seconds = None if isinstance(backend, SignalBackend) else window
     common.log.info(
         "%s: %d items%s, %s features of dim %d at %g Hz, audio front end %s",
         command,
@@ -122,15 +159,6 @@ def run_extraction(command, sources, output, backend, options, *, front_end, cha
         recipe["frame_rate"],
         front_end.describe(),
     )
-    results = extract_features(
-        items,
-        backend,
-        channel=channel,
-        batch_seconds=batch_seconds,
-        window_seconds=window_seconds,
-        overlap_seconds=overlap,
-        skip=sink.already_done,
-        front_end=front_end,
-    )
+    results = features(items, backend, front_end, channel, batch_seconds, window, overlap, skip=sink.already_done)
     already_done = sum(sink.already_done(item.key) for item in items)
     engine.run(command, sink, results, sink.write, failures=source_failures, min_success=min_success, already_done=already_done)

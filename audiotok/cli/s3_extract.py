@@ -26,6 +26,7 @@ Example:
   audiotok s3-extract --model speech_tokenizer_v1.onnx --long-audio step-audio data/train -o vq06.txt
   audiotok s3-extract --model s3_v2.pt --device cuda --format jsonl a.wav b.flac
   audiotok s3-extract --model s3_v1_25hz.safetensors --rate 25 --shard 2/8 data/train -o units.2.txt
+  audiotok s3-extract --model speech_tokenizer_v1.onnx data/train --dry-run --nj 8
 
 See also: tokenize, interleave, report.
 """
@@ -70,6 +71,9 @@ def command(
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
+    dry: common.DryRun = False,
+    nj: common.Jobs = None,
+    calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     import logging
 
@@ -82,8 +86,22 @@ def command(
     from audiotok.units.s3_onnx import S3Onnx
 
     log = logging.getLogger("audiotok")
+    common.check_dry_run(dry, nj)
     options = S3Options(model, version, rate, long_audio, resampler, attn_ln_eps)
     options.check()
+    if dry:
+        from audiotok.engine.estimate import Model, run_estimate
+
+        def load():
+            backend = open_backend(options, resolve(device))
+            return Model(backend, backend.rate, "units")
+
+        def process(backend, items):
+            for result in s3_tokens(items, backend, batch_seconds=batch_seconds, long_audio=long_audio, resampler=resampler):
+                yield result.key, result.tokens
+
+        run_estimate(NAME, inputs, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel)
+        return
     backend = open_backend(options, resolve(device))
     if isinstance(backend, S3Onnx):
         known = f"the official S3 {backend.version}" if backend.version else "an S3 (not an official file)"

@@ -17,6 +17,7 @@ Example:
   audiotok tokenize exp/km500 --dedup --format jsonl a.wav b.flac
   audiotok tokenize s3:speech_tokenizer_v1.onnx,rate=50 tar:shards/ -o units.txt
   audiotok tokenize bicodec:Spark-TTS-0.5B data/test --format jsonl -o bicodec.jsonl
+  audiotok tokenize exp/km500 data/train --dry-run --nj 8 > estimate.json
 
 See also: extract-feats, quantize, tokenize-shards, stream, report.
 """
@@ -54,11 +55,17 @@ def command(
     channel: common.Channel = None,
     min_success: common.MinSuccess = 0.95,
     force: common.Force = False,
+    dry: common.DryRun = False,
+    nj: common.Jobs = None,
+    calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     from audiotok.tokenizers import parse_spec
 
+    common.check_dry_run(dry, nj)
     family, target = parse_spec(tokenizer, "TOKENIZER")
-    if family == "bundle":
+    if dry:
+        estimate_tokenize(tokenizer, family, target, inputs, model, device, dtype, batch_seconds, window, overlap, shard, channel, nj, calibrate_seconds)
+    elif family == "bundle":
         tokenize_with_bundle(
             target, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force
         )
@@ -70,7 +77,6 @@ def tokenize_with_bundle(
     bundle, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force
 ):
     from audiotok.engine import items as engine
-    from audiotok.engine.batching import SignalBackend, extract_features
     from audiotok.io.digests import model_digest
     from audiotok.io.outputs import make_signature
     from audiotok.io.unit_writer import UnitWriter
@@ -83,14 +89,49 @@ def tokenize_with_bundle(
         NAME, bundle=bundle, bundle_content=model_digest(bundle), model=model, model_content=model and model_digest(model), dtype=dtype,
         inputs=inputs, format=output_format, dedup=dedup, durations=durations, shard=shard, channel=channel, window=window, overlap=overlap,
     )  # fmt: skip
+    results = bundle_units(opened, items, channel, batch_seconds, window, overlap)
+    writer = UnitWriter(output, output_format, dedup, durations, signature, force, opened.bundle.units_recipe(dedup))
+    engine.run(NAME, writer, results, writer.write, failures=source_failures, min_success=min_success)
+
+
+def bundle_units(opened, items, channel, batch_seconds, window, overlap):
+    """(key, units or ItemError) for each item: the bundle's features, then its nearest centroids."""
+    from audiotok.engine.batching import SignalBackend, extract_features
+
     window_seconds = None if isinstance(opened.backend, SignalBackend) else window
     # Units are assigned window by window (per_frame), so a long recording's features are never held whole.
-    results = extract_features(
+    return extract_features(
         items, opened.backend, channel=channel, batch_seconds=batch_seconds, window_seconds=window_seconds, overlap_seconds=overlap,
         front_end=opened.front_end, per_frame=opened.assigner,
     )  # fmt: skip
-    writer = UnitWriter(output, output_format, dedup, durations, signature, force, opened.bundle.units_recipe(dedup))
-    engine.run(NAME, writer, results, writer.write, failures=source_failures, min_success=min_success)
+
+
+def estimate_tokenize(spec, family, target, inputs, model, device, dtype, batch_seconds, window, overlap, shard, channel, nj, calibrate_seconds):
+    """--dry-run: the run's cost, from headers and a calibration on the first seconds (audiotok.engine.estimate)."""
+    from audiotok.device import resolve
+    from audiotok.engine.estimate import Model, run_estimate
+    from audiotok.tokenizers import open_tokenizer, tokenize_items
+    from audiotok.tokenizers.kmeans import open_bundle
+
+    if family == "bundle":
+
+        def load():
+            opened = open_bundle(target, device, dtype, model)
+            return Model(opened, opened.backend.recipe.frame_rate, "units")
+
+        def process(opened, items):
+            return bundle_units(opened, items, None, batch_seconds, window, overlap)
+
+    else:
+
+        def load():
+            loaded = open_tokenizer(spec, resolve(device), dtype)
+            return Model(loaded, getattr(loaded, "frame_rate", None), "units", fields=tuple(loaded.fields))
+
+        def process(loaded, items):
+            return tokenize_items(items, loaded, batch_seconds=batch_seconds)
+
+    run_estimate(NAME, inputs, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel)
 
 
 def tokenize_with_family(spec, inputs, output, output_format, dedup, durations, device, dtype, batch_seconds, shard, channel, min_success, force):

@@ -36,6 +36,7 @@ Example:
   audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 4
   audiotok tokenize-shards --input-dir emilia/ZH --output-dir out --tokenizer bicodec:Spark-TTS-0.5B --from-index 0 --to-index 100
   audiotok tokenize-shards --input_dir emilia/ZH --output_dir out --model_dir Spark-TTS-0.5B --num_proc 4
+  audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 8 --dry-run
 
 See also: tokenize, s3-extract, interleave.
 """
@@ -77,6 +78,8 @@ def command(
     memory_check_every: Annotated[int, typer.Option("--memory-check-every", min=1, help="Samples between memory checks.")] = 20,
     max_restarts: Annotated[int, typer.Option("--max-restarts", min=0, help="Times a worker that dies is started again.")] = 2,
     min_success: common.MinSuccess = 0.95,
+    dry: common.DryRun = False,
+    calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     from audiotok.errors import UsageError
     from audiotok.pipeline.shard_run import ShardRunOptions, model_dir_spec, run_shards
@@ -90,6 +93,9 @@ def command(
         raise UsageError(f"--device {device!r}", "choose auto, cpu or cuda")
     if dtype not in ("float32", "float16", "bfloat16"):
         raise UsageError(f"--dtype {dtype!r}", "choose float32, float16 or bfloat16")
+    if dry:
+        estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds)
+        return
     run_shards(
         ShardRunOptions(
             input_dir=input_dir,
@@ -109,3 +115,21 @@ def command(
             max_restarts=max_restarts,
         )  # fmt: skip
     )
+
+
+def estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds):
+    """--dry-run: the run's cost per process, from the shards' members and a calibration (audiotok.engine.estimate)."""
+    from audiotok.device import resolve
+    from audiotok.engine.estimate import Model, run_shard_estimate
+    from audiotok.pipeline.shard_run import assign_shards, list_shards
+    from audiotok.tokenizers import open_tokenizer, tokenize_items
+
+    def load():
+        loaded = open_tokenizer(tokenizer, resolve(device), dtype)
+        return Model(loaded, getattr(loaded, "frame_rate", None), "jsonl", fields=tuple(loaded.fields))
+
+    def process(loaded, items):
+        return tokenize_items(items, loaded, batch_seconds=batch_seconds)
+
+    jobs = assign_shards(list_shards(input_dir, from_index, to_index), num_proc)
+    run_shard_estimate(NAME, jobs, load=load, process=process, calibrate_seconds=calibrate_seconds)

@@ -13,8 +13,9 @@ corpus=          # a directory of audio files (a LibriSpeech root works); empty:
 config=tiny      # conf/$config.yaml (tiny: a minute; small_speech: the seed's small model, an hour on CPU)
 max_steps=       # override optim.max_steps
 device=auto      # auto, cpu or cuda (bf16 autocast on GPU)
+dry_run=false    # true: list the stages and estimate the model stages' cost (audiotok --dry-run); run nothing
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
-help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--config tiny|small_speech] [--max-steps N] [--device D]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--config tiny|small_speech] [--max-steps N] [--device D] [--dry-run true]
   stage 0: data prep (corpus -> data/all)
   stage 1: train     (data/all, conf/\$config.yaml -> exp/bsq_\$config: model, metrics.jsonl, loss_curve.png;
                       the config's valid_count utterances are held out, listed in valid_keys.txt)
@@ -25,6 +26,12 @@ help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--config ti
 
 data=data/all
 exp=exp/bsq_$config
+
+if [ "$dry_run" = true ]; then  # bsq-train and bsq-encode have no --dry-run: the stages only
+  . utils/dry_run.sh
+  dry_run_plan "$stage" "$stop_stage" "$help_message"
+  exit 0
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: ${corpus:-espeak-ng sentences} -> $data"

@@ -19,9 +19,10 @@ rate=16000
 feat_conf=conf/feats_mfcc.conf  # extract-feats options; feats_NAME.conf names dump/NAME/
 kmeans_conf=conf/kmeans.conf    # fit-kmeans options
 k=                              # units; default: --k of --kmeans-conf
+dry_run=false                   # true: list the stages and estimate the model stages' cost (audiotok --dry-run); run nothing
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 --corpus DIR [--sets \"train dev test\"] [--nj N] [--stage N] [--stop-stage N]
-                [--trim true|false] [--feat-conf FILE] [--kmeans-conf FILE] [--k K] [--kmeans-set SET]
+                [--trim true|false] [--feat-conf FILE] [--kmeans-conf FILE] [--k K] [--kmeans-set SET] [--dry-run true]
   stage 0: data prep  (DIR/SET.tsv, DIR/clips -> data/SET/{wav.scp,text,utt2spk,spk2utt,utt2dur})
   stage 1: front end  (--trim true: data/SET -> resample, trim -> data/SET_trim)
   stage 2: features   (data/SET[_trim] -> dump/FEAT/SET[_trim]/feats.scp, nj jobs)
@@ -35,6 +36,19 @@ help_message="usage: $0 --corpus DIR [--sets \"train dev test\"] [--nj N] [--sta
 read -ra set_list <<<"$sets"
 kmeans_set=${kmeans_set:-${set_list[0]}}
 unit_names
+
+if [ "$dry_run" = true ]; then
+  . utils/dry_run.sh
+  dry_run_plan "$stage" "$stop_stage" "$help_message"
+  if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+    feat_opts=()
+    read_conf "$feat_conf" feat_opts
+    for s in "${set_list[@]}"; do
+      dry_run_estimate "data/$s$suffix" -- audiotok extract-feats "${feat_opts[@]}" --nj "$nj" --dry-run "data/$s$suffix" "ark:dump/$feat/$s$suffix/feats.ark"
+    done
+  fi
+  exit 0
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: $corpus/{${sets// /,}}.tsv, $corpus/clips -> data/{${sets// /,}}"

@@ -14,8 +14,9 @@ rate=16000
 feat=mfcc        # features: conf/feats_$feat.conf (mfcc with deltas, fbank or logmel)
 k=50             # number of units
 nj=2             # parallel jobs for features and units
+dry_run=false    # true: list the stages and estimate the model stages' cost (audiotok --dry-run); run nothing
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
-help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--rate HZ] [--feat mfcc|fbank|logmel] [--k K] [--nj N]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--corpus DIR] [--rate HZ] [--feat mfcc|fbank|logmel] [--k K] [--nj N] [--dry-run true]
   stage 0: data prep   (corpus -> data/mini)
   stage 1: front end   (data/mini -> resample -> normalize -> trim -> data/mini_clean)
   stage 2: audio report (data/mini_clean -> utt2dur, exp/info.tsv)
@@ -28,6 +29,18 @@ data=data/mini
 clean=data/mini_clean
 dump=dump/$feat
 km=exp/km${k}_$feat
+
+if [ "$dry_run" = true ]; then
+  . utils/dry_run.sh
+  . steps/lib.sh
+  dry_run_plan "$stage" "$stop_stage" "$help_message"
+  if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+    feat_opts=()
+    read_conf "conf/feats_$feat.conf" feat_opts
+    dry_run_estimate "$clean" -- audiotok extract-feats "${feat_opts[@]}" --nj "$nj" --dry-run "$clean" "ark:$dump/feats.ark"
+  fi
+  exit 0
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: ${corpus:-espeak-ng sentences} -> $data"

@@ -21,9 +21,10 @@ paraformer=        # default: TOKENIZER_DIR/dengcunqin/speech_paraformer-large_a
 centroids=         # default: TOKENIZER_DIR/linguistic_tokenizer.npy
 s3_model=          # default: TOKENIZER_DIR/speech_tokenizer_v1.onnx
 front_end=llm-input  # stage 1: llm-input, tts-prompt or none (see --help)
+dry_run=false        # true: list the stages and estimate the model stages' cost (audiotok --dry-run); run nothing
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 --data DIR --tokenizer-dir DIR [--set-name NAME] [--nj N] [--stage N] [--stop-stage N]
-                [--paraformer DIR] [--centroids FILE.npy] [--s3-model FILE.onnx] [--front-end MODE]
+                [--paraformer DIR] [--centroids FILE.npy] [--s3-model FILE.onnx] [--front-end MODE] [--dry-run true]
   stage 0: data prep   (DIR -> data/SET/{wav.scp,...,utt2dur})
   stage 1: front end   (data/SET -> MODE -> data/SET_sa_MODE: float32 WAV, never rounded to 16 bits)
   stage 2: vq02 bundle (Paraformer + linguistic_tokenizer.npy -> exp/vq02)
@@ -53,6 +54,16 @@ case $front_end in
   *) echo "error: unknown --front-end '$front_end' (hint: llm-input, tts-prompt or none)" >&2; exit 2 ;;
 esac
 src=data/$set_name clean=data/${set_name}_sa_$front_end bundle=exp/vq02 out=exp/step_audio/${set_name}_$front_end
+
+if [ "$dry_run" = true ]; then
+  . utils/dry_run.sh
+  dry_run_plan "$stage" "$stop_stage" "$help_message"
+  if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+    dry_run_estimate "$clean" "$bundle/config.json" -- audiotok tokenize "$bundle" "$clean" --nj "$nj" --dry-run
+    dry_run_estimate "$clean" "$s3_model" -- audiotok s3-extract --model "$s3_model" --long-audio step-audio "$clean" --nj "$nj" --dry-run
+  fi
+  exit 0
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: $data -> $src"

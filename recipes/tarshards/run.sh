@@ -19,9 +19,10 @@ rate=16000                      # stage 0 writes the audio at this rate
 feat_conf=conf/feats_mfcc.conf  # extract-feats options; feats_NAME.conf names dump/NAME/
 kmeans_conf=conf/kmeans.conf    # fit-kmeans options
 k=                              # units; default: --k of --kmeans-conf
+dry_run=false                   # true: list the stages and estimate the model stages' cost (audiotok --dry-run); run nothing
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 --corpus DIR [--set-name NAME] [--nj N] [--stage N] [--stop-stage N]
-                [--trim true|false] [--rate HZ] [--feat-conf FILE] [--kmeans-conf FILE] [--k K]
+                [--trim true|false] [--rate HZ] [--feat-conf FILE] [--kmeans-conf FILE] [--k K] [--dry-run true]
   stage 0: data prep  (DIR/*.tar -> data/SET/{audio/,wav.scp,utt2dur}; SET is --set-name)
   stage 1: front end  (--trim true: data/SET -> trim -> data/SET_trim)
   stage 2: features   (data/SET[_trim] -> dump/FEAT/SET[_trim]/feats.scp, nj jobs)
@@ -35,6 +36,23 @@ help_message="usage: $0 --corpus DIR [--set-name NAME] [--nj N] [--stage N] [--s
 # Directory names carry the configuration: the feature config's name, k, and trimming.
 set_list=("$set_name") kmeans_set=$set_name
 unit_names
+
+if [ "$dry_run" = true ]; then
+  . utils/dry_run.sh
+  dry_run_plan "$stage" "$stop_stage" "$help_message"
+  if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+    feat_opts=()
+    read_conf "$feat_conf" feat_opts
+    for s in "${set_list[@]}"; do
+      dry_run_estimate "data/$s$suffix" -- audiotok extract-feats "${feat_opts[@]}" --nj "$nj" --dry-run "data/$s$suffix" "ark:dump/$feat/$s$suffix/feats.ark"
+    done
+  fi
+  if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ] && [ -n "$corpus" ]; then
+    dry_run_estimate "$corpus" "$km/config.json" -- \
+      audiotok tokenize-shards --input-dir "$corpus" --output-dir "$km/shard_tokens" --tokenizer "bundle:$km" --num-proc "$nj" --dry-run
+  fi
+  exit 0
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: $corpus/*.tar -> resample $rate -> data/$set_name"

@@ -22,9 +22,10 @@ config=small      # conf/$config.yaml
 max_steps=        # override optim.max_steps
 ablation=true     # stage 3 also trains the same model with the speech embeddings zeroed (text only)
 device=auto       # auto, cpu or cuda
+dry_run=false     # true: list the stages and estimate the model stages' cost (audiotok --dry-run); run nothing
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 --corpus DIR --whisper DIR [--text-model DIR] [--s3-model M] [--config small|tiny]
-                [--s3-codebook K] [--s3-fitted N]                [--max-steps N] [--ablation true|false] [--language LANG] [--device D] [--stage N] [--stop-stage N]
+                [--s3-codebook K] [--s3-fitted N]                [--max-steps N] [--ablation true|false] [--language LANG] [--device D] [--stage N] [--stop-stage N] [--dry-run true]
   stage 0: data prep     (DIR/MANIFEST.tsv rows with a transcript -> data/all: wav.scp, text, manifest.jsonl)
   stage 1: S3 units      (data/all -> dump/s3/all.txt; without --s3-model a random S3 v1 in exp/s3_random)
   stage 2: features      (data/all + Whisper + text model -> dump/taste/all, a taste-extract store)
@@ -41,6 +42,19 @@ units=dump/s3/all.txt
 features=dump/taste/all
 exp=exp/taste_$config
 text_model=${text_model:-$whisper}
+
+if [ "$dry_run" = true ]; then
+  . utils/dry_run.sh
+  dry_run_plan "$stage" "$stop_stage" "$help_message"
+  if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+    if [ -n "$s3_model" ]; then
+      dry_run_estimate "$data" -- audiotok s3-extract --model "$s3_model" --device "$device" "$data" -o "$units" --dry-run
+    else
+      log "dry run: stage 1 makes its random S3 model first: no estimate without --s3-model"
+    fi
+  fi
+  exit 0
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: ${corpus:-?}/MANIFEST.tsv -> $data"
