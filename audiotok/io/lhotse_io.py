@@ -61,8 +61,20 @@ def _open_manifest(path: str):
 
 
 def _short(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    """The first line; lhotse's AudioLoadingError puts the first backend's reason on the next line."""
+    lines = str(err).strip().splitlines()
+    if not lines:
+        return type(err).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith("Details:") and len(lines) > 1 else lines[0]
+
+
+def _missing_file(entry) -> str | None:
+    """The first audio file of a cut's (or a recording's) sources that does not exist here."""
+    recording = entry if hasattr(entry, "sources") else getattr(entry, "recording", None)
+    for source in getattr(recording, "sources", None) or []:
+        if source.type == "file" and not os.path.isfile(source.source):
+            return source.source
+    return None
 
 
 def _metadata(cut) -> dict:
@@ -85,6 +97,9 @@ def _loader(entry, rate: int):
     def load(channel: int | None):
         from audiotok.io.audio import Audio, AudioInfo, check_samples, select_channel
 
+        missing = _missing_file(entry)
+        if missing is not None:
+            raise ItemError(f"no such file: {missing}")
         try:
             samples = entry.load_audio()
         except Exception as err:  # noqa: BLE001 - lhotse and its backends raise many kinds
@@ -202,6 +217,7 @@ def attach_tokens(
         raise AudiotokError(f"{out_path}: a cuts manifest is written as .jsonl or .jsonl.gz")
     storage = Path(storage_path) if storage_path is not None else default_storage_path(out_path, field)
     report = AttachReport(storage_path=str(storage))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
     # lhotse picks gzip by the name's suffix: the temporary name keeps it.
     tmp = tmp_path_for(out_path)
