@@ -368,7 +368,7 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
         return AudioSource(spec, lambda: _file_items([spec])), failures
     raise AudiotokError(
         f"no such file or directory: {spec}",
-        "inputs are data dirs, audio files, folders, scp:/ark: specifiers, tar:/parquet:/jsonl:/lhotse: tables or - for stdin",
+        "inputs are data dirs, audio files, folders, scp:/ark: specifiers, tar:/jsonl: tables or - for stdin",
     )
 
 

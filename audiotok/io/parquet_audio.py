@@ -6,7 +6,8 @@
     ...,audio=COL,key=COL   options after the path: the audio column and the key column
 
 The audio column is a struct `{bytes, path}` (what `datasets` writes for an `Audio`
-feature: the bytes of an audio file), a struct `{array, sampling_rate}` (samples, a list
+feature: the bytes of an audio file; a row without bytes is read from `path`, in the
+current directory or beside the shard), a struct `{array, sampling_rate}` (samples, a list
 of floats or a list of channels of floats), or a plain binary column of file bytes. Without
 `audio=` it is the column named "audio", else the one column the file's `datasets` schema
 calls Audio. The key is the `key=` column, else a column named "id" or "key", else the stem
@@ -172,6 +173,7 @@ class ParquetRow:
     array: np.ndarray | None = None  # samples [channels, frames] for the array layout
     rate: int | None = None
     problems: list[str] = field(default_factory=list)
+    directory: str = ""  # the shard's folder: a relative `path` without bytes is looked for there too
 
     def load(self, channel: int | None = None):
         """The row's audio (audiotok.io.audio.Audio); ItemError when there is none or it does not decode."""
@@ -186,9 +188,10 @@ class ParquetRow:
             check_samples(frames)
             info = AudioInfo(self.rate, frames.shape[1], frames.shape[0], "ARRAY", "FLOAT")
             return Audio(select_channel(frames, channel), self.rate, info)
-        if self.path and os.path.isfile(self.path):
-            return decode(self.path, channel)
-        where = f" (path {self.path} is not a file here)" if self.path else ""
+        for candidate in (self.path, os.path.join(self.directory, self.path)) if self.path else ():
+            if os.path.isfile(candidate):
+                return decode(candidate, channel)
+        where = f" (path {self.path} is not a file here nor beside the shard)" if self.path else ""
         raise ItemError(f"row {self.row} of {self.shard} has no audio bytes{where}")
 
 
@@ -236,7 +239,7 @@ def iter_rows(path: str, layout: Layout) -> Iterator[ParquetRow]:
                 key = str(meta[layout.key])
             else:
                 key = _path_stem(path_value) or f"{stem}-{row}"
-            item = ParquetRow(key, shard, row, meta, path=path_value)
+            item = ParquetRow(key, shard, row, meta, path=path_value, directory=os.path.dirname(path))
             if not valid[i]:
                 item.problems.append(f"row {row} of {shard} has no audio (null {layout.audio!r})")
             elif layout.kind == "array":

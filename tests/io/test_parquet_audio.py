@@ -89,6 +89,19 @@ def test_keys_default_to_id_then_the_path_stem_then_shard_and_row(tmp_path):
     assert list(items_of(f"parquet:{tmp_path / 'd.parquet'},audio=speech")[0]) == ["k0", "k1", "k2"]
 
 
+def test_rows_without_bytes_are_read_from_their_path(tmp_path, monkeypatch):
+    """datasets keeps a path cast to Audio as a path (no bytes) in to_parquet: found beside the shard too."""
+    files = source_files(tmp_path / "data", 2)
+    monkeypatch.chdir(tmp_path / "data")  # datasets opens the paths it is given
+    shard = hf_audio_parquet(tmp_path / "data" / "s.parquet", {"id": list(files), "audio": [p.name for p in files.values()]})
+    assert pq.read_table(shard).column("audio").to_pylist()[0] == {"bytes": None, "path": "utt00.flac"}
+    monkeypatch.chdir(tmp_path)
+    table, _ = items_of(f"parquet:{shard}")
+    assert np.array_equal(table["utt01"][0].samples, decode(str(files["utt01"])).samples)
+    (tmp_path / "data" / "utt00.flac").unlink()
+    assert items_of(f"parquet:{shard}")[0]["utt00"] == "row 0 of s.parquet has no audio bytes (path utt00.flac is not a file here nor beside the shard)"
+
+
 def test_array_layout_with_channels(tmp_path):
     """{array, sampling_rate} rows (datasets' decoded form, written as a plain struct): mono, and [channels][frames]."""
     mono, stereo = sine(440, 16000, 0.25), sine(330, 8000, 0.5, channels=2)
