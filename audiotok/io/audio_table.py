@@ -4,6 +4,10 @@
     scp:wav.scp            `key path`, `key cmd |` or `key file.ark:offset` lines
     ark:FILE, ark:-, -     an archive of wav entries (what `resample ... ark:-` writes)
     tar:DIR|FILE|GLOB      WebDataset tar shards (a path ending in .tar works too)
+    parquet:DIR|FILE|GLOB  Parquet shards with the audio inside, HF datasets' layout (io/parquet_audio.py;
+                           a path ending in .parquet and a folder of them work too)
+    lhotse:MANIFEST        a lhotse CutSet or RecordingSet (io/lhotse_io.py; a *cuts*.jsonl[.gz] or
+                           *recordings*.jsonl[.gz] name is recognised without the prefix)
     jsonl:FILE             one JSON object a line with a key and an audio path
     a.wav b.flac ...       audio files, keyed by their name without the extension
     DIR                    a folder of audio files (searched recursively)
@@ -227,6 +231,33 @@ def _sample_audio(sample, channel):
     return decode(sample.audio, channel)
 
 
+def _parquet_source(spec: str, text: str, failures: list) -> "AudioSource":
+    """Every shard's footer is checked before anything is read: a file that is not Parquet, or lacks the column, stops here."""
+    from audiotok.io import parquet_audio
+
+    parsed = parquet_audio.parse_spec(text)
+    shards = [(path, parquet_audio.shard_layout(path, parsed)) for path in parquet_audio.shard_paths(parsed.pattern)]
+    return AudioSource(spec, lambda: _parquet_items(spec, shards, failures))
+
+
+def _parquet_items(spec: str, shards: list, failures: list) -> Iterator[AudioItem]:
+    import pyarrow as pa
+
+    from audiotok.io.parquet_audio import iter_rows
+
+    checker = KeyOrderChecker(spec, sorted_required=False)
+    for path, layout in shards:
+        try:
+            for row in iter_rows(path, layout):
+                where = f"{path}:{row.row}"
+                check_key(row.key, where)
+                checker.check(row.key, where)
+                yield AudioItem(row.key, where, row.key, metadata=row.metadata, _read=row.load)
+        except (pa.ArrowException, OSError) as err:
+            # The rows before the damage were yielded; the shard itself counts as one failure.
+            failures.append((os.path.basename(path), f"unreadable Parquet shard {path}: {str(err).strip().splitlines()[0]}"))
+
+
 _JSON_KEY_FIELDS = ("key", "id", "utt_id", "utt", "__key__")
 _JSON_PATH_FIELDS = ("audio_path", "path", "audio", "wav", "audio_filepath")
 
@@ -285,9 +316,10 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
     if len(specs) > 1:
         for spec in specs:
             is_audio = os.path.isfile(spec) or Path(spec).suffix.lower() in AUDIO_EXTENSIONS
-            if not is_audio or spec.endswith((".tar", ".tar.gz", ".tgz")) or looks_like_specifier(spec):
+            if not is_audio or spec.endswith((".tar", ".tar.gz", ".tgz", ".parquet", ".jsonl.gz")) or looks_like_specifier(spec):
                 raise UsageError(
-                    f"several inputs must all be audio files; {spec!r} is not", "give one table (data dir, scp:, ark:, tar:) or a list of audio files"
+                    f"several inputs must all be audio files; {spec!r} is not",
+                    "give one table (data dir, scp:, ark:, tar:, parquet:, lhotse:) or a list of audio files",
                 )
         return AudioSource(f"{len(specs)} files", lambda: _file_items(specs)), failures
     spec = specs[0]
@@ -295,6 +327,12 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
         return AudioSource(spec, lambda: _shard_items(spec[4:], failures)), failures
     if spec.startswith("jsonl:"):
         return AudioSource(spec, lambda: _jsonl_items(spec[6:])), failures
+    if spec.startswith("parquet:"):
+        return _parquet_source(spec, spec[8:], failures), failures
+    if spec.startswith("lhotse:") or _lhotse_named(spec):
+        from audiotok.io.lhotse_io import lhotse_source
+
+        return lhotse_source(spec, spec.removeprefix("lhotse:")), failures
     if spec == "-" or looks_like_specifier(spec):
         parsed = parse_specifier(spec)
         if parsed.text:
@@ -309,10 +347,17 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
             return data_dir_source(path), failures
         if glob.glob(os.path.join(spec, "*.tar")):
             return AudioSource(spec, lambda: _shard_items(spec, failures)), failures
+        if glob.glob(os.path.join(glob.escape(spec), "*.parquet")):
+            return _parquet_source(spec, spec, failures), failures
         files = _folder_files(path)
         if not files:
-            raise AudiotokError(f"{spec} holds no wav.scp, no tar shards and no audio files", "give a Kaldi data dir, a folder of audio files, or tar shards")
+            raise AudiotokError(
+                f"{spec} holds no wav.scp, no tar or Parquet shards and no audio files",
+                "give a Kaldi data dir, a folder of audio files, or tar or Parquet shards",
+            )
         return AudioSource(spec, lambda: _file_items(files)), failures
+    if spec.endswith(".parquet"):
+        return _parquet_source(spec, spec, failures), failures
     if spec.endswith((".tar", ".tar.gz", ".tgz")) or any(ch in spec for ch in "*?["):
         return AudioSource(spec, lambda: _shard_items(spec, failures)), failures
     if spec.endswith(".jsonl"):
@@ -322,5 +367,19 @@ def open_audio_source(specs: list[str] | str) -> tuple[AudioSource, list]:
     if path.suffix.lower() in AUDIO_EXTENSIONS or path.is_file():
         return AudioSource(spec, lambda: _file_items([spec])), failures
     raise AudiotokError(
-        f"no such file or directory: {spec}", "inputs are data dirs, audio files, folders, scp:/ark: specifiers, tar:/jsonl: tables or - for stdin"
+        f"no such file or directory: {spec}",
+        "inputs are data dirs, audio files, folders, scp:/ark: specifiers, tar:/jsonl: tables or - for stdin",
     )
+
+
+def _lhotse_named(spec: str) -> bool:
+    """A lhotse manifest recognised by its name: `*cuts*.jsonl[.gz]` or `*recordings*.jsonl[.gz]`.
+    A plain `.jsonl` so named is one only when its first record is lhotse's (a jsonl: audio table stays one)."""
+    name = os.path.basename(spec)
+    if not name.endswith((".jsonl", ".jsonl.gz")) or not ("cuts" in name or "recordings" in name) or not os.path.isfile(spec):
+        return False
+    if name.endswith(".jsonl.gz"):
+        return True
+    from audiotok.io.lhotse_io import looks_like_lhotse
+
+    return looks_like_lhotse(spec)

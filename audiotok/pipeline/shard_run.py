@@ -1,6 +1,8 @@
 """The parent of a tokenize-shards run: which shards, which process, and what the user sees.
 
-Shards are the sorted `*.tar` of the input directory, sliced [from_index, to_index).
+Shards are the sorted `*.tar` of the input directory (when it has none, its sorted
+`*.parquet`: Parquet shards with the audio inside, read by audiotok.io.parquet_audio
+with its default columns), sliced [from_index, to_index).
 Shard i of the slice goes to process i % num_proc: a fixed assignment for a given
 list and process count. The parent spawns the workers, reads each one's own pipe,
 shows their aggregated counts (a rich progress bar on a terminal, log lines
@@ -53,12 +55,15 @@ class ShardRunOptions:
 
 
 def list_shards(input_dir: str, from_index: int = 0, to_index: int | None = None) -> list[str]:
-    """Sorted `*.tar` of input_dir, from_index included, to_index excluded (None: to the end)."""
+    """Sorted `*.tar` of input_dir (or, when it has none, `*.parquet`), from_index included, to_index excluded (None: to the end)."""
     if not os.path.isdir(input_dir):
-        raise AudiotokError(f"no such input directory: {input_dir}", "--input-dir is a directory of WebDataset .tar shards")
-    every = sorted(glob.glob(os.path.join(glob.escape(input_dir), "*.tar")))
+        raise AudiotokError(f"no such input directory: {input_dir}", "--input-dir is a directory of WebDataset .tar shards or Parquet shards")
+    every = sorted(glob.glob(os.path.join(glob.escape(input_dir), "*.tar"))) or sorted(glob.glob(os.path.join(glob.escape(input_dir), "*.parquet")))
     if not every:
-        raise AudiotokError(f"no *.tar shards in {input_dir}", "--input-dir is a directory of WebDataset .tar shards (NAME.flac + NAME.json members)")
+        raise AudiotokError(
+            f"no *.tar or *.parquet shards in {input_dir}",
+            "--input-dir is a directory of WebDataset .tar shards (NAME.flac + NAME.json members) or of Parquet shards with an audio column",
+        )
     end = len(every) if to_index is None else to_index
     if from_index < 0 or (to_index is not None and to_index < from_index):
         raise UsageError(f"--from-index {from_index} --to-index {to_index}: not a range (0 <= from <= to)")
@@ -66,6 +71,26 @@ def list_shards(input_dir: str, from_index: int = 0, to_index: int | None = None
     if not chosen:
         raise UsageError(f"--from-index {from_index} --to-index {to_index} selects no shard of the {len(every)} in {input_dir}")
     return chosen
+
+
+def check_parquet_shards(shards: list[str]) -> None:
+    """A Parquet shard that is not Parquet or has no audio column stops the run before any process starts (footers only)."""
+    from audiotok.io.parquet_audio import ParquetSpec, shard_layout
+
+    for shard in shards:
+        if shard.endswith(".parquet"):
+            shard_layout(shard, ParquetSpec(shard))
+
+
+def count_shard_samples(shard: str) -> int:
+    """Samples in a shard without decoding any: tar member headers, or a Parquet footer."""
+    if shard.endswith(".parquet"):
+        from audiotok.io.parquet_audio import row_count
+
+        return row_count(shard)
+    from audiotok.io.tar_shards import count_samples
+
+    return count_samples(shard)
 
 
 def assign_shards(shards: list[str], num_proc: int) -> list[list[str]]:
@@ -170,6 +195,7 @@ def run_shards(options: ShardRunOptions) -> None:
     tally = Tally(options.min_success, what="samples")
     kind, target = parse_spec(options.tokenizer)  # an unknown or missing tokenizer fails here, before any process starts
     shards = list_shards(options.input_dir, options.from_index, options.to_index)
+    check_parquet_shards(shards)
     name = Path(os.path.abspath(options.input_dir)).name
     out_dir = Path(options.output_dir)
     claim_output(out_dir / name)  # one run at a time on these {name}_*.jsonl files
@@ -429,10 +455,8 @@ def _finish(counts: Counts, tally, shards: list[str]) -> None:
     if not incomplete:
         tally.finish()
         return
-    from audiotok.io.tar_shards import count_samples
-
     # Counted against the input, not against what the workers reached before they stopped.
-    total = max(sum(count_samples(shard) for shard in shards), tally.total)
+    total = max(sum(count_shard_samples(shard) for shard in shards), tally.total)
     log.info("done %d/%d (%d already done, %d not processed), run incomplete", tally.ok, total, tally.skipped, total - tally.total)
     worker, (status, message) = sorted(incomplete.items())[0]
     what = f"worker {worker} {message}" if status == "died" else f"worker {worker} stopped: {message}"

@@ -2,7 +2,7 @@
 
 The worker loads its tokenizer once, reads which samples are finished (from every
 output file of the input, whichever run wrote them), then goes through its shards
-sample by sample, tokenizing groups of about --batch-seconds of audio and appending
+(tar, or Parquet read by small batches of rows) sample by sample, tokenizing groups of about --batch-seconds of audio and appending
 one flushed line a sample. It stops between groups when it gets SIGTERM (how the parent
 stops it), when the parent has died, or when memory is still above --memory-limit right
 after freeing caches; the lines already written are complete.
@@ -162,7 +162,10 @@ class _Worker:
             self.tokenize(name, group)
 
     def samples(self, shard: str):
-        """The shard's samples; a damaged tar ends it with a failure naming the shard."""
+        """The shard's samples (tar) or rows (Parquet); a damaged shard ends it with a failure naming the shard."""
+        if shard.endswith(".parquet"):
+            yield from self.parquet_rows(shard)
+            return
         from audiotok.io.tar_shards import iter_shard
 
         try:
@@ -170,21 +173,36 @@ class _Worker:
         except (tarfile.TarError, EOFError, OSError) as err:
             self.fail(os.path.basename(shard), f"damaged tar shard {shard}, the samples after the damage are lost: {err}")
 
+    def parquet_rows(self, shard: str):
+        import pyarrow as pa
+
+        from audiotok.io.parquet_audio import ParquetSpec, iter_rows, shard_layout
+
+        try:
+            yield from iter_rows(shard, shard_layout(shard, ParquetSpec(shard)))
+        except (pa.ArrowException, OSError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self.fail(os.path.basename(shard), f"damaged Parquet shard {shard}, the rows after the damage are lost: {reason}")
+
     def wave_of(self, sample):
         """Mono float32 at the tokenizer's rate, or None after reporting why not."""
         from audiotok.errors import ItemError
         from audiotok.io.audio import decode
+        from audiotok.io.tar_shards import ShardSample
         from audiotok.tokenizers import at_tokenizer_rate
 
         where = f"{os.path.basename(sample.shard)}:{sample.key}"
         if sample.problems:
             return self.fail(where, "; ".join(sample.problems))
-        if sample.audio is None:
-            return self.fail(where, "sample has no audio member")
-        if sample.metadata_name is None:
-            return self.fail(where, "sample has no JSON metadata member")
         try:
-            audio = decode(sample.audio)
+            if isinstance(sample, ShardSample):
+                if sample.audio is None:
+                    return self.fail(where, "sample has no audio member")
+                if sample.metadata_name is None:
+                    return self.fail(where, "sample has no JSON metadata member")
+                audio = decode(sample.audio)
+            else:  # a Parquet row: its columns are its metadata
+                audio = sample.load()
         except ItemError as err:
             return self.fail(where, str(err))
         return at_tokenizer_rate(self.tokenizer, audio)
