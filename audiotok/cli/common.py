@@ -55,7 +55,9 @@ Channel = Annotated[
 Inputs = Annotated[
     list[str],
     typer.Argument(
-        metavar="INPUT", help="Audio table: data dir, scp:FILE, ark:FILE, ark:- (or -), tar:SHARDS, jsonl:FILE, or audio files.", show_default=False
+        metavar="INPUT",
+        help="Audio table: data dir, scp:FILE, ark:FILE, ark:- (or -), tar:SHARDS, parquet:SHARDS, lhotse:MANIFEST, jsonl:FILE, or audio files.",
+        show_default=False,
     ),
 ]
 AudioOutput = Annotated[

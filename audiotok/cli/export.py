@@ -12,6 +12,10 @@ back, with optional --bos/--eos/--sep ids), OUT/index.bin (int64 start and lengt
 OUT/keys.txt and OUT/header.json (dtype, layout, vocabulary). Read it with
 `audiotok.io.token_file.TokenFile(OUT)` (numpy.memmap).
 
+--to lhotse: the cuts of --cuts MANIFEST, each carrying its tokens as the custom field
+audio_tokens (a lhotse TemporalArray in .npy files beside -o OUT.jsonl.gz), so
+`cut.load_audio_tokens()` and lhotse's collate_custom_field read them.
+
 INPUT is any unit table audiotok writes: `key 1 2 3` lines (tokenize, quantize, s3-extract,
 interleave), `key <audio_1><audio_2>` strings (interleave --format string; see --template),
 JSONL (tokenize --format jsonl, tokenize-shards' per-process files, taste-encode's codes), or
@@ -26,6 +30,7 @@ Example:
   audiotok export units.txt --bundle exp/km500 --to parquet -o hf/
   audiotok export vq02.txt vq06.txt --offsets 0,1024 --vocab-size 1024 --eos 2048 --to tokens -o lm/
   audiotok export out/tokens_*.jsonl --to parquet --rows-per-shard 100000 -o hf/
+  audiotok export units.txt --to lhotse --cuts data/cuts.jsonl.gz -o data/cuts_tokens.jsonl.gz
 
 See also: tokenize, tokenize-shards, interleave.
 """
@@ -43,9 +48,10 @@ def command(
     inputs: Annotated[
         list[str], typer.Argument(metavar="INPUT", help="Unit tables: `key 1 2 3` lines, strings, JSONL, npy:DIR, or - once.", show_default=False)
     ],
-    output: Annotated[str, typer.Option("-o", "--output", help="The output directory.", show_default=False)],
+    output: Annotated[str, typer.Option("-o", "--output", help="The output directory (--to lhotse: a .jsonl.gz manifest).", show_default=False)],
     to: Annotated[
-        common.choice("parquet", "tokens"), typer.Option("--to", help="parquet (one row an utterance) or tokens (a flat memory-mappable array).")
+        common.choice("parquet", "tokens", "lhotse"),
+        typer.Option("--to", help="parquet (one row an utterance), tokens (a flat memory-mappable array) or lhotse (the --cuts manifest with tokens)."),
     ] = "parquet",
     field: Annotated[str | None, typer.Option("--field", help="JSONL: the field that holds the tokens (default: tokens, else codes).")] = None,
     template: Annotated[str, typer.Option("--template", help="How a token is written in string tables.")] = "<audio_{}>",
@@ -60,6 +66,7 @@ def command(
     rows_per_shard: Annotated[int | None, typer.Option("--rows-per-shard", min=1, help="--to parquet: rows in one shard at most.")] = None,
     shard_size: Annotated[str, typer.Option("--shard-size", help="--to parquet: token bytes in one shard at most (before compression).")] = "512MB",
     split: Annotated[str, typer.Option("--split", help="--to parquet: the split the shard names carry.")] = "train",
+    cuts: Annotated[str | None, typer.Option("--cuts", help="--to lhotse: the cuts manifest the tokens are attached to (by cut id).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT even when it holds other files, or redo a finished export.")] = False,
 ) -> None:
     from audiotok.units.export import ExportOptions, run_export
@@ -78,5 +85,6 @@ def command(
         rows_per_shard=rows_per_shard,
         shard_size=shard_size,
         split=split,
+        cuts=cuts,
     )
     run_export(NAME, inputs, to, output, options, force)

@@ -1,5 +1,5 @@
-"""Tokenize a directory of WebDataset tar shards (NAME.flac + NAME.json per sample)
-with many worker processes, one JSONL file each: OUT/{input dir name}_{process}.jsonl,
+"""Tokenize a directory of WebDataset tar shards (NAME.flac + NAME.json per sample), or
+of Parquet shards when it holds no .tar, with many worker processes, one JSONL file each: OUT/{input dir name}_{process}.jsonl,
 one line a sample: {"key", "shard", "language", "text", <token fields>} (language and
 text from the sample's JSON, null when absent). Shards are the sorted *.tar of
 --input-dir from --from-index (included) to --to-index (excluded); shard i of that
@@ -51,7 +51,9 @@ NAME = "tokenize-shards"
 
 
 def command(
-    input_dir: Annotated[str, typer.Option("--input-dir", "--input_dir", help="Directory of *.tar shards.", show_default=False)],
+    input_dir: Annotated[
+        str, typer.Option("--input-dir", "--input_dir", help="Directory of *.tar shards (or of *.parquet shards, when it holds no .tar).", show_default=False)
+    ],
     output_dir: Annotated[str, typer.Option("--output-dir", "--output_dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
     tokenizer: Annotated[
         str | None,

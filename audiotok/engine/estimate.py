@@ -419,7 +419,7 @@ def run_shard_estimate(command: str, shard_jobs: list[list[str]], *, load: Calla
     for shards in shard_jobs:
         job = []
         for shard in shards:
-            items, failures, _ = audio_items([f"tar:{shard}"])
+            items, failures, _ = audio_items([f"parquet:{shard}" if shard.endswith(".parquet") else f"tar:{shard}"])
             job += item_durations(items, failures, None, first)
         jobs.append(job)
     model, calibration = calibrate(first, load, process, calibrate_seconds, None)

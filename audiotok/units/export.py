@@ -24,7 +24,7 @@ from audiotok.errors import AlreadyDone, AudiotokError, UsageError
 from audiotok.units.token_tables import TokenRow, main_field, read_token_rows
 
 log = logging.getLogger("audiotok")
-TARGETS = ("parquet", "tokens")
+TARGETS = ("parquet", "tokens", "lhotse")
 META_COLUMNS = ("text", "speaker", "language", "shard")  # string columns the input or a data dir can give
 DATA_DIR_META = {"text": "text", "utt2spk": "speaker", "utt2lang": "language"}
 
@@ -44,6 +44,7 @@ class ExportOptions:
     rows_per_shard: int | None = None
     shard_size: str = "512MB"
     split: str = "train"
+    cuts: str | None = None
 
 
 def parse_size(text: str) -> int:
@@ -82,8 +83,12 @@ def run_export(command: str, inputs: list[str], target: str, output: str, option
         raise UsageError(f"unknown --to {target!r}", f"choose one of {', '.join(TARGETS)}")
     if inputs.count("-") > 1:
         raise UsageError("only one input can be stdin (-)")
-    if target == "parquet" and {options.bos, options.eos, options.sep} != {None}:
-        raise UsageError("--bos, --eos and --sep belong to --to tokens (a Parquet row is one utterance)")
+    if target != "tokens" and {options.bos, options.eos, options.sep} != {None}:
+        raise UsageError(f"--bos, --eos and --sep belong to --to tokens (a {target} row is one utterance)")
+    if (target == "lhotse") != (options.cuts is not None):
+        raise UsageError("--to lhotse needs --cuts MANIFEST" if target == "lhotse" else f"--cuts goes with --to lhotse, not --to {target}")
+    if target == "lhotse" and not output.endswith((".jsonl", ".jsonl.gz")):
+        raise UsageError(f"--to lhotse writes a cuts manifest: -o {output} must end in .jsonl.gz or .jsonl")
     for name in ("bos", "eos", "sep"):
         if (getattr(options, name) or 0) < 0:
             raise UsageError(f"--{name} must be a non-negative id")
@@ -119,10 +124,18 @@ def run_export(command: str, inputs: list[str], target: str, output: str, option
         frame_rate=frame_rate,
         options={k: v for k, v in vars(options).items() if k not in ("vocab_size", "frame_rate")},
         data_dir_content=content_digest(options.data_dir) if options.data_dir else None,
+        cuts_content=content_digest(options.cuts) if options.cuts and os.path.exists(options.cuts) else None,
     )
-    marker = DoneMarker(out, directory=True)
+    marker = DoneMarker(out, directory=target != "lhotse")
     if not force and "-" not in inputs and marker.matches(signature):
         raise AlreadyDone(output)
+    if target == "lhotse":
+        claim_output(out)
+        marker.clear()
+        summary = _write_lhotse(out, _checked_rows(inputs, offsets, vocab, options, False), dtype, frame_rate, options.cuts)
+        marker.write(signature)
+        log.info("exported %s to %s (%s, vocabulary %d)", summary, out, dtype.name, vocab)
+        return
     claim_output(out, directory=True)
     _check_replaceable(out, force)
     _remove_stale_builds(out)
@@ -289,6 +302,25 @@ def _write_tokens(build: Path, rows, dtype, frame_rate, meta, provenance, option
             writer.abandon()
         raise
     return f"{writer.rows} rows, {total} tokens"
+
+
+def _write_lhotse(out: Path, rows, dtype, frame_rate, cuts: str) -> str:
+    """Each cut of the manifest with its tokens as a custom field (audiotok.io.lhotse_io.attach_tokens);
+    cuts without tokens and tokens without a cut are counted and named."""
+    from audiotok.io.lhotse_io import attach_tokens
+
+    if not os.path.exists(cuts):
+        raise AudiotokError(f"no such cuts manifest: {cuts}")
+    tokens = {row.key: values.astype(dtype) for row, _, values, _ in rows}
+    report = attach_tokens(cuts, tokens, out, field="audio_tokens", frame_rate=frame_rate)
+    for what, keys in (
+        ("cuts have no tokens", report.without_tokens),
+        ("keys match no cut", report.unused_keys),
+        ("cuts are shorter than their tokens at the frame rate", report.cut_short),
+    ):
+        if keys:
+            log.warning("%d %s: %s", len(keys), what, ", ".join(keys[:5]) + (f" ({len(keys) - 5} more)" if len(keys) > 5 else ""))
+    return f"{report.written} cuts with tokens (field audio_tokens, arrays in {report.storage_path})"
 
 
 def _write_parquet(build: Path, rows, dtype, frame_rate, meta, provenance, options, shard_bytes) -> str:

@@ -181,3 +181,26 @@ def test_a_killed_exports_build_directory_is_removed_by_the_next_run(tmp_path):
     (stale / "part-00000.parquet").write_bytes(b"half")
     export([units], "parquet", tmp_path / "out")
     assert not stale.exists() and [row["key"] for row in parquet_rows(tmp_path / "out")] == list(TABLE)
+
+
+def test_tokens_into_a_lhotse_cuts_manifest(tmp_path, cli):
+    from lhotse import CutSet, Recording, RecordingSet, load_manifest
+
+    from tests.conftest import sine, write_audio
+
+    recordings = RecordingSet.from_recordings(
+        Recording.from_file(write_audio(tmp_path / f"{name}.wav", sine(220, 16000, 1.0), 16000), recording_id=name) for name in ("r1", "r2", "r3")
+    )
+    CutSet.from_manifests(recordings=recordings).to_file(tmp_path / "cuts.jsonl.gz")
+    cut_ids = [cut.id for cut in load_manifest(tmp_path / "cuts.jsonl.gz")]
+    units = write_table(tmp_path / "u.txt", {cut_ids[0]: [1, 2, 3, 4], cut_ids[1]: [499, 0], "stranger": [5]})
+    out = tmp_path / "cuts_tokens.jsonl.gz"
+    result = cli("export", units, "--vocab-size", "500", "--to", "lhotse", "--cuts", tmp_path / "cuts.jsonl.gz", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert f"1 cuts have no tokens: {cut_ids[2]}" in result.stderr and "1 keys match no cut: stranger" in result.stderr
+    cuts = {cut.id: cut for cut in load_manifest(out)}
+    assert cuts[cut_ids[0]].load_audio_tokens().tolist() == [1, 2, 3, 4]
+    assert cuts[cut_ids[1]].load_audio_tokens().dtype == np.uint16 and cuts[cut_ids[1]].load_audio_tokens().tolist() == [499, 0]
+    assert not cuts[cut_ids[2]].has_custom("audio_tokens")
+    refused = cli("export", units, "--to", "lhotse", "-o", out)
+    assert refused.returncode == 2 and "--to lhotse needs --cuts MANIFEST" in refused.stderr
