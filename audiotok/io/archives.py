@@ -198,8 +198,9 @@ def _npy_entries(directory: Path) -> Iterator[tuple[str, np.ndarray]]:
 
 def encode_value(value: np.ndarray, text: bool) -> bytes:
     """The Kaldi bytes of one value after `key `: binary FM/DM/FV/DV or an int32 vector, or their text
-    forms. Text floats: float32 with 12 significant digits (reads back to the same float32, the bytes
-    MatrixSink writes), float64 with 17; text int vectors are `1 2 3` lines, as Kaldi writes them."""
+    forms. Text floats: float32 with 12 significant digits (reads back to the same float32, the numbers
+    MatrixSink writes), float64 with 17; text int vectors are `1 2 3` lines, as Kaldi writes them.
+    No blank line after a text matrix (MatrixSink adds one): kaldiio's reader takes it for a key."""
     from kaldiio.matio import write_array, write_array_ascii
 
     if value.ndim == 1 and value.dtype.kind in "iub":
@@ -217,14 +218,14 @@ def encode_value(value: np.ndarray, text: bool) -> bytes:
     value = np.ascontiguousarray(value)
     if text:
         write_array_ascii(body, value, digit=".12g" if value.dtype == np.float32 else ".17g")
-        return body.getvalue() + b"\n"
+        return body.getvalue()
     write_array(body, value)
     return body.getvalue()
 
 
 class ArchiveSink(MatrixSink):
     """MatrixSink that keeps each value's dtype and kind (float64 stays float64, int vectors stay ints):
-    the same atomic, locked, resumable archive and scp, the same bytes for float32 matrices."""
+    the same atomic, locked, resumable archive and scp, the same bytes for binary float32 matrices."""
 
     def write(self, key: str, value: np.ndarray) -> None:
         prefix = f"{key} ".encode()
