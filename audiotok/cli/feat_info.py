@@ -1,7 +1,7 @@
 """Summarise a feature or unit table: keys, frames, dim, dtype, value range, NaN and Inf counts, recipe.
 
 Reads IN (ark:FILE, ark:- or -, ark,t:FILE, scp:FILE, text:FILE, npy:DIR)
-once, in constant memory, and prints one `name value` line per statistic
+once, one entry at a time (memory grows with the keys, not their values), and prints one `name value` line per statistic
 (--format json: one object): keys, frames (total), frames_min,
 frames_median, frames_max (per key), dim (or `dim varies: 39..768`), dtype,
 kind (matrix, vector), min, max and mean over the finite values, nan and

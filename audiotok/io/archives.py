@@ -99,6 +99,8 @@ def read_value(fd: BinaryIO, where: str) -> np.ndarray:
     head = fd.peek(1)[:1]
     if head and head in _TEXT_START:
         return _read_text_value(fd, where)
+    if fd.peek(3)[:3] == b"\0B\4":
+        return _read_int_vector(fd, where)
     try:
         value = read_entry(fd, where)
     except AudiotokError:
@@ -110,6 +112,19 @@ def read_value(fd: BinaryIO, where: str) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         raise AudiotokError(f"{where}: an entry that is not an array ({type(value).__name__})")
     return value
+
+
+def _read_int_vector(fd: BinaryIO, where: str) -> np.ndarray:
+    """A binary Kaldi int32 vector read at once (kaldiio reads it an int at a time)."""
+    head = fd.read(7)  # \0B, then the size as \4 + int32
+    size = struct.unpack("<i", head[3:7])[0] if len(head) == 7 else -1
+    body = fd.read(5 * size) if size >= 0 else b""
+    if size < 0 or len(body) != 5 * size:
+        raise AudiotokError(f"{where}: truncated archive (the entry ends early)", "the archive was cut short: make it again")
+    cells = np.frombuffer(body, dtype=[("size", "u1"), ("value", "<i4")])
+    if size and not (cells["size"] == 4).all():
+        raise AudiotokError(f"{where}: unreadable int vector (an element is not 4 bytes)")
+    return cells["value"].astype(np.int32)
 
 
 def _read_text_value(fd: BinaryIO, where: str) -> np.ndarray:
@@ -318,7 +333,7 @@ def holds_features(spec: str) -> bool:
         if parsed.scp is not None:
             return _scp_holds_features(parsed.scp)
         if parsed.ark == "-":
-            stdin = sys.stdin.buffer
+            stdin = getattr(sys.stdin, "buffer", None)
             return hasattr(stdin, "peek") and not sys.stdin.isatty() and _starts_like_features(stdin.peek(4096))
         return _file_holds_features(parsed.ark, 0, with_key=True)
     if spec.endswith(".ark"):

@@ -1,6 +1,8 @@
 """copy-feats: exact round trips between binary ark, text ark, scp, npy:DIR and text integer tables,
 and parity with kaldiio (what it writes we read, what we write it reads)."""
 
+import json
+
 import kaldiio
 import numpy as np
 import pytest
@@ -66,11 +68,13 @@ def test_text_archive_reads_back_as_float32(cli, tmp_path):
 def test_scp_to_ark_and_ark_scp_output_match_kaldiio(cli, tmp_path):
     table = float32_table()
     write_ark(f"{tmp_path}/k.ark,{tmp_path}/k.scp", table, spec="ark,scp")
+    (tmp_path / "k.scp.recipe.json").write_text('{"backend": "mfcc", "dim": 3}')
     result = cli("copy-feats", f"scp:{tmp_path}/k.scp", f"ark,scp:{tmp_path}/o.ark,{tmp_path}/o.scp")
     assert result.returncode == 0 and "done 4/4" in result.stderr
     assert (tmp_path / "o.ark").read_bytes() == (tmp_path / "k.ark").read_bytes()
     assert (tmp_path / "o.scp").read_text() == (tmp_path / "k.scp").read_text().replace("k.ark", "o.ark")
     assert_same(dict(kaldiio.load_scp(str(tmp_path / "o.scp"))), table)
+    assert json.loads((tmp_path / "o.ark.recipe.json").read_text()) == {"backend": "mfcc", "dim": 3}  # the recipe travels with the features
 
 
 def test_int_table_to_ark_and_back_is_exact(cli, tmp_path):
