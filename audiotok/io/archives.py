@@ -41,7 +41,8 @@ INT32 = np.iinfo(np.int32)
 def read_archive(spec: str) -> Iterator[tuple[str, np.ndarray]]:
     """(key, value) of every entry of a feature or unit table, in its order; one-line errors."""
     if spec.startswith("text:"):
-        yield from read_int_vectors(spec[len("text:") :])
+        for key, values in read_int_vectors(spec[len("text:") :]):
+            yield key, _int32_if_it_fits(values)
         return
     if spec.startswith("npy:"):
         yield from _npy_entries(Path(spec[len("npy:") :]))
@@ -170,6 +171,11 @@ def _int_vector(parts: list[str], where: str) -> np.ndarray:
     except ValueError:
         bad = next(p for p in parts if not p.lstrip("+-").isdigit())
         raise AudiotokError(f"{where}: {bad!r} is not an integer", "a text int vector is `key 1 2 3`; a float vector is `key [ 0.5 1 ]`") from None
+    return _int32_if_it_fits(values)
+
+
+def _int32_if_it_fits(values: np.ndarray) -> np.ndarray:
+    """Kaldi's int vectors are int32; a value beyond it stays int64 (and a binary archive refuses it)."""
     return values.astype(np.int32) if values.size == 0 or (values.min() >= INT32.min and values.max() <= INT32.max) else values
 
 

@@ -65,7 +65,7 @@ def test_dims_that_vary_and_units(cli, tmp_path):
     assert dim.returncode == 1 and dim.stderr.strip().splitlines()[-1].startswith("error: dim varies: 39..768")
     (tmp_path / "units.txt").write_text("u1 5 5 7\nu2 3\n")
     units = json.loads(cli("feat-info", "--format", "json", f"text:{tmp_path}/units.txt").text)
-    assert (units["keys"], units["frames"], units["dim"], units["kind"], units["min"], units["max"]) == (2, 4, 1, ["vector"], 3, 7)
+    assert (units["keys"], units["frames"], units["dim"], units["kind"], units["dtype"], units["min"], units["max"]) == (2, 4, 1, ["vector"], ["int32"], 3, 7)
 
 
 def test_empty_archive_is_zero_keys(cli, tmp_path):
