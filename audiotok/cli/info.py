@@ -4,14 +4,14 @@ Decodes every item (so corrupt, truncated or NaN audio is reported) and
 prints one line per key; --header-only reads file headers and skips the
 level columns. A summary (count, hours, rates) goes to stderr.
 
+A feature or unit archive (ark:/scp: of matrices or int vectors, a .ark
+file of them) is refused in one line (exit 2) that names feat-info.
+
 \b
 Example:
   audiotok info data/train
   audiotok resample --rate 16000 scp:wav.scp ark:- | audiotok info ark:-
   audiotok info --format jsonl a.flac b.wav
-
-A feature or unit archive (ark:/scp: of matrices or int vectors, a .ark
-file of them) is refused in one line (exit 2) that names feat-info.
 
 See also: wav-to-duration, feat-info.
 """
