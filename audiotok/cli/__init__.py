@@ -24,6 +24,8 @@ COMMANDS = (
     "fit_kmeans",
     "import_centroids",
     "quantize",
+    "copy_feats",
+    "feat_info",
     "tokenize",
     "stream",
     "report",

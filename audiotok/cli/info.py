@@ -4,13 +4,16 @@ Decodes every item (so corrupt, truncated or NaN audio is reported) and
 prints one line per key; --header-only reads file headers and skips the
 level columns. A summary (count, hours, rates) goes to stderr.
 
+A feature or unit archive (ark:/scp: of matrices or int vectors, a .ark
+file of them) is refused in one line (exit 2) that names feat-info.
+
 \b
 Example:
   audiotok info data/train
   audiotok resample --rate 16000 scp:wav.scp ark:- | audiotok info ark:-
   audiotok info --format jsonl a.flac b.wav
 
-See also: wav-to-duration.
+See also: wav-to-duration, feat-info.
 """
 
 from typing import Annotated
@@ -46,6 +49,7 @@ def command(
 
     if output_format not in FORMATS:
         raise UsageError(f"unknown --format {output_format!r}", f"choose one of {', '.join(FORMATS)}")
+    refuse_feature_archives(inputs)
     totals = {"seconds": 0.0, "rates": Counter()}
     header_pending = [output_format == "tsv"]
 
@@ -107,3 +111,19 @@ def command(
         force=force,
         footer=footer,
     )
+
+
+def refuse_feature_archives(inputs: list[str]) -> None:
+    """A feature or unit archive given as audio: one usage error pointing at feat-info, not a failure per item."""
+    from audiotok.errors import UsageError
+    from audiotok.io.archives import holds_features
+    from audiotok.io.specifiers import looks_like_specifier
+
+    for spec in inputs:
+        if holds_features(spec):
+            table = (
+                spec
+                if spec == "-" or looks_like_specifier(spec) or spec.startswith(("text:", "npy:"))
+                else f"{'scp' if spec.endswith('.scp') else 'ark'}:{spec}"
+            )
+            raise UsageError(f"{'stdin' if spec in ('-', 'ark:-') else spec} is a feature archive, not audio", f"audiotok feat-info {table}")
