@@ -248,19 +248,8 @@ class ArchiveSink(MatrixSink):
     """MatrixSink that keeps each value's dtype and kind (float64 stays float64, int vectors stay ints):
     the same atomic, locked, resumable archive and scp, the same bytes for binary float32 matrices."""
 
-    def write(self, key: str, value: np.ndarray) -> None:
-        prefix = f"{key} ".encode()
-        entry = prefix + encode_value(value, self.text)
-        if self.ark == "-":
-            self.stream.write(entry)
-            self.stream.flush()
-            return
-        start = self.stream.tell() + len(prefix)
-        self.stream.write(entry)
-        self.stream.flush()
-        self.done[key] = start
-        self.index_stream.write(f"{key} {start} {self.stream.tell()}\n")
-        self.index_stream.flush()
+    def encode(self, value: np.ndarray) -> bytes:
+        return encode_value(value, self.text)
 
 
 class NpySink(KeyFilesSink):

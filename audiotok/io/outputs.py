@@ -377,21 +377,23 @@ class MatrixSink:
     def already_done(self, key: str) -> bool:
         return key in self.done
 
-    def write(self, key: str, matrix: np.ndarray) -> None:
+    def encode(self, matrix: np.ndarray) -> bytes:
+        """The bytes of one entry's value: a float32 Kaldi matrix or vector, binary or text."""
         from kaldiio.matio import write_array, write_array_ascii
 
         body = io.BytesIO()
         (write_array_ascii if self.text else write_array)(body, np.ascontiguousarray(matrix, dtype=np.float32))
+        return body.getvalue() + (b"\n" if self.text else b"")
+
+    def write(self, key: str, matrix: np.ndarray) -> None:
         prefix = f"{key} ".encode()
-        if self.ark == "-":
-            self.stream.write(prefix + body.getvalue() + (b"\n" if self.text else b""))
-            self.stream.flush()
-            return
-        start = self.stream.tell() + len(prefix)
-        self.stream.write(prefix + body.getvalue() + (b"\n" if self.text else b""))
+        entry = prefix + self.encode(matrix)
+        self.stream.write(entry)
         self.stream.flush()
-        self.done[key] = start
-        self.index_stream.write(f"{key} {start} {self.stream.tell()}\n")
+        if self.ark == "-":
+            return
+        self.done[key] = self.stream.tell() - len(entry) + len(prefix)
+        self.index_stream.write(f"{key} {self.done[key]} {self.stream.tell()}\n")
         self.index_stream.flush()
 
     def close(self, completed: bool) -> None:
