@@ -220,8 +220,8 @@ def _npy_entries(directory: Path) -> Iterator[tuple[str, np.ndarray]]:
 def encode_value(value: np.ndarray, text: bool) -> bytes:
     """The Kaldi bytes of one value after `key `: binary FM/DM/FV/DV or an int32 vector, or their text
     forms. Text floats: float32 with 12 significant digits (reads back to the same float32, the numbers
-    MatrixSink writes), float64 with 17; text int vectors are `1 2 3` lines, as Kaldi writes them.
-    No blank line after a text matrix (MatrixSink adds one): kaldiio's reader takes it for a key."""
+    MatrixSink writes), float64 with 17; text int vectors are `1 2 3` lines, as Kaldi writes them."""
+
     from kaldiio.matio import write_array, write_array_ascii
 
     if value.ndim == 1 and value.dtype.kind in "iub":

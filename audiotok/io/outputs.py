@@ -383,7 +383,7 @@ class MatrixSink:
 
         body = io.BytesIO()
         (write_array_ascii if self.text else write_array)(body, np.ascontiguousarray(matrix, dtype=np.float32))
-        return body.getvalue() + (b"\n" if self.text else b"")
+        return body.getvalue()  # a text value ends its line: no blank line, which kaldiio would read as a key
 
     def write(self, key: str, matrix: np.ndarray) -> None:
         prefix = f"{key} ".encode()

@@ -26,6 +26,10 @@ def test_mfcc_to_ark_scp_with_recipe(cli, tmp_path):
     assert recipe["backend"] == "mfcc" and recipe["dim"] == 39 and recipe["frame_rate"] == 100.0
     again = cli("extract-feats", "--backend", "mfcc", "--deltas", data, f"ark,scp:{ark},{scp}")
     assert "already done" in again.stderr
+    text = cli("extract-feats", "--backend", "mfcc", "--deltas", data, f"ark,t:{tmp_path / 'f.txt'}")
+    assert text.returncode == 0, text.stderr
+    read_back = dict(kaldiio.load_ark(str(tmp_path / "f.txt")))  # Kaldi's text form, which kaldiio reads too
+    assert list(read_back) == list(table) and all(abs(read_back[k] - table[k]).max() < 1e-4 * (1 + abs(table[k]).max()) for k in table)
 
 
 def test_shards_together_equal_the_whole(cli, tmp_path):
