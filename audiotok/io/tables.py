@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from audiotok.errors import AudiotokError
-from audiotok.io.ark import WavBytes, iter_ark, open_ark_input, read_ark_at
+from audiotok.io.ark import WavBytes, open_ark_input, read_ark_at
 from audiotok.io.keys import KeyOrderChecker, check_key
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
 
@@ -106,14 +106,11 @@ def read_matrices(spec: str, select: Callable[[list], list] | None = None) -> It
         from audiotok.errors import UsageError
 
         raise UsageError(f"{spec}: --shard needs an scp: table (an archive has no index to cut)", "give the scp that extract-feats wrote beside the archive")
-    checker = KeyOrderChecker(parsed.ark, sorted_required=False)
+    from audiotok.io.archives import ark_entries  # binary and text entries, read as Kaldi reads them
+
     stream = open_ark_input(parsed.ark)
     try:
-        for key, value in iter_ark(stream, "stdin" if parsed.ark == "-" else parsed.ark):
-            checker.check(key, parsed.ark)
-            if isinstance(value, WavBytes):
-                raise AudiotokError(f"{parsed.ark}: entry {key!r} is audio, not a matrix", "extract features first")
-            yield key, value
+        yield from ark_entries(stream, "stdin" if parsed.ark == "-" else parsed.ark)
     finally:
         if parsed.ark != "-":
             stream.close()
