@@ -31,7 +31,7 @@ system-deps:
 	fi
 
 test: venv system-deps
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VENV)/bin/python -m pytest -q
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VENV)/bin/python -m pytest -q --durations=25
 
 # ruff with pyproject.toml's rules and line length (160), formatting included; shellcheck on every script.
 lint: venv

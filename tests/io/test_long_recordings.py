@@ -173,7 +173,12 @@ def test_encoder_windows_from_a_stream_equal_the_whole(corpus, monkeypatch, tiny
 
 def test_extract_feats_encoder_ark_is_the_same(cli, corpus, tmp_path, tiny_hubert):
     _, scp = corpus
-    _same_output(cli, tmp_path, "extract-feats", "--device", "cpu", "--model", tiny_hubert, "--layer", "2", "--window", "20", f"scp:{scp}", "ark:OUT")
+    # The 44.1 kHz stereo recording (resampled as a stream, windows cut from blocks) and a short one: the encoder is the slow part.
+    lines = [line for line in scp.read_text().splitlines() if not line.startswith("a_long16k ")]
+    (tmp_path / "wav.scp").write_text("\n".join(lines) + "\n")
+    _same_output(
+        cli, tmp_path, "extract-feats", "--device", "cpu", "--model", tiny_hubert, "--layer", "2", "--window", "20", f"scp:{tmp_path / 'wav.scp'}", "ark:OUT"
+    )
 
 
 @pytest.fixture(scope="module")
