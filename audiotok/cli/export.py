@@ -28,8 +28,9 @@ or in --bundle, else the largest token + 1; a token outside it is an error.
 \b
 Example:
   audiotok export units.txt --bundle exp/km500 --to parquet -o hf/
-  audiotok export vq02.txt vq06.txt --offsets 0,1024 --vocab-size 1024 --eos 2048 --to tokens -o lm/
+  audiotok interleave vq02.txt vq06.txt --ratio 2:3 --offsets 0,1024 | audiotok export - --vocab-size 5120 --eos 5120 --to tokens -o lm/
   audiotok export out/tokens_*.jsonl --to parquet --rows-per-shard 100000 -o hf/
+  audiotok export en/units.txt zh/units.txt --offsets 0,500 --vocab-size 500 --to tokens -o lm/  # two codebooks, one vocabulary
   audiotok export units.txt --to lhotse --cuts data/cuts.jsonl.gz -o data/cuts_tokens.jsonl.gz
 
 See also: tokenize, tokenize-shards, interleave.
