@@ -31,7 +31,7 @@ def list_array(arrays: list[np.ndarray], value_type: pa.DataType) -> pa.Array:
         return pa.ListArray.from_arrays(pa.array(offsets), inner)
     offsets = np.concatenate(([0], np.cumsum([len(a) for a in arrays]))).astype(np.int32)
     values = np.concatenate(arrays) if arrays else np.zeros(0)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.astype(value_type.to_pandas_dtype(), copy=False), type=value_type))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.astype(np.dtype(str(value_type)), copy=False), type=value_type))
 
 
 class ParquetShards:

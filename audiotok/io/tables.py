@@ -44,11 +44,22 @@ def read_int_vectors(spec: str) -> Iterator[tuple[str, np.ndarray]]:
             where = f"{name}:{number}"
             checker.check(parts[0], where)
             try:
-                values = np.array([int(p) for p in parts[1:]], dtype=np.int64)
-            except ValueError:
-                bad = next(p for p in parts[1:] if not p.lstrip("-").isdigit())
-                raise AudiotokError(f"{where}: {bad!r} is not an integer", "a unit table is `key int int ...` per line") from None
+                values = np.array(parts[1:], dtype=np.int64)  # parses as int() does, in C
+            except (ValueError, OverflowError):
+                raise AudiotokError(f"{where}: {not_an_int64(parts[1:])!r} is not an integer", "a unit table is `key int int ...` per line") from None
             yield parts[0], values
+
+
+def not_an_int64(values: list[str]) -> str:
+    """The first value that is not a 64-bit integer (for the message of a table that failed to parse)."""
+    for value in values:
+        try:
+            if -(2**63) <= int(value) < 2**63:
+                continue
+        except ValueError:
+            pass
+        return value
+    return values[0] if values else ""
 
 
 def format_int_vector(key: str, values) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from audiotok.errors import AudiotokError
 from audiotok.io.keys import KeyOrderChecker, check_key
+from audiotok.io.tables import not_an_int64
 
 MAIN_FIELDS = ("tokens", "codes")  # the token field when --field is not given: the first that holds integers
 
@@ -102,12 +103,12 @@ def _text_row(template: str):
         key = check_key(parts[0], where)
         values = parts[1:]
         try:
-            return TokenRow(key, {"tokens": np.array([int(v) for v in values], dtype=np.int64)})
-        except ValueError:
+            return TokenRow(key, {"tokens": np.array(values, dtype=np.int64)})  # parses as int() does, in C
+        except (ValueError, OverflowError):
             pass
         if len(values) == 1 and values[0].startswith(template.split("{}")[0]):
             return TokenRow(key, {"tokens": parse_string(values[0], template, where)})
-        bad = next(v for v in values if not v.lstrip("-").isdigit())
+        bad = not_an_int64(values)
         raise AudiotokError(
             f"{where}: {bad[:40]!r} is not an integer", f"a unit table is `key 1 2 3` lines, `key {template.format(1)}...` strings (--template) or JSONL"
         )
