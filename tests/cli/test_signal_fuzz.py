@@ -52,7 +52,7 @@ def handlers_installed(pid: int) -> bool:
     """audiotok's SIGTERM handler is in place (bit 15 of the caught-signal mask), or the process is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # ESRCH: reaped between the open and the read
         return True
     caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
     return bool(caught >> (signal.SIGTERM - 1) & 1)
