@@ -22,7 +22,8 @@ from audiotok.io.keys import KeyOrderChecker, check_key
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
 
 
-def _text_lines(spec: str):
+def open_text_table(spec: str):
+    """(name for messages, handle) of a text table: a file, `ark,t:FILE`, or `-` (stdin, not to be closed)."""
     path = spec[len("ark,t:") :] if spec.startswith("ark,t:") else spec
     if path == "-":
         return "stdin", sys.stdin
@@ -30,11 +31,13 @@ def _text_lines(spec: str):
         return path, open(path, encoding="utf-8")
     except FileNotFoundError:
         raise AudiotokError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise AudiotokError(f"{path} is a directory, not a table file") from None
 
 
 def read_int_vectors(spec: str) -> Iterator[tuple[str, np.ndarray]]:
     """`key 1 2 3` lines (a file, `ark,t:FILE` or `-`) as int64 arrays; a key alone is an empty vector."""
-    name, handle = _text_lines(spec)
+    name, handle = open_text_table(spec)
     checker = KeyOrderChecker(name, sorted_required=False)
     with handle if handle is not sys.stdin else contextlib.nullcontext():
         for number, line in enumerate(handle, 1):
@@ -70,7 +73,7 @@ def format_int_vector(key: str, values) -> str:
 
 def iter_json_records(spec: str) -> Iterator[tuple[str, dict]]:
     """(where, object) for each non-empty line of a JSONL file (`jsonl:` prefix optional, `-` for stdin)."""
-    name, handle = _text_lines(spec[len("jsonl:") :] if spec.startswith("jsonl:") else spec)
+    name, handle = open_text_table(spec[len("jsonl:") :] if spec.startswith("jsonl:") else spec)
     with handle if handle is not sys.stdin else contextlib.nullcontext():
         for number, line in enumerate(handle, 1):
             if not line.strip():

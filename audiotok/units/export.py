@@ -21,6 +21,7 @@ import numpy as np
 
 from audiotok import __version__
 from audiotok.errors import AlreadyDone, AudiotokError, UsageError
+from audiotok.io.token_file import narrowest_unsigned
 from audiotok.units.token_tables import TokenRow, main_field, read_token_rows
 
 log = logging.getLogger("audiotok")
@@ -57,17 +58,19 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * 1000 ** " KMGT".index(match.group(2) or " "))
 
 
+def table_path(spec: str) -> str:
+    """The file or directory a unit table spec names (`jsonl:` and `npy:` prefixes dropped)."""
+    return spec.removeprefix("npy:").removeprefix("jsonl:")
+
+
 def input_recipe(spec: str) -> dict | None:
     """What s3-extract or tokenize recorded beside a unit table (UNITS.recipe.json), if anything."""
     from audiotok.io.recipes import recipe_sidecar
 
-    if spec == "-" or spec.startswith("npy:"):
-        spec = spec.removeprefix("npy:")
-        if spec == "-":
-            return None
-    path = recipe_sidecar(spec.removeprefix("jsonl:"))
+    if spec == "-":
+        return None
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, NotADirectoryError):
-        recipe = json.loads(path.read_text(encoding="utf-8"))
+        recipe = json.loads(recipe_sidecar(table_path(spec)).read_text(encoding="utf-8"))
         return recipe if isinstance(recipe, dict) else None
     return None
 
@@ -107,8 +110,6 @@ def run_export(command: str, inputs: list[str], target: str, output: str, option
         vocab = _scan_vocabulary(inputs, options)
     specials = [v for v in (options.bos, options.eos, options.sep) if v is not None]
     largest = max([offset + vocab - 1 for offset in offsets] + specials) if inputs else 0
-    from audiotok.io.token_file import narrowest_unsigned
-
     dtype = narrowest_unsigned(max(largest, 0))
     clash = [v for v in specials if any(offset <= v < offset + vocab for offset in offsets)]
     if clash:
@@ -117,7 +118,7 @@ def run_export(command: str, inputs: list[str], target: str, output: str, option
     signature = make_signature(
         command,
         inputs=inputs,
-        input_content=[None if spec == "-" else content_digest(spec.removeprefix("npy:").removeprefix("jsonl:")) for spec in inputs],
+        input_content=[None if spec == "-" else content_digest(table_path(spec)) for spec in inputs],
         to=target,
         vocab=vocab,
         dtype=dtype.name,

@@ -11,6 +11,7 @@ A row's `fields` are its integer arrays (1-D, or 2-D for codes), its `meta` the 
 speaker, language, shard, lists of strings). The kind of a text input is told by its first line.
 """
 
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import numpy as np
 
 from audiotok.errors import AudiotokError
 from audiotok.io.keys import KeyOrderChecker, check_key
-from audiotok.io.tables import not_an_int64
+from audiotok.io.tables import not_an_int64, open_text_table
 
 MAIN_FIELDS = ("tokens", "codes")  # the token field when --field is not given: the first that holds integers
 
@@ -38,7 +39,7 @@ def read_token_rows(spec: str, template: str = "<audio_{}>") -> Iterator[TokenRo
     if spec.startswith("npy:") or (spec != "-" and Path(spec).is_dir()):
         yield from _npy_rows(Path(spec.removeprefix("npy:")))
         return
-    name, handle = _open_text(spec.removeprefix("jsonl:"))
+    name, handle = open_text_table(spec.removeprefix("jsonl:"))
     checker = KeyOrderChecker(name, sorted_required=False)
     lines = _numbered_lines(handle)
     first = next(lines, None)
@@ -46,7 +47,7 @@ def read_token_rows(spec: str, template: str = "<audio_{}>") -> Iterator[TokenRo
         return
     jsonl = spec.startswith("jsonl:") or spec.endswith(".jsonl") or first[1].lstrip().startswith("{")
     parse = _json_row if jsonl else _text_row(template)
-    for number, line in _chain(first, lines):
+    for number, line in itertools.chain([first], lines):
         where = f"{name}:{number}"
         row = parse(line, where)
         checker.check(row.key, where)
@@ -67,17 +68,6 @@ def main_field(row: TokenRow, requested: str | None, where: str) -> str:
     raise AudiotokError(f"{where}: row {row.key!r} has no tokens or codes field (integer fields: {held})", "name the token field with --field")
 
 
-def _open_text(path: str):
-    if path == "-":
-        return "stdin", sys.stdin
-    try:
-        return path, open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise AudiotokError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise AudiotokError(f"{path} is a directory", "a directory of .npy files is read as npy:DIR") from None
-
-
 def _numbered_lines(handle) -> Iterator[tuple[int, str]]:
     try:
         for number, line in enumerate(handle, 1):
@@ -88,11 +78,6 @@ def _numbered_lines(handle) -> Iterator[tuple[int, str]]:
     finally:
         if handle is not sys.stdin:
             handle.close()
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def _text_row(template: str):
