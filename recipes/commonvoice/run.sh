@@ -41,11 +41,7 @@ if [ "$dry_run" = true ]; then
   . utils/dry_run.sh
   dry_run_plan "$stage" "$stop_stage" "$help_message"
   if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-    feat_opts=()
-    read_conf "$feat_conf" feat_opts
-    for s in "${set_list[@]}"; do
-      dry_run_estimate "data/$s$suffix" -- audiotok extract-feats "${feat_opts[@]}" --nj "$nj" --dry-run "data/$s$suffix" "ark:dump/$feat/$s$suffix/feats.ark"
-    done
+    dry_run_features "$feat_conf" "$feat" "$suffix" "$nj" "${set_list[@]}"
   fi
   exit 0
 fi

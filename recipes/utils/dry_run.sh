@@ -30,3 +30,14 @@ dry_run_estimate() {
   log "dry run: $*"
   "$@"
 }
+
+# dry_run_features CONF FEAT SUFFIX NJ SET...: the estimate of the corpus recipes' feature stage,
+# extract-feats with CONF's options on data/SET$SUFFIX into dump/FEAT/SET$SUFFIX/feats.ark.
+dry_run_features() {
+  local conf=$1 feat=$2 suffix=$3 nj=$4 set opts=()
+  shift 4
+  read_conf "$conf" opts
+  for set in "$@"; do
+    dry_run_estimate "data/$set$suffix" -- audiotok extract-feats "${opts[@]}" --nj "$nj" --dry-run "data/$set$suffix" "ark:dump/$feat/$set$suffix/feats.ark"
+  done
+}
