@@ -1,6 +1,7 @@
 """Where models run: one reading of `--device` (cpu, cuda, cuda:N, auto) for every command,
 for worker processes spread over GPUs, for DDP ranks, and for onnxruntime sessions."""
 
+import glob
 import re
 
 from audiotok.errors import AudiotokError
@@ -9,7 +10,18 @@ CHOICES = "auto, cpu, cuda or cuda:N"
 HELP = f"Where models run: {CHOICES} (auto: the GPU when there is one)."
 
 
+# Device files a GPU driver makes (NVIDIA, WSL2's GPU bridge, AMD ROCm). Without any of them no
+# CUDA device can be visible, and importing torch (seconds) to learn that is skipped.
+DRIVER_FILES = ("/dev/nvidia[0-9]*", "/dev/dxg", "/dev/kfd")
+
+
+def _gpu_driver_present() -> bool:
+    return any(glob.glob(pattern) for pattern in DRIVER_FILES)
+
+
 def _cuda_count() -> int:
+    if not _gpu_driver_present():
+        return 0
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -11,6 +11,7 @@ def gpus(monkeypatch, count: int) -> list:
     chosen = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(device, "_gpu_driver_present", lambda: True)
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
     return chosen
 

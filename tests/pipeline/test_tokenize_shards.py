@@ -471,12 +471,14 @@ def test_memory_guard_goes_on_when_freeing_helps_and_stops_when_it_does_not(corp
 def test_each_process_gets_gpu_p_div_procs_per_gpu_mod_count(monkeypatch, gpus, procs_per_gpu, num_proc, expected):
     import torch
 
+    import audiotok.device
     from audiotok.device import for_worker as worker_device
 
     chosen = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(audiotok.device, "_gpu_driver_present", lambda: True)
     assert [worker_device("auto", p, procs_per_gpu) for p in range(num_proc)] == expected
     assert chosen == [int(d.split(":")[1]) for d in expected if d != "cpu"]  # a bare "cuda" in a tokenizer means that GPU
     assert worker_device("cpu", 1, procs_per_gpu) == "cpu"
