@@ -24,6 +24,7 @@ import numpy as np
 from audiotok.errors import AudiotokError, ItemError, UsageError
 from audiotok.io.ark import WavBytes, open_ark_input, read_entry
 from audiotok.io.keys import KeyOrderChecker, c_order
+from audiotok.io.mapped import mapped
 from audiotok.io.outputs import KeyFilesSink, MatrixSink, TextOutput
 from audiotok.io.specifiers import looks_like_specifier, parse_specifier
 from audiotok.io.tables import format_int_vector, read_int_vectors, read_kaldi_lines
@@ -64,19 +65,28 @@ def read_archive(spec: str) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def ark_entries(fd: BinaryIO, name: str) -> Iterator[tuple[str, np.ndarray]]:
-    """The entries of an archive stream, binary or text, each checked (unique keys, no audio)."""
-    fd = fd if hasattr(fd, "peek") else io.BufferedReader(fd)
+    """The entries of an archive stream, binary or text, each checked (unique keys, no audio).
+
+    A regular file (stdin redirected from one included) is read through a memory map: its
+    float matrices come out as views of the page cache, without a copy.
+    """
+    mapping = mapped(fd)
+    fd = mapping or (fd if hasattr(fd, "peek") else io.BufferedReader(fd))
     checker = KeyOrderChecker(name, sorted_required=False)
     index = 0
-    while True:
-        key, line_ended = _read_key(fd)
-        if key is None:
-            return
-        index += 1
-        where = f"{name} entry {index} ({key!r})"
-        checker.check(key, where)
-        # A text int vector with no values is the key alone on its line.
-        yield key, np.zeros(0, np.int32) if line_ended else read_value(fd, where)
+    try:
+        while True:
+            key, line_ended = _read_key(fd)
+            if key is None:
+                return
+            index += 1
+            where = f"{name} entry {index} ({key!r})"
+            checker.check(key, where)
+            # A text int vector with no values is the key alone on its line.
+            yield key, np.zeros(0, np.int32) if line_ended else read_value(fd, where)
+    finally:
+        if mapping is not None:
+            mapping.close()
 
 
 def _read_key(fd: BinaryIO) -> tuple[str | None, bool]:
@@ -102,6 +112,9 @@ def read_value(fd: BinaryIO, where: str) -> np.ndarray:
         return _read_text_value(fd, where)
     if fd.peek(3)[:3] == b"\0B\4":
         return _read_int_vector(fd, where)
+    matrix = _read_float_matrix(fd, where)
+    if matrix is not None:
+        return matrix
     try:
         value = read_entry(fd, where)
     except AudiotokError:
@@ -113,6 +126,23 @@ def read_value(fd: BinaryIO, where: str) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         raise AudiotokError(f"{where}: an entry that is not an array ({type(value).__name__})")
     return value
+
+
+def _read_float_matrix(fd: BinaryIO, where: str) -> np.ndarray | None:
+    """A binary float32 matrix (`\\0BFM `, what extract-feats writes) read with one copy, or
+    none at all from a mapped file; None for every other kind (kaldiio reads those)."""
+    head = fd.peek(15)[:15]
+    if len(head) < 15 or head[:5] != b"\0BFM " or head[5] != 4 or head[10] != 4:
+        return None
+    rows, cols = struct.unpack("<i", head[6:10])[0], struct.unpack("<i", head[11:15])[0]
+    if rows < 0 or cols < 0:
+        return None  # kaldiio names the damage
+    fd.read(15)
+    size = 4 * rows * cols
+    data = fd.view(size) if hasattr(fd, "view") else fd.read(size)
+    if len(data) != size:
+        raise AudiotokError(f"{where}: truncated archive (the entry ends early)", "the archive was cut short: make it again")
+    return np.frombuffer(data, dtype="<f4").reshape(rows, cols)
 
 
 def _read_int_vector(fd: BinaryIO, where: str) -> np.ndarray:
