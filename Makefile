@@ -19,6 +19,8 @@ $(STAMP): requirements.txt requirements-reference.txt pyproject.toml
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	rm -rf $(VENV)/reference
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --target $(VENV)/reference -r requirements-reference.txt
+	# Bytecode for every installed module, so a command starts fast even where PYTHONDONTWRITEBYTECODE is set.
+	$(VENV)/bin/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
 	touch $@
 
 # Debian packages the tests and the demo use.

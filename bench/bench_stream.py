@@ -105,7 +105,7 @@ def offline(bundle_dir, waves):
 
     bundle = Bundle.load(bundle_dir)
     backend = backend_from_recipe(bundle.recipe, "cpu", "float32")
-    assigner = open_assigner(bundle, "cpu", exact_fp32=False)
+    assigner = open_assigner(bundle, "cpu")
     assigner(backend([waves[0][:16000]])[0])  # warm up
     start = time.perf_counter()
     units = [assigner(backend([w])[0]) for w in waves]

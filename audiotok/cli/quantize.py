@@ -7,8 +7,9 @@ frames. Features whose dimension differs from the bundle's are refused, and
 so are features whose recipe (backend, model, layer, options, audio front
 end) differs: the recipe recorded beside a feature file (FILE.recipe.json)
 or, for stdin, the one given with --recipe. Without either, one warning
-says the features were not checked. On CPU, centroids are scored in bf16
-and near ties re-scored in fp32: the labels equal an fp32 argmin.
+says the features were not checked. Centroids are scored in low precision
+with an error bound (--screen) and near ties scored again in float64: the
+labels equal a float64 argmin of squared distances.
 
 \b
 Example:
@@ -36,7 +37,15 @@ def command(
     dedup: common.Dedup = False,
     durations: Annotated[str | None, typer.Option("--durations", help="With --dedup and text: write durations (frames) here.")] = None,
     device: common.Device = "auto",
-    exact_fp32: Annotated[bool, typer.Option("--fp32", help="Score every centroid in fp32 (no bf16 screening).")] = False,
+    screen: Annotated[
+        common.choice("auto", "bf16", "int8", "fp32"),
+        typer.Option(
+            "--screen",
+            help="How centroids are scored before near ties are scored again in float64 (labels are the same for all): "
+            "bf16, int8 (fast when the nearest centroid leads by a wide margin), fp32, or auto (int8, then bf16 when int8 leaves >10% in doubt). "
+            "CUDA always runs fp32.",
+        ),
+    ] = "auto",
     recipe: Annotated[
         str | None,
         typer.Option(
@@ -49,4 +58,4 @@ def command(
 ) -> None:
     from audiotok.units.quantize_tables import quantize_table
 
-    quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=recipe, shard=shard)
+    quantize_table(NAME, bundle, features, output, output_format, dedup, durations, device, screen, min_success, force, recipe_file=recipe, shard=shard)

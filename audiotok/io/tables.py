@@ -65,8 +65,18 @@ def not_an_int64(values: list[str]) -> str:
     return values[0] if values else ""
 
 
+_DECIMALS: list[str] = []  # str(i) for 0 <= i < len: units are small, and a lookup beats str() twice over
+DECIMALS_LIMIT = 1 << 17
+
+
 def format_int_vector(key: str, values) -> str:
     check_key(key, "output")
+    if isinstance(values, np.ndarray) and values.size and values.dtype.kind in "iu":
+        low, high = int(values.min()), int(values.max())
+        if low >= 0 and high < DECIMALS_LIMIT:
+            if high >= len(_DECIMALS):
+                _DECIMALS.extend(map(str, range(len(_DECIMALS), max(high + 1, 1024))))
+            return key + " " + " ".join(map(_DECIMALS.__getitem__, values.tolist()))
     values = values.tolist() if isinstance(values, np.ndarray) else [int(v) for v in values]
     return " ".join([key, *map(str, values)])
 

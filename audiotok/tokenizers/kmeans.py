@@ -39,7 +39,7 @@ def open_bundle(directory: str, device: str, dtype: str = "float32", model: str 
     if replay_front_end:
         recipe["front_end"] = front_end.as_dict()
     bundle.check_features(backend.dim, recipe, f"the recipe of {directory}")
-    return OpenedBundle(bundle, backend, front_end, open_assigner(bundle, device, exact_fp32=False))
+    return OpenedBundle(bundle, backend, front_end, open_assigner(bundle, device))
 
 
 class BundleTokenizer:
@@ -71,7 +71,15 @@ class BundleTokenizer:
             window_seconds=self.window_seconds,
             overlap_seconds=self.overlap_seconds,
         )
-        return [result if isinstance(result, Exception) else {"units": self.opened.assigner(result).tolist()} for _, result in features]
+        return [result if isinstance(result, Exception) else self._units(result) for _, result in features]
+
+    def _units(self, features: np.ndarray):
+        from audiotok.errors import ItemError
+
+        try:
+            return {"units": self.opened.assigner(features).tolist()}
+        except ItemError as err:  # a failed item, not a failed batch
+            return err
 
 
 def check(target: str) -> None:

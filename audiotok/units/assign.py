@@ -1,54 +1,76 @@
-"""Nearest-centroid assignment, exact, at low-precision speed.
+"""Nearest-centroid assignment: exact labels at low-precision speed.
 
-The nearest centroid maximises x.c - |c|^2 / 2. On CPUs with bf16 matrix
-units a bf16 product runs several times faster than fp32, so `screened`
-mode scores all centroids in bf16 and keeps the best one wherever its lead
-over the second exceeds the bf16 error bound; the other rows are scored
-again in fp32. Labels equal the fp32 argmax; `fp32` mode is the plain
-product, and CUDA runs fp32 (fast enough there).
+The nearest centroid maximises the score x.c - |c|^2 / 2. A screen scores every
+centroid fast and bounds each score's error; where the best score leads the second
+by more than twice the bound it is the nearest centroid for certain. Elsewhere the
+centroids still within reach are scored again in float64 (fairseq's ApplyKmeans
+arithmetic). The labels therefore equal a float64 argmin of squared distances, up
+to exact ties, whichever screen ran, so the screen is a matter of speed only:
+  bf16  PyTorch's bf16 product (oneDNN; avx512_bf16/AMX cores run it at 2-3x fp32);
+        its error is relative to each element, so few frames stay in doubt;
+  int8  onnxruntime's integer product (frames uint8 per block, centroids int8 per
+        row): faster still, but its error is absolute, so only features whose
+        nearest centroid leads by a wide margin leave few frames in doubt;
+  fp32  PyTorch's fp32 product: CUDA runs it, and --screen fp32 asks for it;
+  auto  (the CPU default) starts with int8 and moves to bf16 for good when int8
+        leaves more than AUTO_DOUBT of the first AUTO_BLOCKS blocks' frames in doubt.
+
+A frame holding NaN or Inf gets the label MISSING (-1); callers name it.
 """
 
 import warnings
 
 import numpy as np
 
-# Feature matrices read from archives are read-only numpy views; they are only read here.
+# Feature matrices read from archives are read-only numpy views; PyTorch only reads them here.
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
-# |rough - true| <= (2^-8 from rounding x and c to bf16 + 2^-9 from rounding the bf16 output
-# + dim * 2^-24 from fp32 accumulation) * |x| * max|c|, plus the rounding of |c|^2 / 2 (`slack`).
-BF16_ERROR = 2.0**-8 + 2.0**-9
+MISSING = -1
+UNIT_ROUNDOFF = 2.0**-24  # float32
+SCREENS = ("auto", "bf16", "int8", "fp32")
+AUTO_BLOCKS = 2
+AUTO_DOUBT = 0.1
 
 
 class NearestCentroid:
     BLOCK = 8192  # rows per product: large enough for full GEMM speed, small enough for the caches
 
-    def __init__(self, centroids: np.ndarray, device: str = "cpu", mode: str = "screened"):
-        import torch
-
-        self.torch = torch
+    def __init__(self, centroids: np.ndarray, device: str = "cpu", mode: str = "auto"):
+        if mode not in SCREENS:
+            raise ValueError(f"unknown screen {mode!r}")
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.k, self.dim = self.centroids.shape
         self.device = device
-        self.centroids = torch.from_numpy(np.ascontiguousarray(centroids, dtype=np.float32)).to(device)
-        self.half_norms = 0.5 * (self.centroids * self.centroids).sum(1)
-        self.dim = centroids.shape[1]
-        self.mode = "fp32" if device != "cpu" or mode == "fp32" or centroids.shape[0] < 2 else mode
-        if self.mode == "screened":
-            # One product gives x.c - |c|^2/2: x carries a trailing 1, c a trailing -|c|^2/2.
-            self.augmented = torch.cat([self.centroids, -self.half_norms[:, None]], 1).bfloat16()
-            self.max_norm = float(self.centroids.norm(dim=1).max()) * (1 + self.dim * 2.0**-24 / BF16_ERROR)
-            self.slack = 2.0**-8 * float(self.half_norms.abs().max()) + 1e-3
-            self.buffer = torch.ones((self.BLOCK, self.dim + 1), dtype=torch.bfloat16)
-        self.fallback_rows = 0  # rows that needed the full fp32 check (for benchmarks)
+        self.mode = "fp32" if device != "cpu" else mode
+        self._screen = None  # made at the first block: an empty input imports no product library
+        self._centroids64 = self.centroids.astype(np.float64)
+        self._squared_norms64 = (self._centroids64**2).sum(1)
+        self._block = np.empty((self.BLOCK, self.dim), dtype=np.float32)
+        self.blocks = 0
+        self.frames = 0
+        self.rescored_rows = 0  # frames the screen left in doubt (for benchmarks)
+
+    def _screen_for_block(self):
+        if self._screen is None:
+            first = "int8" if self.mode == "auto" else self.mode
+            self._screen = Fp32Screen(self.centroids, self.device) if first == "fp32" else {"int8": Int8Screen, "bf16": Bf16Screen}[first](self.centroids)
+            self.screen_used = first
+        elif self.mode == "auto" and self.screen_used == "int8" and self.blocks == AUTO_BLOCKS and self.rescored_rows > AUTO_DOUBT * self.frames:
+            self._screen, self.screen_used = Bf16Screen(self.centroids), "bf16"
+        return self._screen
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        return self.label_many([features])[0]
+        """The units of one item's features; a frame holding NaN or Inf fails the item."""
+        labels = self.label_many([features])[0]
+        if len(labels) and labels.min() == MISSING:
+            from audiotok.errors import ItemError
 
-    def label_many(self, matrices: list[np.ndarray], norms: list[np.ndarray] | None = None) -> list[np.ndarray]:
-        """Labels for each matrix; matrices are packed into large products, never concatenated.
+            raise ItemError("features hold NaN or Inf")
+        return labels
 
-        norms: the row norms of each matrix, when the caller has them already.
-        """
-        self._norms = norms if norms is not None else [row_norms(m) for m in matrices] if self.mode == "screened" else None
+    def label_many(self, matrices: list[np.ndarray]) -> list[np.ndarray]:
+        """Labels for each matrix (MISSING where a frame is not finite); matrices are packed
+        into blocks of BLOCK rows, never concatenated whole."""
         out = [np.empty(len(m), dtype=np.int64) for m in matrices]
         pieces: list[tuple[int, int, int]] = []  # (matrix, first row, rows) filling the current block
         filled = 0
@@ -67,56 +89,182 @@ class NearestCentroid:
         return out
 
     def _run_block(self, matrices, pieces, rows, out):
-        torch = self.torch
-        with torch.inference_mode():
-            if self.mode == "fp32":
-                x = torch.from_numpy(np.concatenate([matrices[i][r : r + n] for i, r, n in pieces]).astype(np.float32, copy=False)).to(self.device)
-                labels = (x @ self.centroids.T - self.half_norms).argmax(1).cpu().numpy()
-            else:
-                labels = self._screened(matrices, pieces, rows)
+        if len(pieces) == 1:  # a whole block of one matrix: no copy
+            index, row, count = pieces[0]
+            block = np.ascontiguousarray(matrices[index][row : row + count], dtype=np.float32)
+        else:
+            block = self._block[:rows]
+            start = 0
+            for index, row, count in pieces:
+                block[start : start + count] = matrices[index][row : row + count]
+                start += count
+        labels = self._labels(block)
         start = 0
         for index, row, count in pieces:
             out[index][row : row + count] = labels[start : start + count]
             start += count
 
-    def _screened(self, matrices, pieces, rows):
-        torch = self.torch
-        norms = np.empty(rows, dtype=np.float32)
-        start = 0
-        for index, row, count in pieces:
-            part = matrices[index][row : row + count]
-            self.buffer[start : start + count, : self.dim].copy_(torch.from_numpy(part))  # converts to bf16 in the copy
-            norms[start : start + count] = self._norms[index][row : row + count]
-            start += count
-        scores = (self.buffer[:rows] @ self.augmented.T).float().numpy()
-        everywhere = np.arange(rows)
-        labels = scores.argmax(1)
-        best = scores[everywhere, labels]
-        scores[everywhere, labels] = -np.inf
-        runner_up = scores.max(1)
-        unsure = np.flatnonzero(best - runner_up <= 2 * (BF16_ERROR * norms * self.max_norm + self.slack))
+    def _labels(self, block: np.ndarray) -> np.ndarray:
+        if self.k == 1:
+            labels = np.zeros(len(block), dtype=np.int64)
+            labels[~np.isfinite(block).all(1)] = MISSING
+            return labels
+        screened = self._screen_for_block()(block)
+        if screened is None:
+            # NaN or Inf somewhere in the block: label the finite frames alone.
+            labels = np.full(len(block), MISSING, dtype=np.int64)
+            finite = np.flatnonzero(np.isfinite(block).all(1))
+            if len(finite):
+                labels[finite] = self._labels(np.ascontiguousarray(block[finite]))
+            return labels
+        scores, candidates, bound = screened
+        self.blocks += 1
+        self.frames += len(block)
+        labels = candidates[:, 0].astype(np.int64)
+        unsure = np.flatnonzero(scores[:, 0] - scores[:, 1] <= 2 * bound)
         if len(unsure):
-            exact = self._gather_rows(matrices, pieces, unsure)
-            labels[unsure] = (exact @ self.centroids.T - self.half_norms).argmax(1).numpy()
-            self.fallback_rows += len(unsure)
+            self.rescored_rows += len(unsure)
+            labels[unsure] = self._rescore(block[unsure], scores[unsure], candidates[unsure], bound[unsure])
         return labels
 
-    def _gather_rows(self, matrices, pieces, block_rows):
-        """The fp32 rows at these positions of the packed block."""
-        starts = np.cumsum([0] + [n for _, _, n in pieces])
-        which = np.searchsorted(starts, block_rows, side="right") - 1
-        rows = [matrices[pieces[p][0]][pieces[p][1] + r - starts[p]] for p, r in zip(which, block_rows, strict=True)]
-        return self.torch.from_numpy(np.stack(rows).astype(np.float32, copy=False))
+    def _rescore(self, frames: np.ndarray, scores: np.ndarray, candidates: np.ndarray, bound: np.ndarray) -> np.ndarray:
+        """float64 argmin of squared distances (fairseq's ApplyKmeans arithmetic; ties go to the lower
+        index) over the centroids within reach of the best: those the screen kept whose score is
+        within twice the bound of the best, or every centroid when the last kept one is in reach."""
+        x = frames.astype(np.float64)
+        reach = scores >= scores[:, :1] - 2 * bound[:, None]
+        every = reach[:, -1] & (self.k > scores.shape[1])
+        labels = np.empty(len(frames), dtype=np.int64)
+        if every.any():
+            part = x[every]
+            labels[every] = np.argmin((part**2).sum(1, keepdims=True) - 2 * part @ self._centroids64.T + self._squared_norms64, axis=1)
+        some = np.flatnonzero(~every)
+        if len(some):
+            # Candidates in centroid order; those out of reach become centroid k, a row of zeros at +inf.
+            chosen = np.sort(np.where(reach[some], candidates[some], self.k), axis=1)
+            padded = np.concatenate([self._centroids64, np.zeros((1, self.dim))])
+            norms = np.concatenate([self._squared_norms64, [np.inf]])
+            part = x[some]
+            distances = (part**2).sum(1, keepdims=True) - 2 * np.einsum("nd,ntd->nt", part, padded[chosen]) + norms[chosen]
+            labels[some] = chosen[np.arange(len(some)), distances.argmin(1)]
+        return labels
 
 
-def row_norms(matrix: np.ndarray) -> np.ndarray:
-    """Euclidean norm of each row (NaN or Inf where a row holds one)."""
-    import torch
+class Int8Screen:
+    """The two best int8 scores of each frame, and a bound on their error."""
 
-    return torch.linalg.vector_norm(torch.from_numpy(matrix), dim=1).numpy()
+    def __init__(self, centroids: np.ndarray):
+        from audiotok.units.onnx_session import make_session
+        from audiotok.units.screen_graph import GRAPH_FILE
+
+        # Symmetric int8 per centroid: q = round(c / scale), scale = max|c| / 127.
+        self.scales = np.maximum(np.abs(centroids).max(1), np.finfo(np.float32).tiny) / 127
+        quantised = np.clip(np.rint(centroids / self.scales[:, None]), -127, 127)
+        self.centroids_int8 = np.ascontiguousarray(quantised.T.astype(np.int8))
+        squared_norms = (centroids.astype(np.float64) ** 2).sum(1)
+        self.offsets = (-0.5 * squared_norms).astype(np.float32)
+        # Bound terms that depend on the centroids only.
+        rounded = quantised * self.scales[:, None]
+        self.max_rounded_l1 = float(np.abs(rounded).sum(1).max())
+        self.max_residual = float(np.sqrt(((centroids.astype(np.float64) - rounded) ** 2).sum(1)).max()) * (1 + 1e-6)
+        self.sqrt_dim = float(np.sqrt(centroids.shape[1]))
+        self.max_abs = float(np.abs(centroids).max())
+        self.max_offset = float(np.abs(self.offsets).max())
+        self.top = np.array([2], dtype=np.int64)
+        self.session = make_session(GRAPH_FILE, "cpu")
+
+    def __call__(self, block: np.ndarray, top: np.ndarray | None = None):
+        """(scores, centroids, bound): the `top` (2) best int8 scores of each frame, best first, their
+        centroids, and a bound per frame with |score - (x.c - |c|^2/2)| <= bound for every centroid;
+        None when a frame is not finite."""
+        feeds = {"frames": block, "centroids_int8": self.centroids_int8, "centroid_scales": self.scales, "offsets": self.offsets}
+        scores, candidates, step = self.session.run(None, feeds | {"top": self.top if top is None else top})
+        # The block's quantisation step (DynamicQuantizeLinear: its range / 255): NaN or Inf there
+        # when a frame holds one. Frames are rounded to the nearest step (error <= step / 2).
+        step = float(step) * (1 + 1e-6)
+        if not np.isfinite(step):
+            return None
+        # |x.c - x'.c'| <= |(x - x').c'| + |x.(c - c')| <= step/2 |c'|_1 + |x|_2 |c - c'|_2, x' and c' the rounded values.
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        bound = 0.5 * step * self.max_rounded_l1 + norms * self.max_residual
+        # Float rounding in the scaling and the offset: far below the quantisation error, bounded generously.
+        bound += 2.0**-20 * (np.abs(scores[:, 0]) + self.max_offset + (self.sqrt_dim * norms + block.shape[1] * step) * self.max_abs)
+        return scores, candidates, bound
 
 
-def open_assigner(bundle, device: str, exact_fp32: bool):
+class Fp32Screen:
+    """The two best fp32 scores of each frame (PyTorch, CPU or CUDA), and a bound on their error."""
+
+    def __init__(self, centroids: np.ndarray, device: str):
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.centroids = torch.from_numpy(centroids).to(device)
+        self.half_norms = 0.5 * (self.centroids * self.centroids).sum(1)
+        # Any summation order: |fl(x.c) - x.c| <= gamma_D |x|_2 |c|_2, gamma_D = D u / (1 - D u).
+        dim = centroids.shape[1]
+        self.gamma = dim * UNIT_ROUNDOFF / (1 - dim * UNIT_ROUNDOFF)
+        self.max_norm = float(np.sqrt((centroids.astype(np.float64) ** 2).sum(1)).max())
+        self.max_half_norm = float(self.half_norms.abs().max())
+
+    def __call__(self, block: np.ndarray, top: int = 4):
+        """(scores, centroids, bound) as Int8Screen gives them."""
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(block).to(self.device)
+            if not bool(torch.isfinite(x).all()):
+                return None
+            # TF32 would round the inputs to 10 bits: the bound assumes a true fp32 product.
+            allowed, torch.backends.cuda.matmul.allow_tf32 = torch.backends.cuda.matmul.allow_tf32, False
+            try:
+                scores, candidates = torch.topk(x @ self.centroids.T - self.half_norms, min(top, len(self.centroids)), dim=1)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = allowed
+            norms = torch.linalg.vector_norm(x, dim=1)
+            scores, candidates, norms = scores.cpu().numpy(), candidates.cpu().numpy(), norms.cpu().numpy().astype(np.float64)
+        # The product's error, the rounding of |c|^2/2 and of the subtraction, with a factor 2 to spare.
+        bound = 2 * (self.gamma * norms * self.max_norm + 4 * UNIT_ROUNDOFF * (np.abs(scores[:, 0]) + self.max_half_norm))
+        return scores, candidates, bound
+
+
+BF16_ROUNDOFF = 2.0**-8  # bf16 keeps 8 significant bits
+
+
+class Bf16Screen:
+    """The two best bf16 scores of each frame (PyTorch on the CPU: oneDNN's bf16 product), and a bound."""
+
+    def __init__(self, centroids: np.ndarray):
+        import torch
+
+        self.torch = torch
+        c = torch.from_numpy(centroids)
+        half_norms = 0.5 * (c * c).sum(1)
+        # One product gives x.c - |c|^2/2: x carries a trailing 1, c a trailing -|c|^2/2.
+        self.augmented = torch.cat([c, -half_norms[:, None]], 1).bfloat16()
+        self.dim = centroids.shape[1]
+        # x and c rounded to bf16 (u each), the fp32 sum of dim + 1 terms, the bf16 result (u again):
+        # |score - true| <= (3u + 3u^2 + 2 gamma) |x|_2 max|c|_2 + (2u + 2 gamma) max |c|^2/2, u = 2^-8.
+        u, gamma = BF16_ROUNDOFF, 2 * (self.dim + 1) * UNIT_ROUNDOFF
+        self.per_norm = (3 * u + 3 * u * u + 2 * gamma) * float(c.double().norm(dim=1).max())
+        self.slack = (2 * u + 2 * gamma) * float(half_norms.double().abs().max()) + 1e-30
+        self.buffer = torch.ones((NearestCentroid.BLOCK, self.dim + 1), dtype=torch.bfloat16)
+
+    def __call__(self, block: np.ndarray, top: int = 4):
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(block)
+            norms = torch.linalg.vector_norm(x, dim=1)
+            if not bool(torch.isfinite(norms).all()) and not bool(torch.isfinite(x).all()):
+                return None
+            rows = len(block)
+            self.buffer[:rows, : self.dim].copy_(x)  # converts to bf16 in the copy
+            scores, candidates = torch.topk(self.buffer[:rows] @ self.augmented.T, min(top, len(self.augmented)), dim=1)
+            scores, candidates, norms = scores.float().numpy(), candidates.numpy(), norms.numpy().astype(np.float64)
+        return scores, candidates, self.per_norm * norms + self.slack
+
+
+def open_assigner(bundle, device: str, screen: str = "auto"):
     from audiotok.device import resolve as resolve_device
 
-    return NearestCentroid(bundle.centroids, resolve_device(device), "fp32" if exact_fp32 else "screened")
+    return NearestCentroid(bundle.centroids, resolve_device(device), screen)

@@ -32,21 +32,19 @@ def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
         )
 
 
-def quantize_table(
-    command, bundle_dir, features, output, output_format, dedup, durations, device, exact_fp32, min_success, force, recipe_file=None, shard=None
-):
+def quantize_table(command, bundle_dir, features, output, output_format, dedup, durations, device, screen, min_success, force, recipe_file=None, shard=None):
     from audiotok.engine import items as engine
     from audiotok.errors import ItemError
     from audiotok.io.digests import model_digest
     from audiotok.io.outputs import make_signature
     from audiotok.io.tables import read_matrices
     from audiotok.io.unit_writer import UnitWriter
-    from audiotok.units.assign import open_assigner, row_norms
+    from audiotok.units.assign import MISSING, open_assigner
     from audiotok.units.bundle import Bundle
 
     bundle = Bundle.load(bundle_dir)
     check_recipes(bundle, features, recipe_file)
-    assigner = open_assigner(bundle, device, exact_fp32)
+    assigner = open_assigner(bundle, device, screen)
     arguments = {"bundle": str(bundle_dir), "bundle_content": model_digest(str(bundle_dir))}
     arguments |= {"features": features, "format": output_format, "dedup": dedup, "durations": durations}
     signature = make_signature(command, **arguments, **({"shard": shard} if shard else {}))
@@ -55,14 +53,14 @@ def quantize_table(
 
     def results():
         """Units in input order; utterances are labelled together in blocks of BLOCK_FRAMES."""
-        pending: list[tuple[str, np.ndarray, np.ndarray]] = []  # key, features, row norms
+        pending: list[tuple[str, np.ndarray]] = []
         pending_frames = 0
 
         def flush():
-            labels = assigner.label_many([m for _, m, _ in pending], [n for _, _, n in pending])
-            done = [(key, units) for (key, _, _), units in zip(pending, labels, strict=True)]
+            labels = assigner.label_many([m for _, m in pending])
+            for (key, _), units in zip(pending, labels, strict=True):
+                yield key, ItemError("features hold NaN or Inf") if len(units) and units.min() == MISSING else units
             pending.clear()
-            return done
 
         for key, matrix in matrices:
             matrix = np.asarray(matrix, dtype=np.float32)
@@ -72,13 +70,7 @@ def quantize_table(
             if len(matrix) == 0:
                 yield key, ItemError("no frames")
                 continue
-            # The row norms serve the bf16 error bound, and are finite unless a feature is not
-            # (or they overflow): one pass for both.
-            norms = row_norms(matrix)
-            if not np.all(np.isfinite(norms)) and not np.all(np.isfinite(matrix)):
-                yield key, ItemError("features hold NaN or Inf")
-                continue
-            pending.append((key, matrix, norms))
+            pending.append((key, matrix))
             pending_frames += len(matrix)
             if pending_frames >= BLOCK_FRAMES:
                 yield from flush()
@@ -87,5 +79,5 @@ def quantize_table(
 
     writer = UnitWriter(output, output_format, dedup, durations, signature, force, bundle.units_recipe(dedup))
     engine.run(command, writer, results(), writer.write, min_success=min_success)
-    if assigner.mode == "screened":
-        log.debug("frames re-scored in fp32 after bf16 screening: %d", assigner.fallback_rows)
+    if assigner.frames:
+        log.debug("frames the %s screen left in doubt, scored again in float64: %d of %d", assigner.screen_used, assigner.rescored_rows, assigner.frames)

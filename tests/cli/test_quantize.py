@@ -44,7 +44,7 @@ def test_stdin_to_text_units(cli, setup):
     assert "stdin: the features are not checked against the recipe of" in warning and "pass --recipe FILE.recipe.json" in warning
     checked = cli("quantize", setup / "km", "--recipe", recipe_sidecar(setup / "f.ark"), input=(setup / "f.ark").read_bytes())
     assert checked.returncode == 0 and checked.text == result.text and warnings(checked.stderr) == []
-    by_scp = cli("quantize", setup / "km", f"scp:{setup}/f.scp", "--fp32")
+    by_scp = cli("quantize", setup / "km", f"scp:{setup}/f.scp", "--screen", "fp32")
     assert by_scp.text == result.text and warnings(by_scp.stderr) == []
 
 

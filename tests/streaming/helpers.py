@@ -44,7 +44,7 @@ def offline_units(bundle_dir: Path, samples: np.ndarray, model=None) -> np.ndarr
 
     bundle = Bundle.load(bundle_dir)
     backend = backend_from_recipe(bundle.recipe, "cpu", "float32", model)
-    return open_assigner(bundle, "cpu", exact_fp32=False)(backend([samples])[0])
+    return open_assigner(bundle, "cpu")(backend([samples])[0])
 
 
 def feed_in_pieces(engine, session, samples: np.ndarray, sizes) -> np.ndarray:

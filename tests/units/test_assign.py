@@ -20,11 +20,12 @@ def test_screened_labels_equal_the_exact_argmin(dim, k):
     pairs = rng.integers(0, k, (500, 2))
     between = (0.5 * (centroids[pairs[:, 0]] + centroids[pairs[:, 1]]) + 1e-3 * rng.standard_normal((500, dim))).astype(np.float32)
     x = np.concatenate([near, between])
-    screened = NearestCentroid(centroids)
-    labels = screened(x)
-    np.testing.assert_array_equal(labels, reference_labels(x, centroids))
-    np.testing.assert_array_equal(NearestCentroid(centroids, mode="fp32")(x), labels)
-    assert screened.fallback_rows >= 400  # the near ties were re-scored in fp32
+    expected = reference_labels(x, centroids)
+    for screen in ("auto", "bf16", "int8", "fp32"):
+        assigner = NearestCentroid(centroids, mode=screen)
+        np.testing.assert_array_equal(assigner(x), expected, err_msg=screen)
+        if screen != "fp32":
+            assert assigner.rescored_rows >= 400  # the near ties were scored again in float64
 
 
 def test_blocks_and_tiny_inputs():
@@ -40,3 +41,52 @@ def test_run_lengths():
     units, durations = run_lengths(np.array([5, 5, 5, 2, 2, 7, 5, 5]))
     assert units.tolist() == [5, 2, 7, 5] and durations.tolist() == [3, 2, 1, 2]
     assert [a.tolist() for a in run_lengths(np.array([], dtype=np.int64))] == [[], []]
+
+
+@pytest.mark.parametrize("screen_kind", ["int8", "bf16", "fp32"])
+@pytest.mark.parametrize("shape", ["gaussian", "non-negative", "outlier dimensions", "tiny", "huge"])
+def test_the_screens_error_bound_holds_for_every_centroid(shape, screen_kind):
+    """A screen's bound covers the true error of every score it gives: the labels' exactness rests on it."""
+    from audiotok.units.assign import Bf16Screen, Fp32Screen, Int8Screen
+
+    rng = np.random.default_rng(7)
+    dim, k = 96, 64
+    x = rng.standard_normal((3000, dim))
+    if shape == "non-negative":
+        x = np.maximum(x, 0) ** 2
+    elif shape == "outlier dimensions":
+        x[:, :3] *= 50
+    scale = {"tiny": 1e-4, "huge": 1e4}.get(shape, 1.0)
+    x = (x * scale).astype(np.float32)
+    centroids = (x[rng.choice(len(x), k, replace=False)] + 0.1 * scale * rng.standard_normal((k, dim))).astype(np.float32)
+    if screen_kind == "int8":
+        scores, candidates, bound = Int8Screen(centroids)(x, np.array([k]))
+    else:
+        scores, candidates, bound = (Bf16Screen(centroids) if screen_kind == "bf16" else Fp32Screen(centroids, "cpu"))(x, k)
+    every = np.empty_like(scores, dtype=np.float64)
+    np.put_along_axis(every, candidates, scores, axis=1)
+    c = centroids.astype(np.float64)
+    exact = x.astype(np.float64) @ c.T - 0.5 * (c**2).sum(1)
+    error = np.abs(every - exact)
+    assert np.all(error <= bound[:, None]), f"largest error / bound: {(error / bound[:, None]).max():.3f}"
+    assert np.median(error.max(1) / bound) > {"int8": 0.05, "bf16": 0.01, "fp32": 1e-4}[screen_kind]  # and the bound is not vacuous
+
+
+def test_frames_with_nan_or_inf_get_no_label_and_the_others_theirs():
+    rng = np.random.default_rng(3)
+    centroids = rng.standard_normal((10, 16)).astype(np.float32)
+    x = rng.standard_normal((50, 16)).astype(np.float32)
+    x[4, 2], x[30, 0] = np.nan, np.inf
+    for mode in ("auto", "bf16", "int8", "fp32"):
+        labels = NearestCentroid(centroids, mode=mode).label_many([x[:25], x[25:]])
+        expected = reference_labels(np.nan_to_num(x), centroids)
+        expected[[4, 30]] = -1
+        np.testing.assert_array_equal(np.concatenate(labels), expected)
+        with pytest.raises(Exception, match="features hold NaN or Inf"):
+            NearestCentroid(centroids, mode=mode)(x)
+
+
+def test_the_shipped_screen_graph_is_the_one_the_builder_makes():
+    from audiotok.units.screen_graph import GRAPH_FILE, build
+
+    assert GRAPH_FILE.read_bytes() == build(), "rebuild it: python -m audiotok.units.screen_graph"
