@@ -1,17 +1,26 @@
-"""quantize through the CLI vs in-memory baselines, measured in one run on the same data.
+"""quantize through the CLI vs sklearn and faiss on frames already in memory, alternated, same data.
 
-    .venv/bin/python bench/bench_quantize.py [--frames 400000] [--utt-frames 500]
+    .venv/bin/python bench/bench_quantize.py [--frames 2000000] [--frames-large 2000000] [--rounds 3] [--profile]
 
-For D=768 K=500 and D=1280 K=4096: a feature archive of Gaussian-mixture
-frames is piped into `audiotok quantize BUNDLE` (binary ark on stdin, text
-units on stdout, process start-up included) and compared with fairseq's
-ApplyKmeans in NumPy and sklearn's KMeans.predict on the frames already in
-memory. Prints frames/s, the speed ratios and the fraction of identical
-labels; then the peak memory of the CLI for a corpus and one 4x larger.
+For D=768 K=500 and D=1280 K=4096 a Kaldi archive of Gaussian-mixture frames (500-frame
+utterances, written in chunks: never whole in memory), and with --real-features the frames of a
+real feature archive (K=500 centroids fitted on them; the frames repeated up to --frames: real
+features leave many more frames in doubt than a mixture's well-separated clusters), is piped into
+`audiotok quantize BUNDLE`:
+binary ark on stdin, text units on stdout, process start-up included. The peers get the same
+frames as one in-memory float32 array and do no I/O: sklearn's `KMeans.predict` and faiss's
+`IndexFlatL2.search` (k=1), both on every core. Rounds alternate the three.
+
+Labels: the CLI's are compared with a float64 argmin of squared distances (fairseq's
+ApplyKmeans arithmetic) on a seeded sample of 100k frames, and with sklearn's on every frame;
+where those two differ, the float64 distances of that frame decide who was right.
+Also printed: start-up on an empty archive, peak RSS for a corpus and one four times larger
+(constant if it streams), and with --profile the time split of one CLI run (cProfile).
 """
 
 import argparse
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -19,123 +28,232 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import Results, alternate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audiotok.units.bundle import Bundle  # noqa: E402
 
+UTTERANCE = 500  # frames an utterance: 10 s at 50 Hz
+CHUNK = 100_000
 
-def mixture(frames, dim, k, seed):
+
+def mixture(frames: int, dim: int, k: int, seed: int):
+    """Centroids, and a generator of frame chunks drawn around them (the same frames each call)."""
     rng = np.random.default_rng(seed)
-    means = rng.standard_normal((k, dim)).astype(np.float32)
-    x = means[rng.integers(0, k, frames)] + 0.7 * rng.standard_normal((frames, dim)).astype(np.float32)
-    centroids = means + 0.1 * rng.standard_normal((k, dim)).astype(np.float32)
-    return x.astype(np.float32), centroids
+    means = rng.standard_normal((k, dim), dtype=np.float32)
+    centroids = means + 0.1 * rng.standard_normal((k, dim), dtype=np.float32)
+
+    def chunks():
+        draw = np.random.default_rng(seed + 1)
+        for start in range(0, frames, CHUNK):
+            n = min(CHUNK, frames - start)
+            yield means[draw.integers(0, k, n)] + 0.7 * draw.standard_normal((n, dim), dtype=np.float32)
+
+    return centroids, chunks
 
 
-def write_ark(path, x, utt_frames):
-    from kaldiio.matio import write_array
-
+def write_ark(path: Path, chunks, prefix: str = "utt") -> None:
+    number = 0
     with open(path, "wb") as handle:
-        for i, begin in enumerate(range(0, len(x), utt_frames)):
-            handle.write(f"utt{i:07d} ".encode())
-            write_array(handle, x[begin : begin + utt_frames])
+        for x in chunks():
+            for start in range(0, len(x), UTTERANCE):
+                m = x[start : start + UTTERANCE]
+                handle.write(f"{prefix}{number:08d} ".encode() + b"\0BFM \4" + struct.pack("<i", len(m)) + b"\4" + struct.pack("<i", m.shape[1]) + m.tobytes())
+                number += 1
 
 
-def fairseq_apply_kmeans(x, centroids):
-    """fairseq examples/hubert/simple_kmeans/dump_km_label.py ApplyKmeans, NumPy path."""
-    c_np = centroids.T
-    cnorm = (c_np**2).sum(0, keepdims=True)
-    dist = (x**2).sum(1, keepdims=True) - 2 * np.matmul(x, c_np) + cnorm
-    return np.argmin(dist, axis=1)
+def cli_command(bundle: Path) -> list[str]:
+    return [sys.executable, "-m", "audiotok", "-v", "quantize", str(bundle)]
 
 
-def run_cli(bundle, ark):
-    """Seconds, labels and peak RSS (MB) of `audiotok quantize BUNDLE < ark > units`.
+DOUBT = {}  # the CLI's last report of the frames its screen left in doubt
 
-    GNU time measures the peak: a child's own rusage would include this process's memory,
-    which Linux carries over a fork and exec.
-    """
+
+def run_cli(bundle: Path, ark: Path, wrapper: list[str] = ()) -> tuple[float, np.ndarray]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with open(ark, "rb") as stdin, tempfile.TemporaryFile() as stdout, tempfile.NamedTemporaryFile("r") as peak:
+    with open(ark, "rb") as stdin, tempfile.TemporaryFile() as stdout:
         start = time.perf_counter()
-        command = ["/usr/bin/time", "-f", "%M", "-o", peak.name, sys.executable, "-m", "audiotok", "-q", "quantize", str(bundle)]
-        subprocess.run(command, stdin=stdin, stdout=stdout, env=env, check=True)
+        done = subprocess.run([*wrapper, *cli_command(bundle)], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env)
         seconds = time.perf_counter() - start
+        if done.returncode:
+            raise SystemExit(f"audiotok quantize failed:\n{done.stderr.decode()}")
+        DOUBT["line"] = next((line for line in done.stderr.decode().splitlines() if "left in doubt" in line), "")
         stdout.seek(0)
-        text = stdout.read().decode()
-        peak_mb = int(peak.read().split()[-1]) / 1024
-    labels = np.concatenate([np.array(line.split()[1:], dtype=np.int64) for line in text.splitlines()])
-    return seconds, labels, peak_mb
+        lines = stdout.read().split(b"\n")
+    labels = np.array(b" ".join(line.partition(b" ")[2] for line in lines if line).split(), dtype=np.int64)
+    return seconds, labels
 
 
-def tmp_empty_run():
+def peak_rss_mb(bundle: Path, ark: Path) -> float:
+    """Peak RSS of the CLI, measured by GNU time (a child's rusage would count this process too)."""
+    with tempfile.NamedTemporaryFile("r") as peak:
+        run_cli(bundle, ark, ["/usr/bin/time", "-f", "%M", "-o", peak.name])
+        return int(peak.read().split()[-1]) / 1024
+
+
+def startup_seconds(rounds: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         Bundle(np.eye(2, dtype=np.float32), {"dim": 2}, {}).save(Path(tmp) / "km")
         (Path(tmp) / "empty.ark").write_bytes(b"")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "audiotok", "-q", "quantize", "--min-success", "0", str(Path(tmp) / "km"), f"ark:{tmp}/empty.ark"],
-            env=env,
-            capture_output=True,
-        )
-        return time.perf_counter() - start
+        command = [*cli_command(Path(tmp) / "km"), f"ark:{tmp}/empty.ark", "--min-success", "0"]
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            subprocess.run(command, env=env, capture_output=True)
+            times.append(time.perf_counter() - start)
+        return times
 
 
-def best(fn, repeat=2):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
+def float64_argmin(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    c = c.astype(np.float64)
+    norms = (c**2).sum(1)
+    out = []
+    for start in range(0, len(x), 4096):
+        part = x[start : start + 4096].astype(np.float64)
+        out.append(np.argmin((part**2).sum(1, keepdims=True) - 2 * part @ c.T + norms, axis=1))
+    return np.concatenate(out)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=400000)
-    parser.add_argument("--utt-frames", type=int, default=500, help="frames per utterance in the archive (10 s at 50 Hz)")
-    args = parser.parse_args()
+def check_labels(results: Results, case: str, x: np.ndarray, c: np.ndarray, ours: np.ndarray, sklearn: np.ndarray) -> None:
+    sample = np.sort(np.random.default_rng(0).choice(len(x), min(len(x), 100_000), replace=False))
+    same64 = float(np.mean(float64_argmin(x[sample], c) == ours[sample]))
+    results.fact(case, "identical to a float64 argmin (100k-frame sample)", f"{same64:.6%}")
+    differ = np.flatnonzero(ours != sklearn)
+    if len(differ):
+        right = float64_argmin(x[differ], c)
+        ours_right = int(np.sum(right == ours[differ]))
+        results.fact(case, "frames where CLI and sklearn differ", f"{len(differ)} of {len(x)}: float64 sides with the CLI in {ours_right}")
+    else:
+        results.fact(case, "frames where CLI and sklearn differ", f"0 of {len(x)}")
+
+
+def profile_split(bundle: Path, ark: Path) -> None:
+    """Where one CLI run spends its time, from cProfile, in the stages of the quantize path."""
+    import pstats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        profile = f"{tmp}/cli.prof"
+        with open(ark, "rb") as stdin:
+            start = time.perf_counter()
+            command = [sys.executable, "-m", "cProfile", "-o", profile, *cli_command(bundle)[1:]]
+            subprocess.run(command, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+            wall = time.perf_counter() - start
+        stats = pstats.Stats(profile).stats
+    stages = {
+        "int8 product + top-2 + L1 (onnxruntime)": ("~", "<built-in method onnxruntime.capi.onnxruntime_pybind11_state.run>"),
+        "exact float64 re-scoring": ("assign.py", "_rescore"),
+        "block min/max (NaN check, quantisation step)": ("assign.py", "_labels"),
+        "packing utterances into blocks": ("assign.py", "_run_block"),
+        "archive reading and parsing": ("archives.py", "ark_entries"),
+        "text formatting and writing": ("unit_writer.py", "write"),
+    }
+    seconds = {}
+    for name, (file_part, function) in stages.items():
+        seconds[name] = sum(v[3] for (file, _, func), v in stats.items() if file_part in file and func == function)  # cumulative
+    # Nested stages: report each one's own share.
+    seconds["block min/max (NaN check, quantisation step)"] -= seconds["int8 product + top-2 + L1 (onnxruntime)"] + seconds["exact float64 re-scoring"]
+    seconds["packing utterances into blocks"] -= sum(seconds[n] for n in list(stages)[:3])
+    accounted = sum(seconds.values())
+    print(f"\n  time split of one CLI run (cProfile, {wall:.2f} s wall including start-up):")
+    for name, value in seconds.items():
+        print(f"    {name:<48} {value:7.2f} s  {value / wall:6.1%}")
+    print(f"    {'start-up, imports and the rest':<48} {wall - accounted:7.2f} s  {(wall - accounted) / wall:6.1%}")
+
+
+def real_features(ark: str, k: int, frames: int):
+    """Centroids fitted on the frames of a real feature archive, and those frames repeated up to `frames`."""
+    import kaldiio
+
+    from audiotok.units.kmeans import fit_kmeans
+
+    real = np.concatenate([m for _, m in kaldiio.load_ark(ark)]).astype(np.float32)
+    centroids = fit_kmeans(real, k, seed=0).centroids
+
+    def chunks():
+        for start in range(0, frames, len(real)):
+            yield real[: min(len(real), frames - start)]
+
+    return centroids, chunks
+
+
+def bench_case(results: Results, tmp: Path, dim: int, k: int, frames: int, rounds: int, profile: bool, real: str | None = None) -> None:
+    import faiss
     from sklearn.cluster import KMeans
 
-    empty = tmp_empty_run()
-    print(f"CLI start-up (an empty archive): {empty:.2f} s, included below\n")
-    print(
-        f"{'D':>5} {'K':>5} {'frames':>8} {'CLI fr/s':>10} {'numpy fr/s':>11} {'sklearn fr/s':>13} {'CLI/numpy':>10} {'CLI/sklearn':>12} {'same as numpy':>14}"
+    if real:
+        centroids, chunks = real_features(real, k, frames)
+        dim = centroids.shape[1]
+        case = f"real features ({Path(real).name}) D={dim} K={k}, {frames:,} frames"
+    else:
+        centroids, chunks = mixture(frames, dim, k, seed=dim)
+        case = f"mixture D={dim} K={k}, {frames:,} frames"
+    Bundle(centroids, {"dim": dim}, {}).save(tmp / "km")
+    ark = tmp / "f.ark"
+    write_ark(ark, chunks)
+    x = np.concatenate(list(chunks()))
+    km = KMeans(n_clusters=k)  # fitted by hand: predict needs only the centres
+    km.cluster_centers_, km.n_features_in_, km._n_threads = centroids, dim, os.cpu_count()
+    index = faiss.IndexFlatL2(dim)
+    index.add(centroids)
+    timings = alternate(
+        {
+            "audiotok quantize (CLI)": lambda: run_cli(tmp / "km", ark),
+            "sklearn KMeans.predict": lambda: km.predict(x),
+            "faiss IndexFlatL2.search": lambda: index.search(x, 1)[1][:, 0],
+        },
+        rounds,
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    results.ratio(case, timings, ours="audiotok quantize (CLI)", peer="sklearn KMeans.predict", target=1.5, unit_of_work=frames, unit="frames")
+    results.ratio(
+        case,
+        {n: timings[n] for n in ("audiotok quantize (CLI)", "faiss IndexFlatL2.search")},
+        "audiotok quantize (CLI)",
+        "faiss IndexFlatL2.search",
+        target=1.5,
+    )
+    check_labels(results, case, x, centroids, timings["audiotok quantize (CLI)"].last, timings["sklearn KMeans.predict"].last)
+    results.fact(case, "screen and frames left in doubt", DOUBT.get("line", "").partition("DEBUG audiotok: ")[2])
+    x = None  # the frames go before the profiled run
+    if profile:
+        profile_split(tmp / "km", ark)
+    ark.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=2_000_000, help="frames for D=768 K=500")
+    parser.add_argument("--frames-large", type=int, default=2_000_000, help="frames for D=1280 K=4096")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print the time split of one CLI run per case")
+    parser.add_argument("--real-features", metavar="ARK", help="also a real feature archive (e.g. extract-feats output), K=500, repeated to --frames")
+    parser.add_argument("--tmp", default=None, help="where the archives go (several GB at the default sizes)")
+    args = parser.parse_args()
+    results = Results("quantize")
+    startup = startup_seconds(max(3, args.rounds))
+    results.fact(
+        "start-up", "CLI on an empty archive (median of rounds)", f"{np.median(startup):.2f} s (spread {min(startup):.2f}..{max(startup):.2f}), target <= 1.0 s"
+    )
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp = Path(tmp)
-        for dim, k in ((768, 500), (1280, 4096)):
-            frames = args.frames if k <= 1000 else args.frames // 4
-            x, centroids = mixture(frames, dim, k, seed=dim)
-            Bundle(centroids, {"dim": dim}, {}).save(tmp / "km")
-            write_ark(tmp / "f.ark", x, args.utt_frames)
-            numpy_t, reference = best(lambda: fairseq_apply_kmeans(x, centroids))
-            km = KMeans(n_clusters=k)  # fitted by hand: predict needs only the centres
-            km.cluster_centers_, km.n_features_in_, km._n_threads = centroids, dim, os.cpu_count()
-            sklearn_t, _ = best(lambda: km.predict(x))
-            cli_t, labels, _ = run_cli(tmp / "km", tmp / "f.ark")
-            same = float(np.mean(labels == reference))
-            print(
-                f"{dim:>5} {k:>5} {frames:>8} {frames / cli_t:>10.0f} {frames / numpy_t:>11.0f} "
-                f"{frames / sklearn_t:>13.0f} {numpy_t / cli_t:>9.2f}x {sklearn_t / cli_t:>11.2f}x {same:>14.6f}"
-            )
-        # Peak memory of the CLI for a corpus and one four times larger: constant if it streams.
-        x, centroids = mixture(args.frames // 4, 768, 500, seed=1)
+        bench_case(results, tmp, 768, 500, args.frames, args.rounds, args.profile)
+        if args.frames_large:
+            bench_case(results, tmp, 1280, 4096, args.frames_large, args.rounds, args.profile)
+        if args.real_features:
+            bench_case(results, tmp, 0, 500, args.frames, args.rounds, args.profile, real=args.real_features)
+        # Peak memory for a corpus and one four times larger: constant if it streams.
+        centroids, chunks = mixture(100_000, 768, 500, seed=1)
         Bundle(centroids, {"dim": 768}, {}).save(tmp / "km")
-        peaks = []
-        for copies in (1, 4):
-            with open(tmp / "f.ark", "wb"):
-                pass
-            for c in range(copies):
-                write_ark(tmp / "part.ark", x, args.utt_frames)
-                data = (tmp / "part.ark").read_bytes().replace(b"utt", f"c{c}u".encode())
-                with open(tmp / "f.ark", "ab") as handle:
-                    handle.write(data)
-            peaks.append(run_cli(tmp / "km", tmp / "f.ark")[2])
-        print(f"\nCLI peak RSS: {peaks[0]:.0f} MB for {args.frames // 4} frames, {peaks[1]:.0f} MB for {args.frames} frames (ratio {peaks[1] / peaks[0]:.2f})")
+        write_ark(tmp / "small.ark", chunks)
+        with open(tmp / "large.ark", "wb") as large:
+            for copy in range(4):
+                write_ark(tmp / "part.ark", chunks, prefix=f"c{copy}u")
+                large.write((tmp / "part.ark").read_bytes())
+        small, big = peak_rss_mb(tmp / "km", tmp / "small.ark"), peak_rss_mb(tmp / "km", tmp / "large.ark")
+        results.fact("memory", "CLI peak RSS, 100k frames vs 400k frames", f"{small:.0f} MB vs {big:.0f} MB (ratio {big / small:.2f})")
 
 
 if __name__ == "__main__":
