@@ -313,6 +313,8 @@ class Check:
     def extract(self, device: str, data: Path, seconds: float, model: Path) -> None:
         """CLI float32 and bfloat16 vs the per-utterance transformers loop, alternated `rounds` times."""
         check = f"extract-feats HuBERT-{self.args.encoder} L{self.args.layer}"
+        if device != "cpu" and self.reference_units is None:
+            raise RowError("no CPU float32 units to compare with: the CPU extraction failed")
         outputs = {dtype: self.work / f"feats_{device}_{dtype}" for dtype in ("float32", "bfloat16")}
         memory = {}
 
@@ -468,7 +470,7 @@ class Check:
         model = Path(self.args.s3_model) if self.args.s3_model else save_s3(self.work / "s3")
         check = f"s3-extract {'(' + model.name + ')' if self.args.s3_model else '(small test model, not a real S3)'}"
         devices = ["cpu"] + (["cuda"] if self.cuda else [])
-        if self.cuda:
+        if self.cuda and model.suffix == ".onnx":
             self.check_cuda_provider(model)
         outputs = {device: self.work / f"s3_{device}.txt" for device in devices}
         memory = {}
@@ -517,6 +519,8 @@ class Check:
 
         import soundfile as sf
 
+        if self.bundle is None:
+            raise RowError("no bundle: the CPU extraction failed")
         count = self.args.shards * self.args.per_shard
         keys = list(utterances)[:count]
         if len(keys) < count:
@@ -622,10 +626,14 @@ def main() -> int:
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu_check.")))
-        work.mkdir(parents=True, exist_ok=True)
         check = Check(args, work, cuda)
-        model = save_hubert(work / f"hubert-{args.encoder}", args.encoder)
-        utterances, all_data, cpu_data = write_corpus(work / "corpus", args.seconds if cuda else args.cpu_seconds, args.cpu_seconds)
+        try:  # what every part needs: without it there is no row to show
+            work.mkdir(parents=True, exist_ok=True)
+            model = save_hubert(work / f"hubert-{args.encoder}", args.encoder)
+            utterances, all_data, cpu_data = write_corpus(work / "corpus", args.seconds if cuda else args.cpu_seconds, args.cpu_seconds)
+        except Exception as err:  # noqa: BLE001 - one line, as every failure of the check
+            print(f"error: setting up the check in {work} failed: {type(err).__name__}: {err}", file=sys.stderr)
+            return 1
         cpu_seconds, all_seconds = table_seconds(cpu_data, utterances), table_seconds(all_data, utterances)
         print(f"gpu_check: HuBERT-{args.encoder} random weights, layer {args.layer}; CPU runs on {cpu_seconds:.0f} s of audio", file=sys.stderr)
         check.part("extract-feats cpu", "fp32, bf16, loop", lambda: check.extract("cpu", cpu_data, cpu_seconds, model))
