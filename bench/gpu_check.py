@@ -126,6 +126,11 @@ class GpuMemory:
         return max(self.peak - self.base, 0) if self.enabled else 0
 
 
+def num(value: float) -> str:
+    """A rate to read at a glance: thousands separated, three significant digits below 100."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def gib(nbytes: int, how: str) -> str:
     return f"{nbytes / 2**30:.2f} GiB ({how})"
 
@@ -351,7 +356,7 @@ class Check:
             timing = timings[names[dtype]]
             share, frames = identical(units[dtype], self.reference_units)
             row = Row(check, names[dtype] + (" (per utterance)" if dtype == "loop" else " (CLI)"))
-            row.speed = f"{seconds / timing.median:,.0f}x real time [{seconds / max(timing.seconds):,.0f}..{seconds / min(timing.seconds):,.0f}]"
+            row.speed = f"{num(seconds / timing.median)}x real time [{num(seconds / max(timing.seconds))}..{num(seconds / min(timing.seconds))}]"
             if not timing.outputs[-1]:
                 row.speed += " incl. start-up"
             if dtype != "loop":
@@ -450,7 +455,7 @@ class Check:
         for device in devices:
             timing = timings[f"quantize {device}"]
             row = Row(check, f"{device}, {frames:,} frames")
-            row.speed = f"{frames / timing.median:,.0f} frames/s [{frames / max(timing.seconds):,.0f}..{frames / min(timing.seconds):,.0f}]"
+            row.speed = f"{num(frames / timing.median)} frames/s [{num(frames / max(timing.seconds))}..{num(frames / min(timing.seconds))}]"
             row.speed += " start-up subtracted" if timing.outputs[-1] else " incl. start-up"
             if device == "cuda":
                 cpu = timings["quantize cpu"]
@@ -489,7 +494,7 @@ class Check:
         for device in devices:
             timing = timings[f"s3 {device}"]
             row = Row(check, f"{device} provider" if device == "cuda" else "cpu")
-            row.speed = f"{seconds / timing.median:,.0f}x real time" + ("" if timing.outputs[-1] else " incl. start-up")
+            row.speed = f"{num(seconds / timing.median)}x real time" + ("" if timing.outputs[-1] else " incl. start-up")
             if device == "cuda":
                 share, total = identical(tokens["cuda"], tokens["cpu"])
                 row.peer = f"{timings['s3 cpu'].median / timing.median:.2f}x the CPU"
