@@ -46,7 +46,8 @@ def test_run_lengths():
 @pytest.mark.parametrize("screen_kind", ["int8", "bf16", "fp32"])
 @pytest.mark.parametrize("shape", ["gaussian", "non-negative", "outlier dimensions", "tiny", "huge"])
 def test_the_screens_error_bound_holds_for_every_centroid(shape, screen_kind):
-    """A screen's bound covers the true error of every score it gives: the labels' exactness rests on it."""
+    """A screen's bound covers the true error of every score it gives (up to a constant a frame):
+    the labels' exactness rests on it."""
     from audiotok.units.assign import Bf16Screen, Fp32Screen, Int8Screen
 
     rng = np.random.default_rng(7)
@@ -67,9 +68,12 @@ def test_the_screens_error_bound_holds_for_every_centroid(shape, screen_kind):
     np.put_along_axis(every, candidates, scores, axis=1)
     c = centroids.astype(np.float64)
     exact = x.astype(np.float64) @ c.T - 0.5 * (c**2).sum(1)
-    error = np.abs(every - exact)
-    assert np.all(error <= bound[:, None]), f"largest error / bound: {(error / bound[:, None]).max():.3f}"
-    assert np.median(error.max(1) / bound) > {"int8": 0.05, "bf16": 0.01, "fp32": 1e-4}[screen_kind]  # and the bound is not vacuous
+    # Scores may be off by one constant per frame (a centring): what counts is that some constant
+    # brings every centroid's score within the bound, i.e. the errors' spread is <= 2 bounds.
+    error = every - exact
+    spread = (error.max(1) - error.min(1)) / 2
+    assert np.all(spread <= bound), f"largest error / bound: {(spread / bound).max():.3f}"
+    assert np.median(spread / bound) > {"int8": 0.05, "bf16": 0.01, "fp32": 1e-4}[screen_kind]  # and the bound is not vacuous
 
 
 def test_frames_with_nan_or_inf_get_no_label_and_the_others_theirs():
