@@ -171,7 +171,7 @@ class Int8Screen:
         self.max_abs = float(np.abs(centroids).max())
         self.max_offset = float(np.abs(self.offsets).max())
         self.top = np.array([2], dtype=np.int64)
-        self.session = make_session(GRAPH_FILE, "cpu")
+        self.session = make_session(GRAPH_FILE, "cpu", spinning=False)  # the caller packs blocks between runs
 
     def __call__(self, block: np.ndarray, top: np.ndarray | None = None):
         """(scores, centroids, bound): the `top` (2) best int8 scores of each frame, best first, their
@@ -192,13 +192,27 @@ class Int8Screen:
         return scores, candidates, bound
 
 
+def _torch_for_screens():
+    """torch, with OpenMP's idle threads sleeping rather than spinning when this is its first
+    import (quantize: the screens are torch's only work, and the main thread packs and
+    re-scores between products; spinning threads took its core and doubled the time on two
+    cores). A process that imported torch before (a model's) keeps its setting, as does a user's
+    OMP_WAIT_POLICY."""
+    import os
+    import sys
+
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    return torch
+
+
 class Fp32Screen:
     """The two best fp32 scores of each frame (PyTorch, CPU or CUDA), and a bound on their error."""
 
     def __init__(self, centroids: np.ndarray, device: str):
-        import torch
-
-        self.torch = torch
+        self.torch = torch = _torch_for_screens()
         self.device = device
         self.centroids = torch.from_numpy(centroids).to(device)
         self.half_norms = 0.5 * (self.centroids * self.centroids).sum(1)
@@ -241,9 +255,7 @@ class Bf16Screen:
     """
 
     def __init__(self, centroids: np.ndarray):
-        import torch
-
-        self.torch = torch
+        self.torch = torch = _torch_for_screens()
         self.dim = centroids.shape[1]
         self.mean = torch.from_numpy(centroids.astype(np.float64).mean(0).astype(np.float32))
         centred = centroids.astype(np.float64) - self.mean.double().numpy()
