@@ -19,6 +19,8 @@ A frame holding NaN or Inf gets the label MISSING (-1); callers name it.
 """
 
 import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -45,7 +47,10 @@ class NearestCentroid:
         self._screen = None  # made at the first block: an empty input imports no product library
         self._centroids64 = self.centroids.astype(np.float64)
         self._squared_norms64 = (self._centroids64**2).sum(1)
-        self._block = np.empty((self.BLOCK, self.dim), dtype=np.float32)
+        self._buffers = [np.empty((self.BLOCK, self.dim), dtype=np.float32) for _ in range(2)]
+        self._next_buffer = 0
+        self._worker = None  # one thread, made at the first block
+        self._in_flight = None
         self.blocks = 0
         self.frames = 0
         self.rescored_rows = 0  # frames the screen left in doubt (for benchmarks)
@@ -69,39 +74,68 @@ class NearestCentroid:
         return labels
 
     def label_many(self, matrices: list[np.ndarray]) -> list[np.ndarray]:
-        """Labels for each matrix (MISSING where a frame is not finite); matrices are packed
-        into blocks of BLOCK rows, never concatenated whole."""
-        out = [np.empty(len(m), dtype=np.int64) for m in matrices]
-        pieces: list[tuple[int, int, int]] = []  # (matrix, first row, rows) filling the current block
-        filled = 0
-        for index, matrix in enumerate(matrices):
-            row = 0
-            while row < len(matrix):
-                take = min(len(matrix) - row, self.BLOCK - filled)
-                pieces.append((index, row, take))
-                filled += take
-                row += take
-                if filled == self.BLOCK:
-                    self._run_block(matrices, pieces, filled, out)
-                    pieces, filled = [], 0
-        if filled:
-            self._run_block(matrices, pieces, filled, out)
-        return out
+        """Labels for each matrix (MISSING where a frame is not finite)."""
+        return [labels for _, labels in self.label_stream(enumerate(matrices))]
 
-    def _run_block(self, matrices, pieces, rows, out):
+    def label_stream(self, items: Iterable[tuple[object, object]]) -> Iterator[tuple[object, object]]:
+        """(key, labels) for each (key, matrix), in input order, as soon as each is labelled; a value
+        that is not an array (an error) passes through in its place.
+
+        Matrices are packed into blocks of BLOCK rows, never concatenated whole. One worker thread
+        labels a block while this thread reads and packs the next one into the other buffer.
+        """
+        waiting: deque[_Entry] = deque()
+        pieces: list[tuple[_Entry, int, int]] = []  # (entry, first row, rows) filling the current block
+        filled = 0
+        for key, value in items:
+            entry = _Entry(key, value)
+            waiting.append(entry)
+            if entry.labels is not None:
+                row = 0
+                while row < len(value):
+                    take = min(len(value) - row, self.BLOCK - filled)
+                    pieces.append((entry, row, take))
+                    filled += take
+                    row += take
+                    if filled == self.BLOCK:
+                        self._submit(pieces, filled)
+                        pieces, filled = [], 0
+            yield from _finished(waiting)
+        if filled:
+            self._submit(pieces, filled)
+        self._collect()
+        yield from _finished(waiting)
+
+    def _submit(self, pieces, rows) -> None:
+        """Pack a block and hand it to the worker, once the block before it is labelled."""
         if len(pieces) == 1:  # a whole block of one matrix: no copy
-            index, row, count = pieces[0]
-            block = np.ascontiguousarray(matrices[index][row : row + count], dtype=np.float32)
+            entry, row, count = pieces[0]
+            block = np.ascontiguousarray(entry.value[row : row + count], dtype=np.float32)
         else:
-            block = self._block[:rows]
+            block = self._buffers[self._next_buffer][:rows]
+            self._next_buffer ^= 1  # the other buffer may be in the worker's hands
             start = 0
-            for index, row, count in pieces:
-                block[start : start + count] = matrices[index][row : row + count]
+            for entry, row, count in pieces:
+                block[start : start + count] = entry.value[row : row + count]
                 start += count
-        labels = self._labels(block)
+        self._collect()
+        if self._worker is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="audiotok-assign")
+        self._in_flight = (self._worker.submit(self._labels, block), pieces)
+
+    def _collect(self) -> None:
+        """Wait for the block in the worker's hands and give its labels to their entries."""
+        if self._in_flight is None:
+            return
+        future, pieces = self._in_flight
+        self._in_flight = None
+        labels = future.result()
         start = 0
-        for index, row, count in pieces:
-            out[index][row : row + count] = labels[start : start + count]
+        for entry, row, count in pieces:
+            entry.labels[row : row + count] = labels[start : start + count]
+            entry.missing -= count
             start += count
 
     def _labels(self, block: np.ndarray) -> np.ndarray:
@@ -148,6 +182,23 @@ class NearestCentroid:
             distances = (part**2).sum(1, keepdims=True) - 2 * np.einsum("nd,ntd->nt", part, padded[chosen]) + norms[chosen]
             labels[some] = chosen[np.arange(len(some)), distances.argmin(1)]
         return labels
+
+
+class _Entry:
+    """One input of label_stream: its labels fill in as blocks come back."""
+
+    __slots__ = ("key", "value", "labels", "missing")
+
+    def __init__(self, key, value):
+        self.key, self.value = key, value
+        self.labels = np.empty(len(value), dtype=np.int64) if isinstance(value, np.ndarray) else None
+        self.missing = 0 if self.labels is None else len(value)
+
+
+def _finished(waiting: deque) -> Iterator[tuple[object, object]]:
+    while waiting and waiting[0].missing == 0:
+        entry = waiting.popleft()
+        yield entry.key, entry.value if entry.labels is None else entry.labels
 
 
 class Int8Screen:

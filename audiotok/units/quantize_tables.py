@@ -6,8 +6,6 @@ import numpy as np
 
 log = logging.getLogger("audiotok")
 
-BLOCK_FRAMES = 16384  # utterances are gathered to this many frames so products run at full speed
-
 
 def check_recipes(bundle, features: str, recipe_file: str | None) -> None:
     """Refuse features whose recipe (recorded beside them, or given by --recipe) differs from the
@@ -51,31 +49,20 @@ def quantize_table(command, bundle_dir, features, output, output_format, dedup, 
     select = None if shard is None else (lambda entries: engine.select_shard(entries, shard))
     matrices = read_matrices(features, select)
 
-    def results():
-        """Units in input order; utterances are labelled together in blocks of BLOCK_FRAMES."""
-        pending: list[tuple[str, np.ndarray]] = []
-        pending_frames = 0
-
-        def flush():
-            labels = assigner.label_many([m for _, m in pending])
-            for (key, _), units in zip(pending, labels, strict=True):
-                yield key, ItemError("features hold NaN or Inf") if len(units) and units.min() == MISSING else units
-            pending.clear()
-
+    def checked():
         for key, matrix in matrices:
             matrix = np.asarray(matrix, dtype=np.float32)
             if matrix.ndim == 1:
                 matrix = matrix[None, :]
             bundle.check_features(matrix.shape[1], None, f"{features} entry {key!r}")
-            if len(matrix) == 0:
-                yield key, ItemError("no frames")
-                continue
-            pending.append((key, matrix))
-            pending_frames += len(matrix)
-            if pending_frames >= BLOCK_FRAMES:
-                yield from flush()
-                pending_frames = 0
-        yield from flush()
+            yield key, (matrix if len(matrix) else ItemError("no frames"))
+
+    def results():
+        """Units in input order; the assigner labels utterances together in large blocks."""
+        for key, units in assigner.label_stream(checked()):
+            if isinstance(units, np.ndarray) and len(units) and units.min() == MISSING:
+                units = ItemError("features hold NaN or Inf")
+            yield key, units
 
     writer = UnitWriter(output, output_format, dedup, durations, signature, force, bundle.units_recipe(dedup))
     engine.run(command, writer, results(), writer.write, min_success=min_success)
