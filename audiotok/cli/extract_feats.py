@@ -16,6 +16,9 @@ up to --batch-seconds padded audio, longest first; group-norm encoders
 (HuBERT-base, wav2vec2-base) batch only equal lengths, since padding
 changes their output. Recordings over --window seconds are cut into
 overlapping windows and stitched. A killed run resumes where it stopped.
+--dtype bfloat16 runs the whole encoder in bfloat16 (about 1.9x float32 on
+AVX-512 CPUs, > 99.9% identical units at K=500 on HuBERT-base size);
+--precision-layout keeps chosen parts in float32 instead.
 
 \b
 Example:
@@ -34,8 +37,17 @@ import typer
 
 from audiotok.cli import common
 from audiotok.tokenizers.features import BACKENDS
+from audiotok.units.precision import PRECISION_LAYOUTS
 
 NAME = "extract-feats"
+PrecisionLayout = Annotated[
+    common.choice(*PRECISION_LAYOUTS),
+    typer.Option(
+        "--precision-layout",
+        help="With --dtype bfloat16/float16 on a wav2vec2-family encoder, what stays in float32: uniform (nothing, the fastest), "
+        "fp32-cnn (the convolutional feature encoder), fp32-last (the layer read), autocast (norms, softmax, residual stream).",
+    ),
+]
 
 
 def command(
@@ -51,6 +63,7 @@ def command(
     deltas: Annotated[bool, typer.Option("--deltas", help="fbank/mfcc: append deltas and delta-deltas (fairseq's HuBERT MFCC is mfcc --deltas).")] = False,
     device: common.Device = "auto",
     dtype: common.Dtype = "float32",
+    precision_layout: PrecisionLayout = "uniform",
     batch_seconds: common.BatchSeconds = 60.0,
     window: common.Window = 30.0,
     overlap: common.Overlap = 1.0,
@@ -68,7 +81,6 @@ def command(
 ) -> None:
     from audiotok.dsp.front_end import preset
     from audiotok.errors import UsageError
-    from audiotok.tokenizers.features import open_backend
 
     common.check_dry_run(dry, nj)
     if len(inputs) < 2:
@@ -88,15 +100,19 @@ def command(
     }
     chosen_front_end = preset(front_end)
     if dry:
-        estimate_extraction(sources, output, options, device, chosen_front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds)
+        estimate_extraction(
+            sources, output, options, device, chosen_front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds, precision_layout
+        )
         return
-    extractor = open_backend(device=device, **options)
+    extractor = open_extractor(options, device, precision_layout)
+    # A layout other than uniform is another run; uniform leaves the signature as it was.
+    layout = {} if precision_layout == "uniform" else {"precision_layout": precision_layout}
     run_extraction(
         NAME,
         sources,
         output,
         extractor,
-        {**options, "front_end": front_end},
+        {**options, "front_end": front_end, **layout},
         front_end=chosen_front_end,
         channel=channel,
         batch_seconds=batch_seconds,
@@ -106,6 +122,20 @@ def command(
         min_success=min_success,
         force=force,
     )
+
+
+def open_extractor(options, device, precision_layout):
+    """The feature backend; an encoder in its precision layout."""
+    from audiotok.errors import UsageError
+    from audiotok.tokenizers.features import open_backend
+
+    if precision_layout == "uniform":
+        return open_backend(device=device, **options)
+    if options["backend"] != "model":
+        raise UsageError(f"--precision-layout applies to encoders (--model), not to --backend {options['backend']}")
+    from audiotok.units.encoders import load_encoder
+
+    return load_encoder(options["model"], options["layer"], device, options["dtype"], options["onnx_output"], layout=precision_layout)
 
 
 def features(items, backend, front_end, channel, batch_seconds, window, overlap, skip=None):
@@ -118,16 +148,15 @@ def features(items, backend, front_end, channel, batch_seconds, window, overlap,
     )
 
 
-def estimate_extraction(sources, output, options, device, front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds):
+def estimate_extraction(sources, output, options, device, front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds, precision_layout):
     """--dry-run: the run's cost, from headers and a calibration on the first seconds (audiotok.engine.estimate)."""
     from audiotok.engine.estimate import Model, run_estimate
     from audiotok.io.specifiers import parse_specifier
-    from audiotok.tokenizers.features import open_backend
 
     target = parse_specifier(output, writing=True)  # a bad wspecifier fails now, as the run would
 
     def load():
-        backend = open_backend(device=device, **options)
+        backend = open_extractor(options, device, precision_layout)
         return Model(backend, backend.recipe.frame_rate, "features", dim=backend.dim)
 
     def process(backend, items):

@@ -10,6 +10,9 @@ to 1.47 on values of 5), so those batch only waveforms of equal length.
 `batching` is off for fp32 on the CPU: there a batch changes the last bits
 of the output (5e-6) and is no faster on few cores, so fp32 stays exactly
 equal to one-at-a-time extraction; bf16/fp16 and CUDA batch.
+
+With --dtype bfloat16/float16, a precision layout (units/precision.py) says
+which parts of a wav2vec2-family encoder stay in float32.
 """
 
 import json
@@ -20,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from audiotok.device import resolve
-from audiotok.errors import AudiotokError
+from audiotok.errors import AudiotokError, UsageError
 from audiotok.io.digests import file_digest, weights_digest
 from audiotok.units.features import Recipe, WhisperLogMel
+from audiotok.units.precision import PRECISION_LAYOUTS, apply_precision_layout
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ class TransformersSSLEncoder:
 
     hop = 320  # total stride of the convolutional front end
 
-    def __init__(self, directory: Path, config, layer: int, device: str, dtype: str):
+    def __init__(self, directory: Path, config, layer: int, device: str, dtype: str, layout: str = "uniform"):
         import torch
         from transformers import AutoModel
 
@@ -73,16 +77,20 @@ class TransformersSSLEncoder:
         self.padding_safe = getattr(config, "feat_extract_norm", "group") == "layer"
         self.sample_rate = int(preprocessor.get("sampling_rate", 16000))
         stable = bool(getattr(config, "do_stable_layer_norm", False))
-        model = AutoModel.from_pretrained(str(directory), dtype=getattr(torch, dtype))
+        low = getattr(torch, dtype)
+        # The weights load in --dtype unless a layout keeps a part of them in float32.
+        model = AutoModel.from_pretrained(str(directory), dtype=low if layout == "uniform" else torch.float32)
         # Layers past the one we read cost time for nothing. Pre-LN ("stable") encoders apply
         # their final LayerNorm to the last hidden state only, so keep one layer more there.
-        keep = min(layers, layer + 1 if stable else layer)
+        keep = min(layers, max(1, layer + 1 if stable else layer))  # transformers records hidden_states[0] with the first layer
         model.encoder.layers = model.encoder.layers[:keep]
         model.config.num_hidden_layers = keep
+        # The model's input dtype: what its first part runs in.
+        self.dtype = apply_precision_layout(model, layout, low, layer)
+        self.low_dtype, self.autocast = low, layout == "autocast"
         self.model = model.eval().to(device)
         self.batching = not (device == "cpu" and dtype == "float32")
         self.layer = layer
-        self.dtype = getattr(torch, dtype)
         self.dim = config.hidden_size
         self.recipe = Recipe(
             "hf",
@@ -110,7 +118,8 @@ class TransformersSSLEncoder:
         mask = None
         if self.padding_safe:
             mask = (torch.arange(batch.shape[1])[None, :] < torch.tensor(lengths)[:, None]).long().to(self.device)
-        with torch.inference_mode():
+        device_type = torch.device(self.device).type
+        with torch.inference_mode(), torch.autocast(device_type, self.low_dtype, enabled=self.autocast):
             hidden = self.model(inputs, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
         hidden = hidden.float().cpu().numpy()
         return [hidden[i, : self.output_frames(n)] for i, n in enumerate(lengths)]
@@ -220,10 +229,19 @@ def quiet_transformers() -> None:
     transformers.logging.disable_progress_bar()
 
 
-def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_output: str | None = None):
-    """The backend for `--model` (a directory or hub id; a .onnx file), with its recipe's model fields filled in."""
+def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_output: str | None = None, layout: str = "uniform"):
+    """The backend for `--model` (a directory or hub id; a .onnx file), with its recipe's model fields filled in.
+
+    layout: the precision layout of a wav2vec2-family encoder under a low --dtype (PRECISION_LAYOUTS).
+    """
     if dtype not in DTYPES:
         raise AudiotokError(f"unknown --dtype {dtype!r}", f"choose one of {', '.join(DTYPES)}")
+    if layout not in PRECISION_LAYOUTS:
+        raise UsageError(f"unknown --precision-layout {layout!r}", f"choose one of {', '.join(PRECISION_LAYOUTS)}")
+    if layout != "uniform" and dtype == "float32":
+        raise UsageError(f"--precision-layout {layout} applies to --dtype bfloat16 or float16", "add --dtype bfloat16, or leave the layout out")
+    if layout != "uniform" and model.endswith(".onnx"):
+        raise UsageError(f"--precision-layout {layout} applies to wav2vec2-family encoders, not to ONNX models", "leave the layout out")
     device = resolve(device)
     if model.endswith(".onnx"):
         path = Path(model)
@@ -236,6 +254,8 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
     from audiotok.units.funasr_dir import looks_like_funasr
 
     if looks_like_funasr(directory):
+        if layout != "uniform":
+            raise UsageError(f"--precision-layout {layout} applies to wav2vec2-family encoders, not to a Paraformer", "leave the layout out")
         return load_paraformer_backend(directory, model, layer, device, dtype)
     quiet_transformers()
     from transformers import AutoConfig
@@ -253,7 +273,10 @@ def load_encoder(model: str, layer: int | None, device: str, dtype: str, onnx_ou
         raise AudiotokError("--layer is needed for a transformers encoder", "e.g. --layer 6 for HuBERT-base units")
     if config.model_type not in ENCODER_TYPES:
         raise AudiotokError(f"{directory}: model type {config.model_type!r} is not a speech encoder audiotok knows", f"known: {', '.join(ENCODER_TYPES)}")
-    encoder = ENCODER_TYPES[config.model_type](directory, config, layer, device, dtype)
+    if layout != "uniform" and ENCODER_TYPES[config.model_type] is not TransformersSSLEncoder:
+        raise UsageError(f"--precision-layout {layout} applies to wav2vec2-family encoders, not to {config.model_type}", "leave the layout out")
+    extra = {"layout": layout} if layout != "uniform" else {}
+    encoder = ENCODER_TYPES[config.model_type](directory, config, layer, device, dtype, **extra)
     encoder.recipe.model = str(model)
     encoder.recipe.model_hash = weights_digest(directory)
     return encoder

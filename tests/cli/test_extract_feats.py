@@ -90,3 +90,24 @@ def test_encoder_features_through_the_cli(cli, tmp_path, tiny_hubert):
     assert table["u0"].shape == (24, 32) and table["u1"].shape == (37, 32)
     recipe = json.loads((tmp_path / "h.ark.recipe.json").read_text())
     assert recipe["backend"] == "hf" and recipe["layer"] == 2 and len(recipe["model_hash"]) == 16
+
+
+def test_every_precision_layout_runs_through_the_cli(cli, tmp_path, tiny_hubert):
+    from audiotok.units.precision import PRECISION_LAYOUTS
+
+    data = corpus(tmp_path, count=2)
+    runs = {"float32": (), "bfloat16": ("--dtype", "bfloat16")}  # --dtype bfloat16 alone: the default layout, uniform
+    runs |= {layout: ("--dtype", "bfloat16", "--precision-layout", layout) for layout in PRECISION_LAYOUTS if layout != "uniform"}
+    tables = {}
+    for name, options in runs.items():
+        result = cli("extract-feats", "--model", tiny_hubert, "--layer", 2, *options, data, f"ark:{tmp_path}/{name}.ark")
+        assert result.returncode == 0, result.stderr
+        tables[name] = dict(kaldiio.load_ark(str(tmp_path / f"{name}.ark")))
+    reference = tables["float32"]
+    for name, table in tables.items():
+        assert list(table) == ["u0", "u1"], name
+        for key, features in table.items():
+            assert features.dtype == reference[key].dtype and features.shape == reference[key].shape, name
+            assert abs(features - reference[key]).max() < 0.05 * abs(reference[key]).max(), name
+    refused = cli("extract-feats", "--backend", "mfcc", "--precision-layout", "fp32-cnn", data, f"ark:{tmp_path}/m.ark")
+    assert refused.returncode == 2 and "error: --precision-layout applies to encoders (--model), not to --backend mfcc" in refused.stderr

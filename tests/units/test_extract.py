@@ -3,11 +3,12 @@ import pytest
 
 from audiotok.engine.batching import Piece, extract_features, make_batches, stitch, window_starts
 from audiotok.engine.items import select_shard
-from audiotok.errors import AudiotokError
+from audiotok.errors import AudiotokError, UsageError
 from audiotok.io.audio import Audio, AudioInfo
 from audiotok.io.audio_table import AudioItem
 from audiotok.units.assign import NearestCentroid
 from audiotok.units.encoders import load_encoder
+from audiotok.units.precision import PRECISION_LAYOUTS
 
 
 def item(key, samples, rate=16000):
@@ -132,7 +133,7 @@ def test_layer_norm_encoder_padded_batches_match_and_give_the_same_units(tiny_wa
         np.testing.assert_array_equal(assign(batched[key]), assign(single[key]))
 
 
-@pytest.mark.parametrize("fixture,layer", [("tiny_hubert", 1), ("tiny_hubert", 3), ("tiny_wav2vec2", 1), ("tiny_wav2vec2", 3)])
+@pytest.mark.parametrize("fixture,layer", [("tiny_hubert", 0), ("tiny_hubert", 1), ("tiny_hubert", 3), ("tiny_wav2vec2", 0), ("tiny_wav2vec2", 3)])
 def test_dropping_unused_layers_keeps_the_hidden_state(request, fixture, layer):
     import torch
     from transformers import AutoModel
@@ -145,6 +146,38 @@ def test_dropping_unused_layers_keeps_the_hidden_state(request, fixture, layer):
     with torch.inference_mode():
         reference = model(torch.from_numpy(normalized)[None], output_hidden_states=True).hidden_states[layer][0].numpy()
     np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def float_parts(module) -> set:
+    return {str(p.dtype).removeprefix("torch.") for p in module.parameters()}
+
+
+@pytest.mark.parametrize("fixture", ["tiny_hubert", "tiny_wav2vec2"])
+def test_precision_layouts_keep_their_parts_in_float32_and_stay_near_float32(request, fixture):
+    directory = str(request.getfixturevalue(fixture))
+    waves = [speech_like(1.0, 0)]
+    reference = load_encoder(directory, 2, "cpu", "float32")(waves)[0]
+    for layout in PRECISION_LAYOUTS:
+        encoder = load_encoder(directory, 2, "cpu", "bfloat16", layout=layout)
+        model = encoder.model
+        front, layers = float_parts(model.feature_extractor), [float_parts(layer) for layer in model.encoder.layers]
+        expected = {
+            "uniform": ({"bfloat16"}, [{"bfloat16"}] * len(layers)),
+            "fp32-cnn": ({"float32"}, [{"bfloat16"}] * len(layers)),
+            "fp32-last": ({"bfloat16"}, [{"bfloat16"}] + [{"float32"}] * (len(layers) - 1)),  # layer 2 is read: layers[1:]
+            "autocast": ({"float32"}, [{"float32"}] * len(layers)),
+        }[layout]
+        assert (front, layers) == expected, layout
+        features = encoder(waves)[0]
+        assert features.dtype == np.float32 and features.shape == reference.shape
+        assert np.max(np.abs(features - reference)) < 0.05 * np.max(np.abs(reference)), layout
+
+
+def test_precision_layouts_are_for_low_precision_encoders(tiny_hubert):
+    with pytest.raises(UsageError, match="--precision-layout fp32-cnn applies to --dtype bfloat16 or float16"):
+        load_encoder(str(tiny_hubert), 2, "cpu", "float32", layout="fp32-cnn")
+    with pytest.raises(UsageError, match="unknown --precision-layout 'fp16-all'"):
+        load_encoder(str(tiny_hubert), 2, "cpu", "bfloat16", layout="fp16-all")
 
 
 def test_bad_layer_and_missing_model_are_clear_errors(tiny_hubert, tmp_path):
