@@ -22,10 +22,20 @@ run() {
   echo "== $name: $((SECONDS - began)) s"
 }
 
-run quantize bench/bench_quantize.py --frames 2000000 --frames-large 200000 --rounds 3 --profile
+# Real features for quantize: Whisper tiny.en layer 4 of the shared recordings, when both are there.
+real=()
+speech=${AUDIOTOK_TEST_AUDIO:-../shared/data/speech}
+whisper=${AUDIOTOK_TEST_WHISPER:-../shared/models/whisper-tiny.en}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [ -d "$speech" ] && [ -f "$whisper/config.json" ]; then
+  "$PYTHON" -m audiotok -q extract-feats --model "$whisper" --layer 4 "$speech" "ark:$work/whisper4.ark"
+  real=(--real-features "$work/whisper4.ark")
+fi
+run quantize bench/bench_quantize.py --frames 2000000 --frames-large 200000 --rounds 3 --profile --tmp "$work" "${real[@]}"
 run fit-kmeans bench/bench_kmeans.py --quick
 run fit-kmeans-out-of-core bench/bench_kmeans_ooc.py --quick
 run extract-feats bench/bench_extract.py --quick
-run gpu-check bench/gpu_check.py --quick
-"$PYTHON" bench/render_results.py "$AUDIOTOK_BENCH_RESULTS" bench/RESULTS.md --seconds $((SECONDS - started))
+run gpu-check bench/gpu_check.py --quick --encoder tiny
+"$PYTHON" bench/render_results.py "$AUDIOTOK_BENCH_RESULTS" -o bench/RESULTS.md
 echo "bench/RESULTS.md written in $((SECONDS - started)) s"
