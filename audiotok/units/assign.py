@@ -18,6 +18,7 @@ to exact ties, whichever screen ran, so the screen is a matter of speed only:
 A frame holding NaN or Inf gets the label MISSING (-1); callers name it.
 """
 
+import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -54,6 +55,8 @@ class NearestCentroid:
         self.blocks = 0
         self.frames = 0
         self.rescored_rows = 0  # frames the screen left in doubt (for benchmarks)
+        # Where the time goes: the worker's screen and re-scoring, this thread's packing and waiting.
+        self.seconds = dict.fromkeys(("screen", "float64 re-scoring", "packing", "waiting for the worker"), 0.0)
 
     def _screen_for_block(self):
         if self._screen is None:
@@ -108,6 +111,7 @@ class NearestCentroid:
 
     def _submit(self, pieces, rows) -> None:
         """Pack a block and hand it to the worker, once the block before it is labelled."""
+        started = time.perf_counter()
         if len(pieces) == 1:  # a whole block of one matrix: no copy
             entry, row, count = pieces[0]
             block = np.ascontiguousarray(entry.value[row : row + count], dtype=np.float32)
@@ -118,6 +122,7 @@ class NearestCentroid:
             for entry, row, count in pieces:
                 block[start : start + count] = entry.value[row : row + count]
                 start += count
+        self.seconds["packing"] += time.perf_counter() - started
         self._collect()
         if self._worker is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -131,7 +136,9 @@ class NearestCentroid:
             return
         future, pieces = self._in_flight
         self._in_flight = None
+        started = time.perf_counter()
         labels = future.result()
+        self.seconds["waiting for the worker"] += time.perf_counter() - started
         start = 0
         for entry, row, count in pieces:
             entry.labels[row : row + count] = labels[start : start + count]
@@ -143,7 +150,9 @@ class NearestCentroid:
             labels = np.zeros(len(block), dtype=np.int64)
             labels[~np.isfinite(block).all(1)] = MISSING
             return labels
+        started = time.perf_counter()
         screened = self._screen_for_block()(block)
+        self.seconds["screen"] += time.perf_counter() - started
         if screened is None:
             # NaN or Inf somewhere in the block: label the finite frames alone.
             labels = np.full(len(block), MISSING, dtype=np.int64)
@@ -157,8 +166,10 @@ class NearestCentroid:
         labels = candidates[:, 0].astype(np.int64)
         unsure = np.flatnonzero(scores[:, 0] - scores[:, 1] <= 2 * bound)
         if len(unsure):
+            started = time.perf_counter()
             self.rescored_rows += len(unsure)
             labels[unsure] = self._rescore(block[unsure], scores[unsure], candidates[unsure], bound[unsure])
+            self.seconds["float64 re-scoring"] += time.perf_counter() - started
         return labels
 
     def _rescore(self, frames: np.ndarray, scores: np.ndarray, candidates: np.ndarray, bound: np.ndarray) -> np.ndarray:

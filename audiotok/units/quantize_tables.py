@@ -68,3 +68,4 @@ def quantize_table(command, bundle_dir, features, output, output_format, dedup, 
     engine.run(command, writer, results(), writer.write, min_success=min_success)
     if assigner.frames:
         log.debug("frames the %s screen left in doubt, scored again in float64: %d of %d", assigner.screen_used, assigner.rescored_rows, assigner.frames)
+        log.debug("assignment seconds: %s", ", ".join(f"{name} {seconds:.2f}" for name, seconds in assigner.seconds.items()))
