@@ -37,7 +37,12 @@ def command(
         float,
         typer.Option("--percent", min=0.0, max=100.0, help="Keep this share of utterances, in percent: 10 keeps about a tenth (fairseq's --percent 0.1)."),
     ] = 100.0,
-    max_frames: Annotated[int, typer.Option("--max-frames", min=0, help="Keep at most this many frames (a seeded reservoir sample); 0: no cap.")] = 1_000_000,
+    max_frames: Annotated[
+        int,
+        typer.Option(
+            "--max-frames", min=0, help="Keep at most this many frames (a seeded reservoir sample, held in memory: frames x dim x 4 bytes); 0: no cap."
+        ),
+    ] = 1_000_000,
     algorithm: Annotated[str, typer.Option("--algorithm", help="full (Lloyd, exact assignment of all frames) or minibatch.")] = "full",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and k-means++; the same seed gives the same centroids.")] = 0,
     max_iter: Annotated[int, typer.Option("--max-iter", min=1, help="Most Lloyd iterations (full) or epochs (minibatch).")] = 100,

@@ -177,7 +177,7 @@ def assign(frames, centroids) -> tuple[np.ndarray, np.ndarray]:
 
 
 def inertia(frames: np.ndarray, centroids: np.ndarray) -> float:
-    """Sum over frames of the squared distance to the nearest centroid, summed exactly (float64).
+    """Sum over frames of the squared distance to the nearest centroid.
 
     The nearest centroid is exact (LloydAssigner: a float64 argmin); distances are
     recomputed directly, as |x|^2 - 2x.c + |c|^2 loses digits when features sit far from the origin.
@@ -187,14 +187,14 @@ def inertia(frames: np.ndarray, centroids: np.ndarray) -> float:
 
 
 def _exact_inertia(frames: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> float:
-    torch = _torch()
-    x = torch.as_tensor(frames)
-    c = torch.as_tensor(np.asarray(centroids, dtype=np.float64))
-    index = torch.as_tensor(labels)
+    """Sum of |x - c|^2 from the differences: each square within 2^-23 of itself, summed in float64."""
+    centroids = np.asarray(centroids, dtype=np.float32)
     total = 0.0
     for start in range(0, len(frames), CHUNK):
-        diff = x[start : start + CHUNK].double().sub_(c[index[start : start + CHUNK]])
-        total += float(torch.linalg.vecdot(diff, diff).sum())
+        diff = centroids[labels[start : start + CHUNK]]
+        diff -= frames[start : start + CHUNK]
+        diff *= diff
+        total += float(diff.sum(dtype=np.float64))
     return total
 
 
@@ -234,6 +234,7 @@ class LloydAssigner:
         self.mean64 = self.mean.double().numpy()
         # Two trailing columns of ones carry -|c|^2/2 as a bf16 pair (high part + remainder).
         self.low = torch.ones((min(n, chunk), dim + 2), dtype=torch.bfloat16)
+        self.centred = torch.empty((min(n, chunk), dim), dtype=torch.float32)
         self.norms = np.empty(n, dtype=np.float32)  # |x~|, x~ = x - mean
         self.rounding = np.empty(n, dtype=np.float32)  # |x~ - bf16(x~)|
         for start in range(0, n, chunk):
@@ -248,8 +249,10 @@ class LloydAssigner:
     def _centre(self, start: int) -> int:
         """Rows start.. of the frames, centred (in fp32) and rounded to bf16 into self.low; how many."""
         block = self.x[start : start + self.chunk]
-        _torch().sub(block, self.mean, out=self.low[: len(block), : block.shape[1]])
-        return len(block)
+        rows, dim = block.shape
+        # Two steps: a cast into the strided bf16 buffer inside the subtraction runs several times slower.
+        self.low[:rows, :dim].copy_(_torch().sub(block, self.mean, out=self.centred[:rows]))
+        return rows
 
     def __call__(self, centroids: np.ndarray) -> Assignment:
         torch = _torch()
@@ -306,8 +309,11 @@ class LloydAssigner:
                     label[unsure], block_distances[unsure] = self._settle(start, unsure, candidates, c64)
                 labels[start : start + rows] = label
                 distances[start : start + rows] = block_distances
-                # fp32 sums within a chunk (few frames a centroid), float64 across chunks.
-                sums += partial.zero_().index_add_(0, torch.from_numpy(label), self.x[start : start + rows])
+                # fp32 sums within a chunk (few frames a centroid), float64 across chunks. index_add_ on
+                # one thread: on two it ran several times slower.
+                with _one_thread(torch):
+                    partial.zero_().index_add_(0, torch.from_numpy(label), self.x[start : start + rows])
+                sums += partial
         counts = np.bincount(labels, minlength=k)
         sums = sums.numpy() - counts[:, None] * self.mean64
         current = self.total - 2 * float(np.einsum("ij,ij->", centred, sums)) + float(counts @ (2 * half_norms))
@@ -344,9 +350,15 @@ def kmeans_plusplus(frames: np.ndarray, k: int, rng: np.random.Generator) -> np.
     The distances that weigh the draws come from a bf16 product of the frames centred on
     their mean (off by about 1% of |x|^2, which moves the draw probabilities by as little):
     a product with a few columns runs far below full GEMM speed, and bf16 halves what it reads.
-    The small steps run in numpy: one thread, no waiting on a busy core for each of them.
+    It runs on one thread, its small steps in numpy: a second thread gains little on products
+    this thin and loses several times over when the other core is busy.
     """
     torch = _torch()
+    with _one_thread(torch):
+        return _kmeans_plusplus(frames, k, rng, torch)
+
+
+def _kmeans_plusplus(frames: np.ndarray, k: int, rng: np.random.Generator, torch) -> np.ndarray:
     x = torch.as_tensor(frames)
     x = (x - x.mean(0)).bfloat16()
     norms = x.float().square().sum(1).numpy()
@@ -367,6 +379,16 @@ def kmeans_plusplus(frames: np.ndarray, k: int, rng: np.random.Generator) -> np.
         chosen.append(int(candidates[best]))
         closest = np.ascontiguousarray(distances[:, best])
     return frames[chosen].copy()
+
+
+@contextmanager
+def _one_thread(torch):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _as_float32(values) -> np.ndarray:
