@@ -103,7 +103,9 @@ def main() -> None:
         record = runs[-1][1]
         print(runs[-1][3].strip().splitlines()[-1])
         results.fact(case, "frames sampled", f"{record['frames']} of {args.frames} ({record['utterances']} utterances)")
-        for phase in record["phase_seconds"]:
+        results.fact(case, "iterations", f"{record['iterations']} (inertia {record['inertia']:.6e})")
+        order = ["sampling", "k-means++", "warm-up", "Lloyd", "mini-batch", "inertia"]  # config.json sorts its keys
+        for phase in sorted(record["phase_seconds"], key=lambda name: order.index(name) if name in order else len(order)):
             values = [run[1]["phase_seconds"][phase] for run in runs]
             results.fact(case, f"phase {phase}", f"median {statistics.median(values):.1f} s (spread {min(values):.1f}..{max(values):.1f}, {len(values)} runs)")
         walls = [run[0] for run in runs]

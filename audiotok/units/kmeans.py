@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("full", "minibatch")
 CHUNK = 16384  # frames a GEMM: a [CHUNK, k] float32 distance block stays small
 INIT_FRAMES = 30000  # Lloyd settles first on this many frames (sklearn's init_size), then on all
+KEEP_BF16_BYTES = 512 * 2**20  # Lloyd keeps the centred frames in bf16 up to this size (about 340k frames of 768)
 SEED_FRAMES_PER_CENTROID = 20  # k-means++ draws from 20 k of them (at least 10000): its cost grows with frames x k
 
 
@@ -232,27 +233,33 @@ class LloydAssigner:
         # Any centre keeps the labels exact; the mean makes the values, and so their rounding, small.
         self.mean = self.x.mean(0) if n else torch.zeros(dim)
         self.mean64 = self.mean.double().numpy()
+        # The centred frames in bf16: all of them when that is small (no conversion each call), else a chunk.
         # Two trailing columns of ones carry -|c|^2/2 as a bf16 pair (high part + remainder).
-        self.low = torch.ones((min(n, chunk), dim + 2), dtype=torch.bfloat16)
+        self.kept = n * (dim + 2) * 2 <= KEEP_BF16_BYTES
+        self.low = torch.ones((n if self.kept else min(n, chunk), dim + 2), dtype=torch.bfloat16)
         self.centred = torch.empty((min(n, chunk), dim), dtype=torch.float32)
         self.norms = np.empty(n, dtype=np.float32)  # |x~|, x~ = x - mean
         self.rounding = np.empty(n, dtype=np.float32)  # |x~ - bf16(x~)|
         for start in range(0, n, chunk):
-            centred = self.x[start : start + chunk] - self.mean
-            rows = len(centred)
-            self._centre(start)
+            low = self._convert(start, self.low[start : start + chunk] if self.kept else self.low)
+            rows = len(low)
+            centred = self.centred[:rows]
             self.norms[start : start + rows] = torch.linalg.vector_norm(centred, dim=1).numpy()
-            self.rounding[start : start + rows] = torch.linalg.vector_norm(centred.sub_(self.low[:rows, :dim]), dim=1).numpy()
+            self.rounding[start : start + rows] = torch.linalg.vector_norm(centred.sub_(low[:, :dim]), dim=1).numpy()
         self.total = float(np.square(self.norms, dtype=np.float64).sum())  # sum of |x~|^2
         self.accumulation = (dim + 2) * 2.0**-24 / (1 - (dim + 2) * 2.0**-24)  # fp32 sums of dim + 2 products
 
-    def _centre(self, start: int) -> int:
-        """Rows start.. of the frames, centred (in fp32) and rounded to bf16 into self.low; how many."""
+    def _convert(self, start: int, out):
+        """Rows start.. of the frames, centred in fp32 (self.centred) and rounded to bf16 into out[:rows]."""
         block = self.x[start : start + self.chunk]
         rows, dim = block.shape
         # Two steps: a cast into the strided bf16 buffer inside the subtraction runs several times slower.
-        self.low[:rows, :dim].copy_(_torch().sub(block, self.mean, out=self.centred[:rows]))
-        return rows
+        out[:rows, :dim].copy_(_torch().sub(block, self.mean, out=self.centred[:rows]))
+        return out[:rows]
+
+    def _low_block(self, start: int):
+        """Rows start.. of the centred frames in bf16, with the two columns of ones."""
+        return self.low[start : start + self.chunk] if self.kept else self._convert(start, self.low)
 
     def __call__(self, centroids: np.ndarray) -> Assignment:
         torch = _torch()
@@ -289,9 +296,10 @@ class LloydAssigner:
         with torch.inference_mode():
             augmented_t = augmented.T
             for start in range(0, n, self.chunk):
-                rows = self._centre(start)
+                low_block = self._low_block(start)
+                rows = len(low_block)
                 # numpy's row reductions run several times faster than torch's here.
-                scores = (self.low[:rows] @ augmented_t).float().numpy()
+                scores = (low_block @ augmented_t).float().numpy()
                 everywhere = np.arange(rows)
                 label = scores.argmax(1)
                 best = scores[everywhere, label]

@@ -173,8 +173,10 @@ def test_bad_inputs_name_the_key():
         fit_kmeans(sample_frames(table).frames, 2, algorithm="elkan")
 
 
-def test_lloyd_assignment_is_a_float64_argmin_even_between_near_ties():
+@pytest.mark.parametrize("kept", [True, False])
+def test_lloyd_assignment_is_a_float64_argmin_even_between_near_ties(kept, monkeypatch):
     """bf16 scores settle most frames; frames near a boundary between centroids are settled in float64."""
+    monkeypatch.setattr(kmeans, "KEEP_BF16_BYTES", 2**40 if kept else 0)  # all frames in bf16 at once, or a chunk at a time
     rng = np.random.default_rng(11)
     dim, k = 64, 40
     # Far from the origin (the assigner centres the values) and packed close: many near-ties for bf16.
@@ -186,6 +188,7 @@ def test_lloyd_assignment_is_a_float64_argmin_even_between_near_ties():
     frames = np.concatenate([boundary, anywhere]).astype(np.float32)
 
     assigner = kmeans.LloydAssigner(frames, chunk=512)
+    assert assigner.kept == kept
     assignment = assigner(centroids)
     squared = ((frames[:, None].astype(np.float64) - centroids[None].astype(np.float64)) ** 2).sum(2)
     assert np.array_equal(assignment.labels, squared.argmin(1))
