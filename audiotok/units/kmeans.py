@@ -30,7 +30,7 @@ from audiotok.errors import AudiotokError
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ("full", "minibatch")
-CHUNK = 16384  # frames a GEMM: a [CHUNK, k] float32 distance block stays small
+CHUNK = 8192  # frames a GEMM: a [CHUNK, k] float32 score block stays small
 INIT_FRAMES = 30000  # Lloyd settles first on this many frames (sklearn's init_size), then on all
 KEEP_BF16_BYTES = 512 * 2**20  # Lloyd keeps the centred frames in bf16 up to this size (about 340k frames of 768)
 SEED_FRAMES_PER_CENTROID = 20  # k-means++ draws from 20 k of them (at least 10000): its cost grows with frames x k
