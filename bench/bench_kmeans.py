@@ -1,19 +1,20 @@
-"""fit-kmeans against named baselines, measured in one run on the same frames.
+"""fit-kmeans against faiss and sklearn on the same frames: wall time alternated, inertia computed one way.
 
-    .venv/bin/python bench/bench_kmeans.py [--frames 200000 --dim 768 --k 500] [--skip-sklearn-full]
+    .venv/bin/python bench/bench_kmeans.py [--frames 200000 --dim 768 --k 500 --rounds 3] [--sklearn-full] [--quick]
 
 Frames come from a seeded Gaussian mixture (--components Gaussians with
 random means and widths). Methods:
   audiotok   audiotok.units.kmeans.fit_kmeans with the defaults fit-kmeans uses
-  sklearn    MiniBatchKMeans with fairseq simple_kmeans' settings (k-means++,
-             batch 10000, max_iter 100, n_init 20, max_no_improvement 100,
-             reassignment_ratio 0, tol 0); --skip-sklearn-full skips this one
-  sklearn/1  the same with n_init 1
   faiss      faiss.Kmeans, 20 iterations (its defaults otherwise)
-Every inertia is computed the same way, by audiotok.units.kmeans.inertia on
-all the frames; ratios are against audiotok (time: theirs / ours). CPU
-seconds (all threads) are shown beside wall seconds: on a shared machine
-they move less with other load.
+  sklearn/1  MiniBatchKMeans with fairseq simple_kmeans' settings (k-means++,
+             batch 10000, max_iter 100, max_no_improvement 100,
+             reassignment_ratio 0, tol 0) and n_init 1: one run (minutes), for its inertia
+  sklearn    the same with fairseq's n_init 20, with --sklearn-full (many minutes)
+audiotok and faiss alternate round by round (bench/harness.py); every inertia
+is computed the same way, by audiotok.units.kmeans.inertia on all the frames
+(exact nearest centroid, float64 distances). The targets: audiotok's time
+<= faiss's (ratio faiss / audiotok >= 1) at an inertia <= sklearn n_init 1's.
+--quick is the bench/run_all.sh setting (the same sizes, sklearn once).
 """
 
 import argparse
@@ -22,6 +23,7 @@ import sys
 import time
 
 import numpy as np
+from harness import Results, alternate
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -76,7 +78,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=500)
     parser.add_argument("--components", type=int, default=1000, help="Gaussians in the mixture")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-sklearn-full", action="store_true", help="skip sklearn with n_init 20 (minutes); still run n_init 1")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of audiotok and faiss")
+    parser.add_argument("--sklearn-full", action="store_true", help="also run sklearn with fairseq's n_init 20 (many minutes)")
+    parser.add_argument("--quick", action="store_true", help="the run_all setting: these defaults (about 2 minutes)")
     args = parser.parse_args()
 
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
@@ -86,25 +90,37 @@ def main() -> None:
     torch.set_num_threads(threads)
     faiss.omp_set_num_threads(threads)
     x = gaussian_mixture(args.frames, args.dim, args.components, args.seed)
-    methods = {"audiotok": lambda data: fit_kmeans(data, args.k, seed=args.seed).centroids}
-    if not args.skip_sklearn_full:
-        methods["sklearn fairseq (n_init 20)"] = sklearn_fairseq(20, args.k, args.seed)
-    methods["sklearn fairseq, n_init 1"] = sklearn_fairseq(1, args.k, args.seed)
-    methods["faiss Kmeans, 20 iterations"] = faiss_kmeans(args.k, args.seed)
+    case = f"{args.frames} x {args.dim}, K={args.k}"
+    print(f"k-means on {args.frames} x {args.dim} float32 frames ({args.components}-Gaussian mixture), k={args.k}, {threads} threads", flush=True)
+    results = Results("fit-kmeans")
 
-    print(f"k-means on {args.frames} x {args.dim} float32 frames ({args.components}-Gaussian mixture), k={args.k}, {threads} threads")
-    print(f"{'method':<30} {'wall s':>7} {'cpu s':>7} {'inertia':>12} {'wall / ours':>12} {'cpu / ours':>11} {'inertia / ours':>15}")
-    ours = None
-    for name, fit in methods.items():
-        wall, cpu = time.perf_counter(), time.process_time()
+    phases = {}
+
+    def ours():
+        result = fit_kmeans(x, args.k, seed=args.seed)
+        phases.update(result.phases)
+        return result.centroids
+
+    faiss_fit = faiss_kmeans(args.k, args.seed)
+    timings = alternate({"audiotok": ours, "faiss Kmeans, 20 iterations": lambda: faiss_fit(x)}, rounds=args.rounds)
+    inertias = {name: inertia(x, np.asarray(t.last, dtype=np.float32)) for name, t in timings.items()}
+    once = {"sklearn MiniBatchKMeans, n_init 1": sklearn_fairseq(1, args.k, args.seed)}
+    if args.sklearn_full:
+        once["sklearn MiniBatchKMeans, n_init 20"] = sklearn_fairseq(20, args.k, args.seed)
+    for name, fit in once.items():
+        start = time.perf_counter()
         centroids = fit(x)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        total = inertia(x, np.asarray(centroids, dtype=np.float32))
-        ours = ours or (wall, cpu, total)
-        print(
-            f"{name:<30} {wall:>7.1f} {cpu:>7.1f} {total:>12.5e} {wall / ours[0]:>12.2f} {cpu / ours[1]:>11.2f} {total / ours[2]:>15.4f}",
-            flush=True,
-        )
+        results.fact(case, f"{name}: wall (one run)", f"{time.perf_counter() - start:.1f} s")
+        inertias[name] = inertia(x, centroids)
+
+    ours_inertia = inertias["audiotok"]
+    results.fact(case, "audiotok phases (last round)", ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
+    for name, value in inertias.items():
+        versus = "" if name == "audiotok" else f" (audiotok {100 * (ours_inertia / value - 1):+.2f}% against it)"
+        results.fact(case, f"inertia {name}", f"{value:.6e}{versus}")
+    target = inertias["sklearn MiniBatchKMeans, n_init 1"]
+    results.fact(case, "inertia target: audiotok <= sklearn n_init 1", "met" if ours_inertia <= target else "NOT met")
+    results.ratio(case, timings, ours="audiotok", peer="faiss Kmeans, 20 iterations", target=1.0)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ a reservoir sample, so memory holds the sample and never the corpus. Then
 k-means++ and Lloyd iterations (full, the default) or mini-batch updates.
 BUNDLE_DIR gets centroids.npy and config.json (the feature recipe recorded
 beside FEATS, and k, seed, frames, utterances, iterations, inertia, time,
-command). The same arguments give bit-identical centroids; re-running a
+the seconds of each phase, command). The log's last line gives those
+phases: the sampling pass, k-means++, the warm-up on its frames, Lloyd, and
+the exact inertia. The same arguments give bit-identical centroids; re-running a
 finished fit does nothing unless --force.
 
 \b
@@ -35,7 +37,12 @@ def command(
         float,
         typer.Option("--percent", min=0.0, max=100.0, help="Keep this share of utterances, in percent: 10 keeps about a tenth (fairseq's --percent 0.1)."),
     ] = 100.0,
-    max_frames: Annotated[int, typer.Option("--max-frames", min=0, help="Keep at most this many frames (a seeded reservoir sample); 0: no cap.")] = 1_000_000,
+    max_frames: Annotated[
+        int,
+        typer.Option(
+            "--max-frames", min=0, help="Keep at most this many frames (a seeded reservoir sample, held in memory: frames x dim x 4 bytes); 0: no cap."
+        ),
+    ] = 1_000_000,
     algorithm: Annotated[str, typer.Option("--algorithm", help="full (Lloyd, exact assignment of all frames) or minibatch.")] = "full",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and k-means++; the same seed gives the same centroids.")] = 0,
     max_iter: Annotated[int, typer.Option("--max-iter", min=1, help="Most Lloyd iterations (full) or epochs (minibatch).")] = 100,
@@ -44,6 +51,7 @@ def command(
     n_init: Annotated[int, typer.Option("--n-init", min=1, help="Fit this many times from different k-means++ starts; keep the lowest inertia.")] = 1,
     force: common.Force = False,
 ) -> None:
+    import time
     from pathlib import Path
 
     from audiotok.errors import AlreadyDone, AudiotokError, UsageError
@@ -77,11 +85,14 @@ def command(
     if not force and marker.matches(signature):
         raise AlreadyDone(bundle_dir)
 
+    started = time.perf_counter()
     sample = sample_frames(read_matrices(feats), percent=percent, max_frames=max_frames or None, seed=seed)
+    sampling = time.perf_counter() - started
     common.log.info(
-        "sampled %d frames of %d utterances (%d of %d utterances kept by --percent, %d frames before --max-frames)",
+        "sampled %d frames of %d utterances in %.1f s (%d of %d utterances kept by --percent, %d frames before --max-frames)",
         len(sample.frames),
         sample.utterances,
+        sampling,
         sample.utterances_kept,
         sample.utterances_seen,
         sample.frames_kept,
@@ -90,6 +101,7 @@ def command(
     if sample.dim and recipe.get("dim", sample.dim) != sample.dim:
         raise AudiotokError(f"{feats}: features have dimension {sample.dim}, their recipe says {recipe['dim']}", "re-extract the features")
     result = fit_kmeans(sample.frames, k, algorithm=algorithm, seed=seed, max_iter=max_iter, batch_size=batch_size, n_init=n_init, tol=tol)
+    phases = {"sampling": sampling, **result.phases}
     kmeans = {
         **settings,
         "frames": len(sample.frames),
@@ -97,9 +109,11 @@ def command(
         "iterations": result.iterations,
         "inertia": result.inertia,
         "seconds": round(result.seconds, 3),
+        "phase_seconds": {name: round(seconds, 3) for name, seconds in phases.items()},
         "command": command_line(),
     }
     marker.clear()
     Bundle(result.centroids, {**recipe, "dim": sample.dim}, kmeans).save(bundle_dir)
     marker.write(signature)
     common.log.info("wrote %s: k=%d, inertia %.6g over %d frames in %.1f s", bundle_dir, k, result.inertia, len(sample.frames), result.seconds)
+    common.log.info("time: %s", ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()))

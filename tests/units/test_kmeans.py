@@ -171,3 +171,60 @@ def test_bad_inputs_name_the_key():
         fit_kmeans(sample_frames([]).frames, 2)
     with pytest.raises(AudiotokError, match="unknown k-means algorithm"):
         fit_kmeans(sample_frames(table).frames, 2, algorithm="elkan")
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_lloyd_assignment_is_a_float64_argmin_even_between_near_ties(kept, monkeypatch):
+    """bf16 scores settle most frames; frames near a boundary between centroids are settled in float64."""
+    monkeypatch.setattr(kmeans, "KEEP_BF16_BYTES", 2**40 if kept else 0)  # all frames in bf16 at once, or a chunk at a time
+    rng = np.random.default_rng(11)
+    dim, k = 64, 40
+    # Far from the origin (the assigner centres the values) and packed close: many near-ties for bf16.
+    centroids = (50 + rng.standard_normal((k, dim))).astype(np.float32)
+    first, second = rng.integers(k, size=(2, 3000))
+    share = rng.normal(0.5, 1e-3, 3000)[:, None]
+    boundary = centroids[first] * share + centroids[second] * (1 - share) + rng.normal(0, 1e-2, (3000, dim))
+    anywhere = 50 + 2 * rng.standard_normal((1000, dim))
+    frames = np.concatenate([boundary, anywhere]).astype(np.float32)
+
+    assigner = kmeans.LloydAssigner(frames, chunk=512)
+    assert assigner.kept == kept
+    assignment = assigner(centroids)
+    squared = ((frames[:, None].astype(np.float64) - centroids[None].astype(np.float64)) ** 2).sum(2)
+    assert np.array_equal(assignment.labels, squared.argmin(1))
+    assert 0 < assignment.unsure < len(frames)  # both paths ran
+    assert np.array_equal(assignment.counts, np.bincount(squared.argmin(1), minlength=k))
+    expected_sums = np.stack([(frames[assignment.labels == j] - assigner.mean64).sum(0) for j in range(k)])
+    assert np.allclose(assignment.sums, expected_sums, rtol=1e-5, atol=1e-3)
+    assert assignment.inertia == pytest.approx(squared.min(1).sum(), rel=1e-6)
+    assert inertia(frames, centroids) == pytest.approx(squared.min(1).sum(), rel=1e-9)
+
+
+def test_a_sample_of_an_archive_is_seeded_and_does_not_depend_on_how_it_is_cut(tmp_path):
+    """The same frame stream written as different utterances gives the same reservoir sample."""
+    from audiotok.io.archives import encode_value
+    from audiotok.io.tables import read_matrices
+
+    stream = np.random.default_rng(2).standard_normal((3000, 6), dtype=np.float32)
+
+    def archive(name, cuts):
+        path = tmp_path / f"{name}.ark"
+        with open(path, "wb") as out:
+            for number, (start, stop) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+                out.write(f"utt{number:04d} ".encode() + encode_value(stream[start:stop], text=False))
+        return f"ark:{path}"
+
+    even = archive("even", list(range(0, 3001, 100)))
+    uneven = archive("uneven", [0, 1, 250, 251, 1800, 2999, 3000])
+    sample = sample_frames(read_matrices(even), max_frames=200, seed=5)
+    assert sample.frames.shape == (200, 6) and sample.frames_kept == 3000
+    assert sample_frames(read_matrices(even), max_frames=200, seed=5).frames.tobytes() == sample.frames.tobytes()
+    assert sample_frames(read_matrices(uneven), max_frames=200, seed=5).frames.tobytes() == sample.frames.tobytes()
+    assert sample_frames(read_matrices(even), max_frames=200, seed=6).frames.tobytes() != sample.frames.tobytes()
+
+
+def test_fit_reports_the_time_of_each_phase():
+    frames, _ = blobs(k=8, per=200)
+    phases = fit_kmeans(frames, 8, seed=0).phases
+    assert list(phases) == ["k-means++", "warm-up", "Lloyd", "inertia"] and all(seconds >= 0 for seconds in phases.values())
+    assert list(fit_kmeans(frames, 8, algorithm="minibatch", batch_size=256).phases) == ["k-means++", "mini-batch", "inertia"]
