@@ -307,63 +307,80 @@ class Fp32Screen:
 BF16_ROUNDOFF = 2.0**-8  # bf16 keeps 8 significant bits
 
 
-class Bf16Screen:
-    """The best bf16 scores of each frame (PyTorch on the CPU: oneDNN's bf16 product), and a bound.
-
-    Frames and centroids are centred on the centroids' mean first (every score of a frame moves
-    by the same amount, so labels and leads stay; smaller values round less), and -|c|^2/2
-    rides as a bf16 pair (high part + remainder). The bound takes the rounding actually done:
-    |x - bf16(x)| of each frame and |c - bf16(c)| of the centroids, by Cauchy-Schwarz.
+class Bf16Centroids:
+    """Centroids for a bf16 product: centred on `mean` (smaller values round less; every score of a
+    frame moves by the same amount, so labels and leads stay), rounded to bf16, with -|c|^2/2 as a
+    bf16 pair (high part + remainder) in two trailing columns that meet two ones in the frames.
+    Also the terms of the score error bound that depend on the centroids only.
     """
 
-    def __init__(self, centroids: np.ndarray):
-        self.torch = torch = _torch_for_screens()
-        self.dim = centroids.shape[1]
-        self.mean = torch.from_numpy(centroids.astype(np.float64).mean(0).astype(np.float32))
-        centred = centroids.astype(np.float64) - self.mean.double().numpy()
-        half_norms = 0.5 * np.einsum("ij,ij->i", centred, centred)
-        low = torch.from_numpy(centred.astype(np.float32)).bfloat16()
-        high_bias = torch.from_numpy(-half_norms).bfloat16()
-        low_bias = torch.from_numpy(-half_norms - high_bias.double().numpy()).bfloat16()
+    def __init__(self, centroids: np.ndarray, mean: np.ndarray):
+        torch = _torch_for_screens()
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.centred = np.asarray(centroids, dtype=np.float64) - self.mean
+        self.half_norms = 0.5 * np.einsum("ij,ij->i", self.centred, self.centred)
+        low = torch.from_numpy(self.centred.astype(np.float32)).bfloat16()
+        high_bias = torch.from_numpy(-self.half_norms).bfloat16()
+        low_bias = torch.from_numpy(-self.half_norms - high_bias.double().numpy()).bfloat16()
         self.augmented = torch.cat([low, high_bias[:, None], low_bias[:, None]], 1)
         rounded = low.double().numpy()
-        self.centroid_norm = float(np.sqrt(np.einsum("ij,ij->i", centred, centred)).max())
         self.rounded_norm = float(np.linalg.norm(rounded, axis=1).max())
-        self.centroid_rounding = float(np.linalg.norm(rounded - centred, axis=1).max())
-        self.bias_rounding = float(np.abs(high_bias.double().numpy() + low_bias.double().numpy() + half_norms).max())
-        self.largest_bias = float(np.abs(half_norms).max())
-        # fp32 sums of dim + 2 products (any order), and the fp32 centring of the frames.
-        self.accumulation = (self.dim + 2) * UNIT_ROUNDOFF / (1 - (self.dim + 2) * UNIT_ROUNDOFF)
-        self.buffer = torch.ones((NearestCentroid.BLOCK, self.dim + 2), dtype=torch.bfloat16)
-        self.centred_array = np.empty((NearestCentroid.BLOCK, self.dim), dtype=np.float32)
-        self.mean_array = self.mean.numpy()
+        self.rounding = float(np.linalg.norm(rounded - self.centred, axis=1).max())
+        self.bias_rounding = float(np.abs(high_bias.double().numpy() + low_bias.double().numpy() + self.half_norms).max())
+        self.largest_bias = float(self.half_norms.max())
+        dim = self.centred.shape[1]
+        self.accumulation = (dim + 2) * UNIT_ROUNDOFF / (1 - (dim + 2) * UNIT_ROUNDOFF)  # fp32 sums of dim + 2 products
+
+    def error(self, norms: np.ndarray, rounding: np.ndarray) -> np.ndarray:
+        """A bound on each frame's score error before the product's bf16 result is rounded, from the
+        centred frames' norms |x| and their rounding |x - bf16(x)|: by Cauchy-Schwarz,
+        |x.c - bf16(x).bf16(c)| <= |x - bf16(x)| |bf16(c)| + |x| |c - bf16(c)|, plus the bias pair's
+        rounding, the fp32 accumulation and the fp32 centring of the frames."""
+        return (
+            rounding * self.rounded_norm
+            + norms * self.rounding
+            + self.bias_rounding
+            + (self.accumulation * (1 + BF16_ROUNDOFF) + 2.0**-20) * (norms * self.rounded_norm + self.largest_bias)
+        )
+
+
+# The bf16 result of the product is rounded too: by at most OUTPUT_ROUNDING of each score's size.
+OUTPUT_ROUNDING = BF16_ROUNDOFF / (1 - BF16_ROUNDOFF)
+
+
+class Bf16Screen:
+    """The best bf16 scores of each frame (PyTorch on the CPU: oneDNN's bf16 product), and a bound:
+    Bf16Centroids centred on the centroids' mean, the bound from the rounding actually done."""
+
+    def __init__(self, centroids: np.ndarray):
+        self.torch = _torch_for_screens()
+        self.dim = centroids.shape[1]
+        mean = centroids.astype(np.float64).mean(0).astype(np.float32)
+        self.centroids = Bf16Centroids(centroids, mean)
+        self.mean = mean
+        self.buffer = self.torch.ones((NearestCentroid.BLOCK, self.dim + 2), dtype=self.torch.bfloat16)
+        self.centred = np.empty((NearestCentroid.BLOCK, self.dim), dtype=np.float32)
 
     def __call__(self, block: np.ndarray, top: int = 4):
         torch = self.torch
         rows = len(block)
-        centred = np.subtract(block, self.mean_array, out=self.centred_array[:rows])
+        centred = np.subtract(block, self.mean, out=self.centred[:rows])
         # numpy's row reductions run several times faster than torch's here.
         norms = np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
         if not np.isfinite(norms).all() and not np.isfinite(centred).all():
             return None
+        augmented = self.centroids.augmented
         with torch.inference_mode():
             low = self.buffer[:rows, : self.dim]
             low.copy_(torch.from_numpy(centred))  # rounds to bf16
             torch.from_numpy(centred).sub_(low)  # centred now holds x - bf16(x)
-            scores, candidates = torch.topk(self.buffer[:rows] @ self.augmented.T, min(top, len(self.augmented)), dim=1)
+            scores, candidates = torch.topk(self.buffer[:rows] @ augmented.T, min(top, len(augmented)), dim=1)
             scores, candidates = scores.float().numpy(), candidates.numpy()
         rounding = np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
-        rounded_norms = norms + rounding
-        error = (
-            rounding * self.centroid_norm
-            + rounded_norms * self.centroid_rounding
-            + self.bias_rounding
-            + (self.accumulation * 1.01 + UNIT_ROUNDOFF) * (rounded_norms * self.rounded_norm + 2 * self.largest_bias)
-        )
-        # The result is rounded to bf16 as well: by at most r of each kept score's size (the
-        # outside ones are smaller still: s + r|s| grows with s).
-        r = BF16_ROUNDOFF / (1 - BF16_ROUNDOFF)
-        return scores, candidates, error * 1.001 + r * np.maximum(np.abs(scores[:, 0]), np.abs(scores[:, -1]))
+        # The kept scores lie between the first and the last; those left out are smaller still
+        # (s + r|s| grows with s), so the larger size of the two covers every centroid.
+        error = self.centroids.error(norms, rounding) * 1.001
+        return scores, candidates, error + OUTPUT_ROUNDING * np.maximum(np.abs(scores[:, 0]), np.abs(scores[:, -1]))
 
 
 def open_assigner(bundle, device: str, screen: str = "auto"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audiotok.errors import AudiotokError
+from audiotok.units.assign import OUTPUT_ROUNDING, Bf16Centroids
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +200,6 @@ def _exact_inertia(frames: np.ndarray, centroids: np.ndarray, labels: np.ndarray
     return total
 
 
-# bf16 keeps 8 significant bits: rounding to it moves a value by at most 2^-8 of itself.
-BF16_UNIT = 2.0**-8
-
-
 @dataclass
 class Assignment:
     labels: np.ndarray  # [n] int64: each frame's nearest centroid (a float64 argmin of the squared distances)
@@ -265,28 +262,12 @@ class LloydAssigner:
         torch = _torch()
         n, dim = self.frames.shape
         k = len(centroids)
-        centred = np.asarray(centroids, dtype=np.float64) - self.mean64  # exact: a difference of two float32
-        half_norms = 0.5 * np.einsum("ij,ij->i", centred, centred)
-        low = torch.from_numpy(centred.astype(np.float32)).bfloat16()
-        high_bias = torch.from_numpy(-half_norms).bfloat16()
-        low_bias = torch.from_numpy(-half_norms - high_bias.double().numpy()).bfloat16()
-        augmented = torch.cat([low, high_bias[:, None], low_bias[:, None]], 1)
-        # The error of a bf16 score, from the inputs' rounding (Cauchy-Schwarz on the exact
-        # rounding errors), the bias pair, the fp32 accumulation, plus a margin for fp32 steps here.
-        low_norms = np.linalg.norm(low.double().numpy(), axis=1)
-        centroid_rounding = float(np.linalg.norm(low.double().numpy() - centred, axis=1).max())
-        bias_rounding = float(np.abs(high_bias.double().numpy() + low_bias.double().numpy() + half_norms).max())
-        largest = float(low_norms.max())
-        largest_bias = float(half_norms.max())
-        frame_error = (
-            self.rounding * largest
-            + self.norms * centroid_rounding
-            + (self.accumulation * (1 + BF16_UNIT) + 2.0**-20) * (self.norms * largest + largest_bias)
-            + bias_rounding
-        )
+        prepared = Bf16Centroids(centroids, self.mean64)
+        centred, half_norms, augmented = prepared.centred, prepared.half_norms, prepared.augmented
+        frame_error = prepared.error(self.norms, self.rounding)
         # The output is rounded to bf16 too: by r of a score. A centroid j is out of the running
         # when s_best - s_j > 2 e + r (|s_best| + |s_j|), i.e. s_best - s_j > (2 e + 2 r |s_best|) / (1 - r).
-        r = BF16_UNIT / (1 - BF16_UNIT)
+        r = OUTPUT_ROUNDING
         labels = np.empty(n, dtype=np.int64)
         distances = np.empty(n, dtype=np.float32)
         sums = torch.zeros((k, dim), dtype=torch.float64)
