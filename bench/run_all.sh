@@ -36,6 +36,6 @@ run quantize bench/bench_quantize.py --frames 2000000 --frames-large 200000 --ro
 run fit-kmeans bench/bench_kmeans.py --quick
 run fit-kmeans-out-of-core bench/bench_kmeans_ooc.py --quick
 run extract-feats bench/bench_extract.py --quick
-run gpu-check bench/gpu_check.py --quick --encoder tiny
+run gpu-check bench/gpu_check.py --quick --encoder tiny --layer 2
 "$PYTHON" bench/render_results.py "$AUDIOTOK_BENCH_RESULTS" -o bench/RESULTS.md
 echo "bench/RESULTS.md written in $((SECONDS - started)) s"

@@ -30,6 +30,7 @@ warnings.filterwarnings("ignore", message="The given NumPy array is not writable
 
 MISSING = -1
 UNIT_ROUNDOFF = 2.0**-24  # float32
+BF16_ROUNDOFF = 2.0**-8  # bf16 keeps 8 significant bits
 SCREENS = ("auto", "bf16", "int8", "fp32")
 AUTO_BLOCKS = 2
 AUTO_DOUBT = 0.1
@@ -160,7 +161,7 @@ class NearestCentroid:
             if len(finite):
                 labels[finite] = self._labels(np.ascontiguousarray(block[finite]))
             return labels
-        scores, candidates, bound = screened
+        scores, candidates, bound, full = screened
         self.blocks += 1
         self.frames += len(block)
         labels = candidates[:, 0].astype(np.int64)
@@ -168,30 +169,32 @@ class NearestCentroid:
         if len(unsure):
             started = time.perf_counter()
             self.rescored_rows += len(unsure)
-            labels[unsure] = self._rescore(block[unsure], scores[unsure], candidates[unsure], bound[unsure])
+            every_score = None if full is None else full[unsure]
+            labels[unsure] = self._rescore(block[unsure], scores[unsure], candidates[unsure], bound[unsure], every_score)
             self.seconds["float64 re-scoring"] += time.perf_counter() - started
         return labels
 
-    def _rescore(self, frames: np.ndarray, scores: np.ndarray, candidates: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    def _rescore(self, frames, scores, candidates, bound, every_score=None) -> np.ndarray:
         """float64 argmin of squared distances (fairseq's ApplyKmeans arithmetic; ties go to the lower
-        index) over the centroids within reach of the best: those the screen kept whose score is
-        within twice the bound of the best, or every centroid when the last kept one is in reach."""
+        index) over the centroids within reach of the best, whose score is within twice the bound
+        of it: among every centroid's score when the screen gives them all (every_score), else among
+        those it kept, or every centroid when the last kept one is in reach."""
         x = frames.astype(np.float64)
-        reach = scores >= scores[:, :1] - 2 * bound[:, None]
-        every = reach[:, -1] & (self.k > scores.shape[1])
+        threshold = scores[:, 0] - 2 * bound
+        if every_score is not None:
+            rows, columns = np.nonzero(every_score >= threshold[:, None])
+        else:
+            reach = scores >= threshold[:, None]
+            every = reach[:, -1] & (self.k > scores.shape[1])
+            kept_rows, kept = np.nonzero(reach & ~every[:, None])
+            every_rows = np.flatnonzero(every)
+            rows = np.concatenate([kept_rows, np.repeat(every_rows, self.k)])
+            columns = np.concatenate([candidates[kept_rows, kept], np.tile(np.arange(self.k), len(every_rows))])
+        distances = (x * x).sum(1)[rows] - 2 * np.einsum("ij,ij->i", x[rows], self._centroids64[columns]) + self._squared_norms64[columns]
+        order = np.lexsort((columns, distances, rows))  # by frame, then distance, then centroid
+        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
         labels = np.empty(len(frames), dtype=np.int64)
-        if every.any():
-            part = x[every]
-            labels[every] = np.argmin((part**2).sum(1, keepdims=True) - 2 * part @ self._centroids64.T + self._squared_norms64, axis=1)
-        some = np.flatnonzero(~every)
-        if len(some):
-            # Candidates in centroid order; those out of reach become centroid k, a row of zeros at +inf.
-            chosen = np.sort(np.where(reach[some], candidates[some], self.k), axis=1)
-            padded = np.concatenate([self._centroids64, np.zeros((1, self.dim))])
-            norms = np.concatenate([self._squared_norms64, [np.inf]])
-            part = x[some]
-            distances = (part**2).sum(1, keepdims=True) - 2 * np.einsum("nd,ntd->nt", part, padded[chosen]) + norms[chosen]
-            labels[some] = chosen[np.arange(len(some)), distances.argmin(1)]
+        labels[rows[first]] = columns[first]
         return labels
 
 
@@ -251,7 +254,7 @@ class Int8Screen:
         bound = 0.5 * step * self.max_rounded_l1 + norms * self.max_residual
         # Float rounding in the scaling and the offset: far below the quantisation error, bounded generously.
         bound += 2.0**-20 * (np.abs(scores[:, 0]) + self.max_offset + (self.sqrt_dim * norms + block.shape[1] * step) * self.max_abs)
-        return scores, candidates, bound
+        return scores, candidates, bound, None
 
 
 def _torch_for_screens():
@@ -285,7 +288,8 @@ class Fp32Screen:
         self.max_half_norm = float(self.half_norms.abs().max())
 
     def __call__(self, block: np.ndarray, top: int = 4):
-        """(scores, centroids, bound) as Int8Screen gives them."""
+        """(scores, centroids, bound, every score or None) as Int8Screen gives them; every centroid's
+        score on the CPU, the `top` best on CUDA (its scores stay on the device)."""
         torch = self.torch
         with torch.inference_mode():
             x = torch.from_numpy(block).to(self.device)
@@ -294,17 +298,21 @@ class Fp32Screen:
             # TF32 would round the inputs to 10 bits: the bound assumes a true fp32 product.
             allowed, torch.backends.cuda.matmul.allow_tf32 = torch.backends.cuda.matmul.allow_tf32, False
             try:
-                scores, candidates = torch.topk(x @ self.centroids.T - self.half_norms, min(top, len(self.centroids)), dim=1)
+                product = x @ self.centroids.T - self.half_norms
             finally:
                 torch.backends.cuda.matmul.allow_tf32 = allowed
-            norms = torch.linalg.vector_norm(x, dim=1)
-            scores, candidates, norms = scores.cpu().numpy(), candidates.cpu().numpy(), norms.cpu().numpy().astype(np.float64)
-        # The product's error, the rounding of |c|^2/2 and of the subtraction, with a factor 2 to spare.
-        bound = 2 * (self.gamma * norms * self.max_norm + 4 * UNIT_ROUNDOFF * (np.abs(scores[:, 0]) + self.max_half_norm))
-        return scores, candidates, bound
-
-
-BF16_ROUNDOFF = 2.0**-8  # bf16 keeps 8 significant bits
+            norms = torch.linalg.vector_norm(x, dim=1).cpu().numpy().astype(np.float64)
+            if self.device == "cpu":
+                every_score = product.numpy()
+                scores, candidates = best_two(every_score)
+            else:
+                every_score = None
+                scores, candidates = (t.cpu().numpy() for t in torch.topk(product, min(top, len(self.centroids)), dim=1))
+        # The product's error and the rounding of |c|^2/2 (e), the subtraction's rounding (r of a
+        # score's size), then as in Bf16Screen, with a factor 2 to spare.
+        r = 2 * UNIT_ROUNDOFF
+        error = self.gamma * norms * self.max_norm + 2 * UNIT_ROUNDOFF * self.max_half_norm
+        return scores, candidates, 2 * (error + r * np.abs(scores[:, 0])) / (1 - r), every_score
 
 
 class Bf16Centroids:
@@ -374,13 +382,32 @@ class Bf16Screen:
             low = self.buffer[:rows, : self.dim]
             low.copy_(torch.from_numpy(centred))  # rounds to bf16
             torch.from_numpy(centred).sub_(low)  # centred now holds x - bf16(x)
-            scores, candidates = torch.topk(self.buffer[:rows] @ augmented.T, min(top, len(augmented)), dim=1)
-            scores, candidates = scores.float().numpy(), candidates.numpy()
+            every_score = bf16_to_float32((self.buffer[:rows] @ augmented.T).view(torch.int16).numpy())
         rounding = np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
-        # The kept scores lie between the first and the last; those left out are smaller still
-        # (s + r|s| grows with s), so the larger size of the two covers every centroid.
-        error = self.centroids.error(norms, rounding) * 1.001
-        return scores, candidates, error + OUTPUT_ROUNDING * np.maximum(np.abs(scores[:, 0]), np.abs(scores[:, -1]))
+        scores, candidates = best_two(every_score)
+        # A centroid j is out of reach when s_best - s_j > 2 e + r (|s_best| + |s_j|), r the output's
+        # rounding; |s_j| <= |s_best| + (s_best - s_j) makes (2 e + 2 r |s_best|) / (1 - r) enough.
+        r = OUTPUT_ROUNDING
+        bound = (self.centroids.error(norms, rounding) * 1.001 + r * np.abs(scores[:, 0])) / (1 - r)
+        return scores, candidates, bound, every_score
+
+
+def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """bf16 values (their int16 bit patterns) as float32: the high half of a float32's bits."""
+    return (bits.astype(np.int32) << 16).view(np.float32)
+
+
+def best_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two best scores of each row, best first, and their columns (the lower column on ties).
+    numpy's row reductions run on one core, faster than torch's threads when the other core is busy."""
+    rows = np.arange(len(scores))
+    best = scores.argmax(1)
+    top = scores[rows, best]
+    scores[rows, best] = -np.inf
+    second = scores.argmax(1)
+    runner_up = scores[rows, second]
+    scores[rows, best] = top
+    return np.stack([top, runner_up], 1), np.stack([best, second], 1)
 
 
 def open_assigner(bundle, device: str, screen: str = "auto"):
