@@ -234,6 +234,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print the time split of one CLI run per case")
     parser.add_argument("--real-features", metavar="ARK", help="also a real feature archive (e.g. extract-feats output), K=500, repeated to --frames")
+    parser.add_argument("--real-only", action="store_true", help="only the --real-features case (and start-up, memory)")
     parser.add_argument("--tmp", default=None, help="where the archives go (several GB at the default sizes)")
     args = parser.parse_args()
     results = Results("quantize")
@@ -243,8 +244,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp = Path(tmp)
-        bench_case(results, tmp, 768, 500, args.frames, args.rounds, args.profile)
-        if args.frames_large:
+        if not args.real_only:
+            bench_case(results, tmp, 768, 500, args.frames, args.rounds, args.profile)
+        if args.frames_large and not args.real_only:
             bench_case(results, tmp, 1280, 4096, args.frames_large, args.rounds, args.profile)
         if args.real_features:
             bench_case(results, tmp, 0, 500, args.frames, args.rounds, args.profile, real=args.real_features)

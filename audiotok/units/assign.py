@@ -181,20 +181,22 @@ class NearestCentroid:
         those it kept, or every centroid when the last kept one is in reach."""
         x = frames.astype(np.float64)
         threshold = scores[:, 0] - 2 * bound
+        labels = np.empty(len(frames), dtype=np.int64)
         if every_score is not None:
             rows, columns = np.nonzero(every_score >= threshold[:, None])
         else:
             reach = scores >= threshold[:, None]
             every = reach[:, -1] & (self.k > scores.shape[1])
-            kept_rows, kept = np.nonzero(reach & ~every[:, None])
-            every_rows = np.flatnonzero(every)
-            rows = np.concatenate([kept_rows, np.repeat(every_rows, self.k)])
-            columns = np.concatenate([candidates[kept_rows, kept], np.tile(np.arange(self.k), len(every_rows))])
-        distances = (x * x).sum(1)[rows] - 2 * np.einsum("ij,ij->i", x[rows], self._centroids64[columns]) + self._squared_norms64[columns]
-        order = np.lexsort((columns, distances, rows))  # by frame, then distance, then centroid
-        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
-        labels = np.empty(len(frames), dtype=np.int64)
-        labels[rows[first]] = columns[first]
+            if every.any():  # all centroids: one product
+                part = x[every]
+                labels[every] = np.argmin((part**2).sum(1, keepdims=True) - 2 * part @ self._centroids64.T + self._squared_norms64, axis=1)
+            rows, kept = np.nonzero(reach & ~every[:, None])
+            columns = candidates[rows, kept]
+        if len(rows):
+            distances = (x * x).sum(1)[rows] - 2 * np.einsum("ij,ij->i", x[rows], self._centroids64[columns]) + self._squared_norms64[columns]
+            order = np.lexsort((columns, distances, rows))  # by frame, then distance, then centroid
+            first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+            labels[rows[first]] = columns[first]
         return labels
 
 
