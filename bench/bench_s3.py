@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,25 +43,13 @@ def export_full_size(directory: Path) -> Path:
     import torch
 
     from audiotok.units.s3 import S3Config, build_model
+    from audiotok.units.s3_onnx import export_onnx
 
     torch.manual_seed(0)
     model = build_model(S3Config("v1", 25)).eval()
     model.encoder.positional_embedding.normal_()
     model.quantizer._codebook.embed.normal_()
-    path = directory / "speech_tokenizer_v1_25hz_random.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.randn(1, 128, 500), torch.tensor([500], dtype=torch.int32)),
-            str(path),
-            input_names=["feats", "feats_len"],
-            output_names=["tokens"],
-            dynamic_axes={"feats": {0: "batch", 2: "frames"}, "feats_len": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    return path
+    return export_onnx(model, directory / "speech_tokenizer_v1_25hz_random.onnx", frames=(500,))
 
 
 def step_audio_session(path: Path):

@@ -215,11 +215,11 @@ def save_hubert(directory: Path, size: str) -> Path:
 
 def save_s3(directory: Path) -> Path:
     """A small S3 v1 25 Hz tokenizer (the architecture, 2 layers of 128) exported to ONNX."""
-    import warnings
 
     import torch
 
     from audiotok.units.s3 import S3Config, build_model, load_torch_model
+    from audiotok.units.s3_onnx import export_onnx
 
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -229,20 +229,7 @@ def save_s3(directory: Path) -> Path:
             state[key] = torch.randn_like(state[key])
     torch.save(state, directory / "s3_v1_25.pt")
     model = load_torch_model(directory / "s3_v1_25.pt", "v1", 25)
-    path = directory / "s3_v1_25.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.randn(2, 128, 400), torch.tensor([400, 300], dtype=torch.int32)),
-            str(path),
-            input_names=["feats", "feats_len"],
-            output_names=["tokens"],
-            dynamic_axes={"feats": {0: "batch", 2: "frames"}, "feats_len": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    return path
+    return export_onnx(model, directory / "s3_v1_25.onnx")
 
 
 def read_features(spec: str) -> dict[str, np.ndarray]:

@@ -73,3 +73,27 @@ class S3Onnx:
             raise ValueError("S3 ONNX batches hold mels of one length only")
         feats = np.ascontiguousarray(np.stack(mels).transpose(0, 2, 1), dtype=np.float32)
         return [row[: token_count(frames, self.frames_per_token)].astype(np.int64) for row in self._run(feats, frames)]
+
+
+def export_onnx(model, path: str | Path, frames: tuple[int, ...] = (400, 300)) -> Path:
+    """An S3 PyTorch model (units.s3.build_model) as an ONNX file laid out like the official ones
+    (feats [B, 128, T] and feats_len [B] in, tokens out; batch and length dynamic), traced on a
+    batch of random log-mel of these lengths. For tests and benches: models with chosen weights."""
+    import warnings
+
+    import torch
+
+    feats = torch.randn(len(frames), 128, max(frames))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model,
+            (feats, torch.tensor(frames, dtype=torch.int32)),
+            str(path),
+            input_names=["feats", "feats_len"],
+            output_names=["tokens"],
+            dynamic_axes={"feats": {0: "batch", 2: "frames"}, "feats_len": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return Path(path)

@@ -1,7 +1,5 @@
 """S3 tokenizer: PyTorch model from official-layout weights, ONNX parity, windows, errors."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -10,7 +8,7 @@ from audiotok.errors import AudiotokError
 from audiotok.io.audio import Audio, AudioInfo
 from audiotok.io.audio_table import AudioItem
 from audiotok.units.s3 import S3Config, S3Torch, build_model, load_torch_model, s3_tokens, step_audio_check, token_count
-from audiotok.units.s3_onnx import S3Onnx
+from audiotok.units.s3_onnx import S3Onnx, export_onnx
 
 # Tiny but shaped like the real thing: 64-dim heads, as both official models have.
 TINY = dict(n_state=128, n_head=2, n_layer=2, codebook_size=64, n_ctx=1500)
@@ -37,20 +35,7 @@ def save_tiny(directory, version: str, rate: int = 25, suffix: str = ".pt"):
     else:
         torch.save(state, weights)
     model = load_torch_model(weights, version, rate)
-    onnx_path = directory / f"s3_{version}_{rate}.onnx"
-    feats, lengths = torch.randn(2, 128, 400), torch.tensor([400, 300], dtype=torch.int32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            model,
-            (feats, lengths),
-            str(onnx_path),
-            input_names=["feats", "feats_len"],
-            output_names=["tokens"],
-            dynamic_axes={"feats": {0: "batch", 2: "frames"}, "feats_len": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"}},
-            opset_version=17,
-            dynamo=False,
-        )
+    onnx_path = export_onnx(model, directory / f"s3_{version}_{rate}.onnx")
     return weights, onnx_path
 
 
