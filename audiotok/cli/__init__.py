@@ -29,6 +29,7 @@ COMMANDS = (
     "tokenize",
     "stream",
     "report",
+    "abx",
     "interleave",
     "deinterleave",
     "export",

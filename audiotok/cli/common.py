@@ -125,6 +125,25 @@ def map_audio(
 TextOutputOption = Annotated[str, typer.Option("--output", "-o", help="Write the table here (a file or ark,t:FILE) instead of stdout.")]
 
 
+def write_results(target, results: dict, output_format: str) -> None:
+    """A flat dict of statistics as `name value` lines (text) or one JSON object, then the done marker."""
+    import json
+
+    with target as handle:
+        if output_format == "json":
+            handle.write(json.dumps(results) + "\n")
+        else:
+            width = max(map(len, results)) + 2
+            handle.writelines(f"{name:<{width}}{_text(value)}\n" for name, value in results.items())
+    target.mark_done()
+
+
+def _text(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def table_report(
     command: str, inputs: list[str], output: str, describe: Callable, signature_args: dict, *, min_success: float, force: bool, footer: Callable | None = None
 ) -> None:

@@ -9,7 +9,9 @@ the frame rate.
 --alignments (Praat TextGrids or a directory of them, Kaldi CTM, `utt start
 end phone` lines, HTK .lab, SpeechBrain TSV) adds phone purity, cluster
 purity and PNMI as HuBERT defines them, from the phone at each frame's
-centre. --compare adds the token parity with a second unit table. --plots
+centre; with --abx, the ABX error rates of the units (see `audiotok abx`),
+scored as one-hot vectors or, with --abx-vectors centroids, as their
+centroids. --compare adds the token parity with a second unit table. --plots
 DIR draws the code usage and, with --audio, one utterance's spectrogram with
 its units under it.
 
@@ -18,15 +20,17 @@ Example:
   audiotok report --bundle exp/km500 units.txt
   audiotok report --k 500 --frame-rate 50 --alignments data/train/textgrids units.txt
   audiotok report --bundle exp/km500 --format json - < units.txt
+  audiotok report --bundle exp/km500 --alignments ali.ctm --abx --utt2spk data/dev/utt2spk units.txt
   audiotok report --bundle exp/km500 --compare units.ref.txt --plots plots --audio data/train units.txt
 
-See also: quantize, tokenize, fit-kmeans.
+See also: abx, sweep-table, quantize, tokenize, fit-kmeans.
 """
 
 from typing import Annotated
 
 import typer
 
+from audiotok.cli import abx as abx_options
 from audiotok.cli import common
 
 NAME = "report"
@@ -44,9 +48,16 @@ def command(
     alignments: Annotated[
         list[str] | None, typer.Option("--alignments", metavar="PATH", help="Phone alignments: a file or a directory of TextGrids; repeatable.")
     ] = None,
-    alignment_format: Annotated[
-        str, typer.Option("--alignment-format", help="auto, textgrid, ctm, text (utt start end phone), lab (HTK) or speechbrain.")
-    ] = "auto",
+    alignment_format: abx_options.AlignmentFormat = "auto",
+    abx: Annotated[bool, typer.Option("--abx", help="With --alignments: add the ABX error rates of the units.")] = False,
+    abx_vectors: Annotated[str, typer.Option("--abx-vectors", help="ABX on onehot codes or on the bundle's centroids.")] = "onehot",
+    utt2spk: abx_options.Utt2spk = None,
+    speaker_pattern: abx_options.SpeakerPattern = None,
+    conditions: abx_options.Conditions = "all",
+    distance: abx_options.Distance = "cosine",
+    phone_map: abx_options.PhoneMap = None,
+    fold_phones: abx_options.FoldPhones = False,
+    exclude_phones: abx_options.ExcludePhones = None,
     compare: Annotated[str | None, typer.Option("--compare", metavar="UNITS2", help="A second unit table to compare token by token.")] = None,
     plots: Annotated[str | None, typer.Option("--plots", metavar="DIR", help="Write code_usage.png here (and units_KEY.png with --audio).")] = None,
     audio: Annotated[str | None, typer.Option("--audio", metavar="INPUT", help="Audio table holding the plotted utterance (data dir, scp:, files...).")] = None,
@@ -55,14 +66,15 @@ def command(
     output: common.TextOutputOption = "-",
     force: common.Force = False,
 ) -> None:
-    import json
     import logging
 
     from audiotok.errors import AudiotokError, UsageError
     from audiotok.io.outputs import TextOutput, make_signature
+    from audiotok.io.tables import read_unit_table
     from audiotok.units import report
     from audiotok.units.alignments import FORMATS as ALIGNMENT_FORMATS
     from audiotok.units.alignments import read_alignments
+    from audiotok.units.bundle import Bundle
 
     log = logging.getLogger("audiotok")
     if output_format not in FORMATS:
@@ -75,6 +87,13 @@ def command(
         raise UsageError("--audio is only for the spectrogram plot", "add --plots DIR")
     if plot_key and not audio:
         raise UsageError("--plot-key needs --audio to plot")
+    if abx and not alignments:
+        raise UsageError("--abx needs the phone alignments", "give --alignments PATH")
+    if abx_vectors == "centroids" and not bundle:
+        raise UsageError("--abx-vectors centroids needs the codebook", "give --bundle DIR")
+    abx_settings = abx_options.make_settings(conditions, distance, utt2spk, speaker_pattern, phone_map, fold_phones, exclude_phones) if abx else None
+    if abx_settings:
+        abx_settings.check()
     k, frame_rate = _codebook(k, bundle, frame_rate)
     if frame_rate is None and (alignments or audio):
         raise UsageError(f"{'--alignments' if alignments else '--audio'} needs the frame rate of the units", "give --frame-rate HZ or --bundle DIR")
@@ -92,9 +111,10 @@ def command(
         audio=audio,
         plot_key=plot_key,
         format=output_format,
+        **({"abx": abx_settings.__dict__, "abx_vectors": abx_vectors} if abx else {}),
     )
     target = TextOutput(output, signature, force)
-    table = _read_units(units)
+    table = read_unit_table(units)
     if k is None:
         k = 1 + max((int(codes.max()) for codes in table.values() if len(codes)), default=0)
         log.info("no --k or --bundle: taking k = largest code + 1 = %d", k)
@@ -104,12 +124,18 @@ def command(
         log.info("no --frame-rate or --bundle: rates left out")
 
     if alignments:
-        phone_stats = report.phone_unit_stats(table, read_alignments(alignments, alignment_format), frame_rate)
+        phones = read_alignments(alignments, alignment_format)
+        phone_stats = report.phone_unit_stats(table, phones, frame_rate)
         if phone_stats["aligned_utterances"] == 0:
             raise AudiotokError(f"no key of {units} has an alignment", "alignment keys are utterance ids (TextGrid, .lab: the file name without extension)")
         results.update(phone_stats)
+        if abx:
+            from audiotok.abx.evaluate import evaluate, unit_vectors
+
+            centroids = Bundle.load(bundle).centroids if abx_vectors == "centroids" else None
+            results.update(evaluate(unit_vectors(table, k, abx_vectors, centroids), frame_rate, phones, abx_settings))
     if compare:
-        parity = report.compare_units(table, _read_units(compare))
+        parity = report.compare_units(table, read_unit_table(compare))
         for name in ("only_in_units", "only_in_compare", "length_mismatches"):
             keys = parity[name]
             if keys:
@@ -119,13 +145,7 @@ def command(
     if plots:
         _plot(plots, table, k, frame_rate, audio, plot_key)
 
-    with target as handle:
-        if output_format == "json":
-            handle.write(json.dumps(results) + "\n")
-        else:
-            width = max(map(len, results)) + 2
-            handle.writelines(f"{name:<{width}}{_text(value)}\n" for name, value in results.items())
-    target.mark_done()
+    common.write_results(target, results, output_format)
 
 
 def _codebook(k, bundle, frame_rate):
@@ -146,25 +166,6 @@ def _codebook(k, bundle, frame_rate):
     if frame_rate is None and recorded is not None:
         frame_rate = float(recorded)
     return loaded.k, frame_rate
-
-
-def _read_units(spec: str) -> dict:
-    import numpy as np
-
-    from audiotok.errors import AudiotokError
-    from audiotok.io.tables import read_int_vectors, read_jsonl_table
-
-    if not (spec.startswith("jsonl:") or spec.endswith(".jsonl")):
-        table = dict(read_int_vectors(spec))
-    else:
-        table = {}
-        for key, tokens in read_jsonl_table(spec):
-            if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
-                raise AudiotokError(f'{spec}: {key}: "tokens" is not a list of integers', 'report reads one codebook: {"key": ..., "tokens": [1, 2, ...]}')
-            table[key] = np.array(tokens, dtype=np.int64)
-    if not table:
-        raise AudiotokError(f"no utterances in {spec}", "give a unit table (text or JSONL) as quantize or tokenize write it")
-    return table
 
 
 def _plot(directory, table, k, frame_rate, audio, plot_key):
@@ -201,9 +202,3 @@ def _plot(directory, table, k, frame_rate, audio, plot_key):
         path = Path(directory, f"units_{name}.png")
         report.plot_units_spectrogram(sound.samples, sound.rate, table[key], frame_rate, path, title=key)
         log.info("wrote %s", path)
-
-
-def _text(value) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)

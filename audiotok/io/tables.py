@@ -180,3 +180,22 @@ def read_kaldi_lines(path: Path, fields: int | None, sorted_required: bool = Tru
         checker.check(parts[0], where)
         rows.append((number, parts))
     return rows
+
+
+def read_unit_table(spec: str) -> dict:
+    """A unit table, `key 1 2 3` lines (FILE, ark,t:FILE, -) or JSONL with "tokens", as {key: int64 codes}."""
+    import numpy as np
+
+    from audiotok.errors import AudiotokError
+
+    if not (spec.startswith("jsonl:") or spec.endswith(".jsonl")):
+        table = dict(read_int_vectors(spec))
+    else:
+        table = {}
+        for key, tokens in read_jsonl_table(spec):
+            if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+                raise AudiotokError(f'{spec}: {key}: "tokens" is not a list of integers', 'report reads one codebook: {"key": ..., "tokens": [1, 2, ...]}')
+            table[key] = np.array(tokens, dtype=np.int64)
+    if not table:
+        raise AudiotokError(f"no utterances in {spec}", "give a unit table (text or JSONL) as quantize or tokenize write it")
+    return table

@@ -1,0 +1,174 @@
+"""ABX phone discriminability of features or units, as ZeroSpeech scores it (libri-light-abx2).
+
+Reads TABLE, dense features (ark:FILE, scp:FILE, npy:DIR, - for a binary archive on stdin)
+or discrete units (`key 12 12 407 ...` lines, text:FILE, jsonl:FILE), builds ABX items from
+--alignments (Praat TextGrids, Kaldi CTM, `utt start end phone`, HTK .lab, SpeechBrain TSV)
+and the speakers (--utt2spk, --speaker-pattern, else one speaker an utterance), and prints
+the ABX error rate (0..1, lower is better) of each condition:
+
+    phone_{within,any}_context_{within,across}_speaker   phone items, zrc_abx2's four conditions
+    triphone_{within,across}_speaker                    triphone items within context (Libri-light ABX)
+
+Frames are compared by angle (cosine) or Euclidean distance, items by DTW; triplets are
+drawn as zrc_abx2 draws them (same seed, group sizes), so scores equal the reference
+package's. Units are scored as one-hot vectors or, with --bundle and --vectors centroids,
+as their centroids. A condition without any triplet prints n/a and a one-line note with
+the counts that fall short.
+
+\b
+Example:
+  audiotok abx --alignments data/dev/textgrids --utt2spk data/dev/utt2spk ark:dump/hubert_l6.ark
+  audiotok abx --alignments ali.ctm --speaker-pattern '^([^-]+)-' --bundle exp/km500 units.txt
+  audiotok abx --alignments ali.ctm --conditions triphone_within_speaker --format json scp:feats.scp
+
+See also: report (PNMI and ABX of units), sweep-table, extract-feats.
+"""
+
+from typing import Annotated
+
+import typer
+
+from audiotok.cli import common
+
+NAME = "abx"
+FORMATS = ("text", "json")
+
+AlignmentFormat = Annotated[str, typer.Option("--alignment-format", help="auto, textgrid, ctm, text (utt start end phone), lab (HTK) or speechbrain.")]
+Utt2spk = Annotated[str | None, typer.Option("--utt2spk", metavar="FILE", help="Kaldi utt2spk: the speaker of each utterance.")]
+SpeakerPattern = Annotated[
+    str | None,
+    typer.Option("--speaker-pattern", metavar="REGEX", help="Speaker = the regex's first group (else its match) in the key, e.g. '^([^-]+)-' for LibriSpeech."),
+]
+Conditions = Annotated[str, typer.Option("--conditions", metavar="LIST", help="Comma-separated conditions (names above), or all.")]
+Distance = Annotated[str, typer.Option("--distance", help="Frame distance: cosine (angle / pi, ZeroSpeech's) or euclidean.")]
+PhoneMap = Annotated[
+    str | None, typer.Option("--phone-map", metavar="FILE", help="`phone class` lines: phones renamed before items are made (e.g. TIMIT 61 -> 39).")
+]
+FoldPhones = Annotated[bool, typer.Option("--fold-phones", help="Compare phones in lower case without ARPAbet stress digits (AH1 = ah).")]
+ExcludePhones = Annotated[
+    str | None, typer.Option("--exclude-phones", metavar="LIST", help="Comma-separated labels no item may hold or touch (default: silence labels).")
+]
+MaxSizeGroup = Annotated[int, typer.Option("--max-size-group", min=2, help="Tokens drawn from a (speaker, context, phone) group.")]
+MaxXAcross = Annotated[int, typer.Option("--max-x-across", min=1, help="X speakers drawn for each A group across speakers.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the triplet draws.")]
+
+
+def command(
+    table: Annotated[str, typer.Argument(metavar="TABLE", help="Features (ark:FILE, scp:FILE, npy:DIR, -) or units (FILE, text:FILE, jsonl:FILE).")],
+    alignments: Annotated[list[str], typer.Option("--alignments", metavar="PATH", help="Phone alignments: a file or a directory of TextGrids; repeatable.")],
+    alignment_format: AlignmentFormat = "auto",
+    utt2spk: Utt2spk = None,
+    speaker_pattern: SpeakerPattern = None,
+    frame_rate: Annotated[
+        float | None, typer.Option("--frame-rate", metavar="HZ", help="Frames a second (default: the recipe beside TABLE, or --bundle's).")
+    ] = None,
+    bundle: Annotated[str | None, typer.Option("--bundle", metavar="DIR", help="Units: the tokenizer bundle (k, frame rate, centroids).")] = None,
+    k: Annotated[int | None, typer.Option("--k", min=1, help="Units without --bundle: the codebook size (default: the largest code + 1).")] = None,
+    vectors: Annotated[str, typer.Option("--vectors", help="Units as onehot vectors or as their centroids (needs --bundle).")] = "onehot",
+    conditions: Conditions = "all",
+    distance: Distance = "cosine",
+    phone_map: PhoneMap = None,
+    fold_phones: FoldPhones = False,
+    exclude_phones: ExcludePhones = None,
+    max_size_group: MaxSizeGroup = 10,
+    max_x_across: MaxXAcross = 5,
+    seed: Seed = 3459,
+    write_items: Annotated[
+        str | None, typer.Option("--write-items", metavar="DIR", help="Also write the ZeroSpeech item files (phone.item, triphone.item) here.")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text (`name value` lines) or json (one object).")] = "text",
+    output: common.TextOutputOption = "-",
+    force: common.Force = False,
+) -> None:
+    from audiotok.abx.evaluate import evaluate, unit_vectors
+    from audiotok.errors import UsageError
+    from audiotok.io.outputs import TextOutput, make_signature
+    from audiotok.units.alignments import read_alignments
+
+    if output_format not in FORMATS:
+        raise UsageError(f"unknown --format {output_format!r}", f"choose one of {', '.join(FORMATS)}")
+    settings = make_settings(conditions, distance, utt2spk, speaker_pattern, phone_map, fold_phones, exclude_phones, max_size_group, max_x_across, seed)
+    settings.write_items = write_items
+    settings.check()
+    signature = make_signature(NAME, table=table, alignments=alignments, settings=settings.__dict__, bundle=bundle, k=k, vectors=vectors, format=output_format)
+    target = TextOutput(output, signature, force)
+    loaded, units, rate = read_table(table, bundle, frame_rate)
+    if units:
+        codebook = _codebook(bundle, k, loaded)
+        loaded = unit_vectors(loaded, codebook.shape[0] if codebook is not None else _largest(loaded, k), vectors, codebook if vectors == "centroids" else None)
+    elif bundle or vectors != "onehot" or k:
+        raise UsageError(f"{table} holds dense features", "--bundle, --k and --vectors are for unit tables")
+    results = {"utterances": len(loaded), "frame_rate": rate} | evaluate(loaded, rate, read_alignments(alignments, alignment_format), settings)
+    common.write_results(target, results, output_format)
+
+
+def make_settings(conditions, distance, utt2spk, speaker_pattern, phone_map, fold_phones, exclude_phones, max_size_group=10, max_x_across=5, seed=3459):
+    """The ABX settings from the options `abx` and `report --abx` share."""
+    from audiotok.abx.evaluate import Settings, parse_conditions
+
+    settings = Settings(
+        conditions=parse_conditions(conditions),
+        distance=distance,
+        utt2spk=utt2spk,
+        speaker_pattern=speaker_pattern,
+        phone_map=phone_map,
+        fold_phones=fold_phones,
+        max_size_group=max_size_group,
+        max_x_across=max_x_across,
+        seed=seed,
+    )
+    if exclude_phones is not None:
+        settings.exclude_phones = tuple(label.strip() for label in exclude_phones.split(","))
+    return settings
+
+
+def read_table(spec: str, bundle: str | None, frame_rate: float | None):
+    """(table, holds units, frame rate) of TABLE; the rate from the option, the recipe beside it, or the bundle."""
+    import numpy as np
+
+    from audiotok.errors import UsageError
+    from audiotok.io.archives import read_archive
+    from audiotok.io.recipes import read_recipe_for
+    from audiotok.io.specifiers import looks_like_specifier
+
+    if spec.startswith("jsonl:") or spec.endswith(".jsonl") or (spec != "-" and not looks_like_specifier(spec) and not spec.startswith("npy:")):
+        from audiotok.io.tables import read_unit_table
+
+        table, units = read_unit_table(spec), True
+    else:
+        table = dict(read_archive(spec))
+        kinds = {np.issubdtype(value.dtype, np.integer) for value in table.values()}
+        if len(kinds) > 1:
+            raise UsageError(f"{spec} mixes unit and feature entries")
+        units = kinds == {True}
+        if not units:
+            table = {key: value[None, :] if value.ndim == 1 else value for key, value in table.items()}
+    if not table:
+        raise UsageError(f"no entries in {spec}")
+    if frame_rate is None:
+        recipe = read_recipe_for(spec) or {}
+        frame_rate = recipe.get("frame_rate")
+        if frame_rate is None and bundle:
+            from audiotok.units.bundle import Bundle
+
+            frame_rate = Bundle.load(bundle).recipe.get("frame_rate")
+    if frame_rate is None:
+        raise UsageError(f"the frame rate of {spec} is not recorded", "give --frame-rate HZ")
+    if frame_rate <= 0:
+        raise UsageError(f"--frame-rate must be positive, got {frame_rate:g}")
+    return table, units, float(frame_rate)
+
+
+def _codebook(bundle, k, table):
+    from audiotok.errors import UsageError
+    from audiotok.units.bundle import Bundle
+
+    if bundle is None:
+        return None
+    if k is not None:
+        raise UsageError("give --k or --bundle, not both", "the bundle knows its k")
+    return Bundle.load(bundle).centroids
+
+
+def _largest(table, k):
+    return k if k is not None else 1 + max((int(codes.max()) for codes in table.values() if len(codes)), default=0)
