@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 # command:package pairs; a package is installed when its command is missing.
-# espeak-ng speaks the demo corpus; slurm-wlm and munge run the Slurm launcher tests.
-APT_DEPS := espeak-ng:espeak-ng slurmctld:slurm-wlm munged:munge
+# espeak-ng speaks the demo corpus; slurm-wlm and munge run the Slurm launcher tests; gcc builds
+# the reference ABX package's Cython extension (requirements-reference.txt).
+APT_DEPS := espeak-ng:espeak-ng slurmctld:slurm-wlm munged:munge gcc:gcc
 
 .PHONY: venv system-deps test demo lint clean
 
@@ -13,7 +14,7 @@ venv: $(STAMP)
 
 # requirements-reference.txt: upstream packages the test goldens are regenerated from, installed
 # without dependencies into $(VENV)/reference, off the venv's path (tests/data/README.md).
-$(STAMP): requirements.txt requirements-reference.txt pyproject.toml
+$(STAMP): requirements.txt requirements-reference.txt pyproject.toml | system-deps
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .

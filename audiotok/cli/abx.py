@@ -144,7 +144,9 @@ def read_table(spec: str, bundle: str | None, frame_rate: float | None):
         if not units:
             table = {key: value[None, :] if value.ndim == 1 else value for key, value in table.items()}
     if not table:
-        raise UsageError(f"no entries in {spec}")
+        from audiotok.errors import AudiotokError
+
+        raise AudiotokError(f"no entries in {spec}")
     if frame_rate is None:
         recipe = read_recipe_for(spec) or {}
         frame_rate = recipe.get("frame_rate")
