@@ -89,6 +89,29 @@ def write_item_file(items: list[Item], path: str | Path) -> None:
             handle.write(f"{item.file} {item.onset!r} {item.offset!r} {item.phone} {item.prev} {item.next} {item.speaker}\n")
 
 
+def read_item_file(path: str | Path) -> list[Item]:
+    """A ZeroSpeech item file (the header line, then `file onset offset phone prev next speaker` lines)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()[1:]
+    except FileNotFoundError:
+        raise AudiotokError(f"no such item file: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise AudiotokError(f"cannot read {path}: {err}") from None
+    items = []
+    for number, line in enumerate(lines, 2):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 7:
+            raise AudiotokError(f"{path}:{number}: expected 7 columns, found {len(fields)}", ITEM_HEADER)
+        try:
+            onset, offset = float(fields[1]), float(fields[2])
+        except ValueError:
+            raise AudiotokError(f"{path}:{number}: onset and offset must be seconds", ITEM_HEADER) from None
+        items.append(Item(fields[0], onset, offset, fields[3], fields[4], fields[5], fields[6]))
+    return items
+
+
 def check_labels(items: list[Item]) -> None:
     """Item files are space-separated: a phone or speaker label holding a space cannot be written."""
     for item in items:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from audiotok.abx.items import Item, build_items, fold_phone, speakers_of, write_item_file
+from audiotok.abx.items import Item, build_items, fold_phone, read_item_file, speakers_of, write_item_file
 from audiotok.errors import AudiotokError, UsageError
 
 ALIGNMENT = {"u1": [(0.0, 0.2, "sil"), (0.2, 0.3, "DH"), (0.3, 0.4, "AH0"), (0.4, 0.6, "K"), (0.6, 0.7, "AE1"), (0.7, 0.9, "T"), (0.9, 1.0, "sil")]}
@@ -63,3 +63,7 @@ def test_item_file_is_zerospeech_s_format(tmp_path):
     assert (tmp_path / "phone.item").read_text() == (
         "#file onset offset #phone prev-phone next-phone speaker\nu1 0.3 0.4 AH0 DH K s1\nu1 0.4 0.6 K AH0 AE1 s1\nu1 0.6 0.7 AE1 K T s1\n"
     )
+    assert read_item_file(tmp_path / "phone.item") == build_items(ALIGNMENT, {"u1": "s1"}, "phone")
+    (tmp_path / "bad.item").write_text("#header\nu1 0.3 0.4 AH0 DH K\n")
+    with pytest.raises(AudiotokError, match="bad.item:2: expected 7 columns, found 6"):
+        read_item_file(tmp_path / "bad.item")
