@@ -30,6 +30,7 @@ COMMANDS = (
     "stream",
     "report",
     "abx",
+    "sweep_table",
     "interleave",
     "deinterleave",
     "export",

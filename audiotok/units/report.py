@@ -4,7 +4,7 @@
     phone_unit_stats  phone purity, cluster purity and PNMI against phone alignments
                       (Hsu et al. 2021, HuBERT, section IV.C)
     compare_units     parity of two unit tables: missing keys, length mismatches, miss rate
-    plot_code_usage, plot_units_spectrogram   PNG figures (matplotlib, Agg)
+    plot_code_usage, plot_units_spectrogram   PNG figures (matplotlib, Agg), save_figure writes one
 
 Statistics are plain numbers (None when undefined), so a report is a flat
 dict that prints as `name value` lines or one JSON object; compare_units
@@ -186,7 +186,8 @@ def compare_units(first: Units, second: Units) -> dict:
 # ---------------------------------------------------------------- plots
 
 
-def _save(figure, path: str | Path) -> None:
+def save_figure(figure, path: str | Path) -> None:
+    """Draw a matplotlib Figure with Agg (no display needed) and write it as a PNG, atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from audiotok.io.atomic import atomic_open
@@ -212,7 +213,7 @@ def plot_code_usage(counts: np.ndarray, path: str | Path) -> None:
     axes.set_ylabel("count")
     axes.set_title(f"code usage: {len(used)} of {len(counts)} codes used")
     axes.grid(True, which="both", alpha=0.3)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def log_spectrogram(samples: np.ndarray, rate: int, window_s: float = 0.025, hop_s: float = 0.010) -> np.ndarray:
@@ -253,4 +254,4 @@ def plot_units_spectrogram(samples: np.ndarray, rate: int, codes: np.ndarray, fr
     bottom.set_xlim(0, duration)
     bottom.set_xlabel("seconds")
     bottom.set_ylabel("units")
-    _save(figure, path)
+    save_figure(figure, path)
