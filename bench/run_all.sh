@@ -37,5 +37,8 @@ run fit-kmeans bench/bench_kmeans.py --quick
 run fit-kmeans-out-of-core bench/bench_kmeans_ooc.py --quick
 run extract-feats bench/bench_extract.py --quick
 run gpu-check bench/gpu_check.py --quick --encoder tiny --layer 2
+if [ ${#real[@]} -gt 0 ]; then
+  run abx bench/bench_abx.py --features "ark:$work/whisper4.ark" --frame-rate 50 --speech "$speech"
+fi
 "$PYTHON" bench/render_results.py "$AUDIOTOK_BENCH_RESULTS" -o bench/RESULTS.md
 echo "bench/RESULTS.md written in $((SECONDS - started)) s"

@@ -7,7 +7,7 @@ angle of orthogonal vectors) or the codebook's centroids (the distances k-means 
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +34,10 @@ class Settings:
     max_x_across: int = abx_score.MAX_X_ACROSS
     seed: int = abx_score.SEED
     write_items: str | None = None  # a directory for phone.item and triphone.item
-    notes: list = field(default_factory=list)
+
+    def signature(self) -> dict:
+        """The settings as JSON keeps them (tuples as lists), for a run's signature."""
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in self.__dict__.items()}
 
     def check(self) -> None:
         unknown = [name for name in self.conditions if name not in abx_score.CONDITION_NAMES]
@@ -96,7 +99,6 @@ def evaluate(table: Mapping[str, np.ndarray], frame_rate: float, alignments, set
     result = abx_score.score(datasets, chosen, settings.distance, settings.max_size_group, settings.max_x_across, settings.seed)
     for note in result.notes:
         log.warning("ABX %s", note)
-    settings.notes.extend(result.notes)
     log.info("ABX: %d DTW alignments in %.2f s", result.pairs, time.perf_counter() - started)
     stats["abx_speakers"] = len(set(speakers.values()))
     stats["abx_distance"] = settings.distance

@@ -6,6 +6,7 @@ or discrete units (`key 12 12 407 ...` lines, text:FILE, jsonl:FILE), builds ABX
 and the speakers (--utt2spk, --speaker-pattern, else one speaker an utterance), and prints
 the ABX error rate (0..1, lower is better) of each condition:
 
+\b
     phone_{within,any}_context_{within,across}_speaker   phone items, zrc_abx2's four conditions
     triphone_{within,across}_speaker                    triphone items within context (Libri-light ABX)
 
@@ -90,7 +91,9 @@ def command(
     settings = make_settings(conditions, distance, utt2spk, speaker_pattern, phone_map, fold_phones, exclude_phones, max_size_group, max_x_across, seed)
     settings.write_items = write_items
     settings.check()
-    signature = make_signature(NAME, table=table, alignments=alignments, settings=settings.__dict__, bundle=bundle, k=k, vectors=vectors, format=output_format)
+    signature = make_signature(
+        NAME, table=table, alignments=alignments, settings=settings.signature(), bundle=bundle, k=k, vectors=vectors, format=output_format
+    )
     target = TextOutput(output, signature, force)
     loaded, units, rate = read_table(table, bundle, frame_rate)
     if units:

@@ -111,7 +111,7 @@ def command(
         audio=audio,
         plot_key=plot_key,
         format=output_format,
-        **({"abx": abx_settings.__dict__, "abx_vectors": abx_vectors} if abx else {}),
+        **({"abx": abx_settings.signature(), "abx_vectors": abx_vectors} if abx else {}),
     )
     target = TextOutput(output, signature, force)
     table = read_unit_table(units)

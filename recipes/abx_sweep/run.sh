@@ -12,6 +12,7 @@ stage=0
 stop_stage=100
 dir=.             # work directory: data/, dump/ and exp/ go here
 audio=            # a Kaldi data dir (wav.scp) or a directory of audio files
+train_audio=      # the same for fitting k-means (default: --audio itself)
 alignments=       # phone alignments: files or directories of TextGrids, blank-separated
 utt2spk=          # speaker of each utterance (Kaldi utt2spk); else --speaker-pattern
 speaker_pattern=  # regex whose first group in the key is the speaker
@@ -24,11 +25,11 @@ kmeans_opts=      # more options for fit-kmeans, e.g. "--max-frames 200000"
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 --audio DIR --alignments \"PATH...\" --model DIR [--utt2spk FILE | --speaker-pattern RE]
           [--layers \"0 1 2\"] [--ks \"50 100\"] [--baseline true|false] [--abx-opts \"...\"]
-          [--kmeans-opts \"...\"] [--dir DIR] [--stage N] [--stop-stage N]
-  stage 0: data prep      (audio -> DIR/data/dev: wav.scp, utt2spk)
-  stage 1: features       (each layer -> DIR/dump/L\$layer/feats.scp; baseline: DIR/dump/mfcc)
+          [--kmeans-opts \"...\"] [--train-audio DIR] [--dir DIR] [--stage N] [--stop-stage N]
+  stage 0: data prep      (audio -> DIR/data/dev: wav.scp, utt2spk; --train-audio -> DIR/data/train)
+  stage 1: features       (each layer -> DIR/dump/L\$layer/feats.scp; baseline: DIR/dump/mfcc; train: .../train)
   stage 2: dense ABX      (features -> DIR/exp/\$feats/dense.json)
-  stage 3: k-means        (features -> DIR/exp/\$feats/km\$k bundle, for each k)
+  stage 3: k-means        (train features, else dev -> DIR/exp/\$feats/km\$k bundle, for each k)
   stage 4: units, report  (-> DIR/exp/\$feats/km\$k/units.txt, DIR/exp/\$feats/k\$k.json: PNMI, bit rates, ABX)
   stage 5: sweep table    (-> DIR/exp/results.list, sweep.md, sweep.tsv, sweep.png)
 Relative paths are relative to this recipe directory. Every command skips an output
@@ -41,6 +42,7 @@ that a run with the same arguments finished."
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 data=$dir/data/dev
+train=$dir/data/train
 
 # Feature sets: name (the directory under dump/ and exp/) and the label sweep-table shows.
 names=() labels=()
@@ -55,6 +57,7 @@ read -ra extra_kmeans <<<"$kmeans_opts"
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: data prep: $audio -> $data"
   local/prepare_data.sh "$audio" "$data" "$utt2spk"
+  if [ -n "$train_audio" ]; then local/prepare_data.sh "$train_audio" "$train"; fi
 fi
 
 # Speakers: the data dir's utt2spk (from --utt2spk or the input data dir), else the pattern.
@@ -72,6 +75,9 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     if [ "$name" = mfcc ]; then feat_opts=(--backend mfcc --deltas); else feat_opts=(--model "$model" --layer "${name#L}"); fi
     log "Stage 1: features: $data -> $dump/feats.scp (${feat_opts[*]})"
     $cmd "$dump/log/extract_feats.log" audiotok extract-feats "${feat_opts[@]}" "$data" "ark,scp:$dump/feats.ark,$dump/feats.scp"
+    if [ -f "$train/wav.scp" ]; then
+      $cmd "$dump/log/extract_feats_train.log" audiotok extract-feats "${feat_opts[@]}" "$train" "ark,scp:$dump/train/feats.ark,$dump/train/feats.scp"
+    fi
   done
 fi
 
@@ -85,10 +91,12 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for name in "${names[@]}"; do
+    fit=$dir/dump/$name
+    if [ -f "$fit/train/feats.scp" ]; then fit=$fit/train; fi
     for k in $ks; do
-      log "Stage 3: k-means: $dir/dump/$name -> $dir/exp/$name/km$k (k=$k)"
+      log "Stage 3: k-means: $fit -> $dir/exp/$name/km$k (k=$k)"
       $cmd "$dir/exp/$name/log/fit_kmeans.k$k.log" audiotok fit-kmeans --k "$k" "${extra_kmeans[@]+"${extra_kmeans[@]}"}" \
-        "scp:$dir/dump/$name/feats.scp" "$dir/exp/$name/km$k"
+        "scp:$fit/feats.scp" "$dir/exp/$name/km$k"
     done
   done
 fi

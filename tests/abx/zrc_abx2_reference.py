@@ -36,7 +36,17 @@ def reference_scores(features: dict, item_dir: str, frame_rate: float) -> dict:
             try:
                 with contextlib.redirect_stdout(sys.stderr):  # the package prints its progress
                     found = EvalABX()._ABX(
-                        Pooling.NONE, 3459, load, os.path.join(item_dir, f"{items}.item"), files, "cosine", frame_rate, [speaker], [context], max_x_across=5, max_size_group=10
+                        Pooling.NONE,
+                        3459,
+                        load,
+                        os.path.join(item_dir, f"{items}.item"),
+                        files,
+                        "cosine",
+                        frame_rate,
+                        [speaker],
+                        [context],
+                        max_x_across=5,
+                        max_size_group=10,
                     )
             except RuntimeError as err:  # zrc_abx2 cannot build its result tensor from zero triplets
                 if "sparse_dim" not in str(err):

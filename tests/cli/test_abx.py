@@ -35,10 +35,11 @@ def test_abx_of_features_prints_each_statistic(tmp_path, cli):
 
 def test_conditions_without_triplets_print_na_with_one_note_each(tmp_path, cli):
     options = _corpus(tmp_path)
-    done = cli("abx", *options, "--frame-rate", 100, "--format", "json", f"npy:{tmp_path / 'feats'}")
+    args = ("abx", *options, "--frame-rate", 100, "--format", "json", "-o", tmp_path / "abx.json", f"npy:{tmp_path / 'feats'}")
+    done = cli(*args)
     assert done.returncode == 0, done.stderr
     assert_no_traceback(done.stderr)
-    scores = json.loads(done.text)
+    scores = json.loads((tmp_path / "abx.json").read_text())
     assert scores["abx_phone_any_context_within_speaker"] == 0.5
     assert [name for name, value in scores.items() if name.startswith("abx_") and value is None] == [
         "abx_phone_within_context_within_speaker",
@@ -49,6 +50,8 @@ def test_conditions_without_triplets_print_na_with_one_note_each(tmp_path, cli):
     ]
     notes = [line for line in done.stderr.splitlines() if "no (A, B, X) triplet" in line]
     assert len(notes) == 5 and all("WARNING" in line and "speakers 1" in line for line in notes)
+    again = cli(*args)  # the finished output is kept, notes and all
+    assert again.returncode == 0 and "is already done by a run with the same arguments" in again.stderr
 
 
 def test_bad_abx_input_is_one_line_error(tmp_path, cli):
