@@ -21,10 +21,11 @@ layers="0 1 2 3 4"
 ks="50 100 500"
 baseline=true     # true: also MFCC+deltas features, labelled mfcc
 abx_opts=         # more options for abx and report --abx, e.g. --fold-phones
+unit_vectors=onehot  # units scored as onehot codes or as their centroids (report --abx-vectors)
 kmeans_opts=      # more options for fit-kmeans, e.g. "--max-frames 200000"
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message="usage: $0 --audio DIR --alignments \"PATH...\" --model DIR [--utt2spk FILE | --speaker-pattern RE]
-          [--layers \"0 1 2\"] [--ks \"50 100\"] [--baseline true|false] [--abx-opts \"...\"]
+          [--layers \"0 1 2\"] [--ks \"50 100\"] [--baseline true|false] [--abx-opts \"...\"] [--unit-vectors onehot|centroids]
           [--kmeans-opts \"...\"] [--train-audio DIR] [--dir DIR] [--stage N] [--stop-stage N]
   stage 0: data prep      (audio -> DIR/data/dev: wav.scp, utt2spk; --train-audio -> DIR/data/train)
   stage 1: features       (each layer -> DIR/dump/L\$layer/feats.scp; baseline: DIR/dump/mfcc; train: .../train)
@@ -107,7 +108,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
       km=$dir/exp/$name/km$k
       log "Stage 4: units and report: $km -> $km/units.txt, $dir/exp/$name/k$k.json"
       $cmd "$dir/exp/$name/log/quantize.k$k.log" audiotok quantize "$km" "scp:$dir/dump/$name/feats.scp" -o "$km/units.txt"
-      $cmd "$dir/exp/$name/log/report.k$k.log" audiotok report --format json --bundle "$km" --abx "${abx_args[@]}" \
+      $cmd "$dir/exp/$name/log/report.k$k.log" audiotok report --format json --bundle "$km" --abx --abx-vectors "$unit_vectors" "${abx_args[@]}" \
         "$km/units.txt" -o "$dir/exp/$name/k$k.json"
     done
   done
