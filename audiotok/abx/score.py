@@ -13,10 +13,11 @@ that against the installed package. What differs is the engine: every (X, A) DTW
 needs is computed once, from one matrix product per X token, instead of once per group pair.
 """
 
+import itertools
 import logging
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ DISTANCES = ("cosine", "euclidean")
 MAX_SIZE_GROUP = 10
 MAX_X_ACROSS = 5
 SEED = 3459  # zrc_abx2's default
+TASKS_A_CHUNK = 4096  # (A, B, X) groups whose alignments are computed together
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def _phone_groups(ds: Dataset, context: str) -> tuple[list, list[int]]:
     return groups, order
 
 
-def enumerate_tasks(ds: Dataset, condition: Condition, max_size_group: int, max_x_across: int, seed: int) -> list[_Task]:
+def enumerate_tasks(ds: Dataset, condition: Condition, max_size_group: int, max_x_across: int, seed: int) -> Iterator[_Task]:
     """Every (A, B, X) group of a condition, with zrc_abx2's iteration order and random draws."""
     rng = random.Random(seed)
     groups, order = _phone_groups(ds, condition.context)
@@ -184,7 +186,6 @@ def enumerate_tasks(ds: Dataset, condition: Condition, max_size_group: int, max_
         return int(ds.context[first]), int(ds.phone[first]), int(ds.speaker[first])
 
     within_context = condition.context == "within"
-    tasks = []
     if condition.speaker == "within":
         for group in groups:
             if len(group) == 1:
@@ -199,8 +200,8 @@ def enumerate_tasks(ds: Dataset, condition: Condition, max_size_group: int, max_
                     a = take(span_a)
                     c, p_a, s = ids(span_a)
                     coords = (s, p_a, ids(span_b)[1]) + ((c,) if within_context else ())
-                    tasks.append(_Task(coords, a, b, None))
-        return tasks
+                    yield _Task(coords, a, b, None)
+        return
     speakers_of: dict[tuple, dict[int, tuple[int, int]]] = {}  # (context,) phone -> {speaker: span}
     for group in groups:
         for span in group:
@@ -221,8 +222,7 @@ def enumerate_tasks(ds: Dataset, condition: Condition, max_size_group: int, max_
                         continue
                     a, b, x = take(span_a), take(span_b), take(span_x)
                     coords = (s, p_a, ids(span_b)[1]) + ((c,) if within_context else ()) + (s_x,)
-                    tasks.append(_Task(coords, a, b, x))
-    return tasks
+                    yield _Task(coords, a, b, x)
 
 
 def _pairs_of(task: _Task) -> tuple[np.ndarray, np.ndarray]:
@@ -322,25 +322,34 @@ def score(
     for condition in conditions:
         ds = datasets[condition.items]
         tasks = enumerate_tasks(ds, condition, max_size_group, max_x_across, seed)
-        result.triplet_groups[condition.name] = len(tasks)
-        if not tasks:
+        values = {}
+        count = 0
+        # Tasks come in chunks so memory stays flat; consecutive tasks share a speaker, hence most pairs.
+        while chunk := list(itertools.islice(tasks, TASKS_A_CHUNK)):
+            count += len(chunk)
+            result.pairs += _score_chunk(ds, chunk, distance, values)
+        result.triplet_groups[condition.name] = count
+        if not count:
             result.scores[condition.name] = None
             result.notes.append(f"{condition.label}: no (A, B, X) triplet: {_shortage(ds, condition)}")
             continue
-        pair_lists = [_pairs_of(task) for task in tasks]
-        every = np.concatenate([p for xa, xb in pair_lists for p in (xa, xb)])
-        unique, inverse = np.unique(every[:, 0] * len(ds) + every[:, 1], return_inverse=True)
-        distances = dtw_distances(ds, np.stack([unique // len(ds), unique % len(ds)], axis=1), distance)[inverse]
-        result.pairs += len(unique)
-        values = {}
-        offset = 0
-        for task, (xa, xb) in zip(tasks, pair_lists):
-            dist_xa = distances[offset : offset + len(xa)]
-            dist_xb = distances[offset + len(xa) : offset + len(xa) + len(xb)]
-            offset += len(xa) + len(xb)
-            values[task.coords] = 1.0 - _theta(task, dist_xa, dist_xb)
         result.scores[condition.name] = _average(values)
     return result
+
+
+def _score_chunk(ds: Dataset, tasks: list[_Task], distance: str, values: dict) -> int:
+    """1 - theta of each task into values[coords], with every distinct DTW computed once; how many."""
+    pair_lists = [_pairs_of(task) for task in tasks]
+    every = np.concatenate([p for xa, xb in pair_lists for p in (xa, xb)])
+    unique, inverse = np.unique(every[:, 0] * len(ds) + every[:, 1], return_inverse=True)
+    distances = dtw_distances(ds, np.stack([unique // len(ds), unique % len(ds)], axis=1), distance)[inverse]
+    offset = 0
+    for task, (xa, xb) in zip(tasks, pair_lists):
+        dist_xa = distances[offset : offset + len(xa)]
+        dist_xb = distances[offset + len(xa) : offset + len(xa) + len(xb)]
+        offset += len(xa) + len(xb)
+        values[task.coords] = 1.0 - _theta(task, dist_xa, dist_xb)
+    return len(unique)
 
 
 def _shortage(ds: Dataset, condition: Condition) -> str:
