@@ -33,8 +33,9 @@ system-deps:
 	  else echo "warning: missing$$missing (install it; tests that need it skip)" >&2; fi; \
 	fi
 
+# Two pytest processes, a test file each at a time (module fixtures run once), one thread each.
 test: venv system-deps
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VENV)/bin/python -m pytest -q --durations=25
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 # ruff with pyproject.toml's rules and line length (160), formatting included; shellcheck on every script.
 lint: venv
