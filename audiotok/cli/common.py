@@ -178,6 +178,42 @@ Jobs = Annotated[int | None, typer.Option("--nj", min=1, help="With --dry-run: t
 CalibrateSeconds = Annotated[float, typer.Option("--calibrate-seconds", min=0.1, help="With --dry-run: seconds of the first items the model is timed on.")]
 
 
+Nodes = Annotated[
+    int | None, typer.Option("--nodes", min=1, help="With --dry-run: the jobs as one job array on M nodes; prints its wall time (see --tasks-per-node).")
+]
+TasksPerNode = Annotated[
+    int, typer.Option("--tasks-per-node", min=1, help="With --nodes: array tasks a node runs at once (its GPUs x processes a GPU, or cores).")
+]
+AssumeXRealTime = Annotated[
+    float | None,
+    typer.Option(
+        "--assume-x-real-time", min=0.0, help="With --nodes: one task's speed on the target nodes (x real time), instead of this machine's calibration."
+    ),
+]
+AssumeHours = Annotated[
+    float | None,
+    typer.Option(
+        "--assume-hours", min=0.0, help="With --nodes: predict for a corpus of this many hours, split evenly over the --nj tasks (the input only calibrates)."
+    ),
+]
+
+
+def array_plan(dry: bool, nodes: int | None, tasks_per_node: int, assume_x_real_time: float | None, assume_hours: float | None):
+    """The job-array part of a dry run (None without --nodes); its options need --dry-run and --nodes."""
+    from audiotok.engine.array_plan import ArrayPlan
+    from audiotok.errors import UsageError
+
+    if nodes is None:
+        if tasks_per_node != 1 or assume_x_real_time is not None or assume_hours is not None:
+            raise UsageError("--tasks-per-node, --assume-x-real-time and --assume-hours go with --nodes")
+        return None
+    if not dry:
+        raise UsageError("--nodes goes with --dry-run", "it predicts a job array's wall time")
+    if assume_x_real_time == 0 or assume_hours == 0:
+        raise UsageError("--assume-x-real-time and --assume-hours must be positive")
+    return ArrayPlan(nodes, tasks_per_node, assume_x_real_time, assume_hours)
+
+
 def check_dry_run(dry: bool, nj: int | None) -> None:
     """--nj only sizes the jobs of an estimate: a run cuts its jobs with --shard J/N."""
     from audiotok.errors import UsageError

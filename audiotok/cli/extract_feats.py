@@ -77,12 +77,17 @@ def command(
     force: common.Force = False,
     dry: common.DryRun = False,
     nj: common.Jobs = None,
+    nodes: common.Nodes = None,
+    tasks_per_node: common.TasksPerNode = 1,
+    assume_x_real_time: common.AssumeXRealTime = None,
+    assume_hours: common.AssumeHours = None,
     calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     from audiotok.dsp.front_end import preset
     from audiotok.errors import UsageError
 
     common.check_dry_run(dry, nj)
+    array = common.array_plan(dry, nodes, tasks_per_node, assume_x_real_time, assume_hours)
     if len(inputs) < 2:
         raise UsageError("give the audio input and the output wspecifier", "e.g. audiotok extract-feats --backend mfcc data/train ark:-")
     *sources, output = inputs
@@ -101,7 +106,7 @@ def command(
     chosen_front_end = preset(front_end)
     if dry:
         estimate_extraction(
-            sources, output, options, device, chosen_front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds, precision_layout
+            sources, output, options, device, chosen_front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds, precision_layout, array
         )
         return
     extractor = open_extractor(options, device, precision_layout)
@@ -148,7 +153,9 @@ def features(items, backend, front_end, channel, batch_seconds, window, overlap,
     )
 
 
-def estimate_extraction(sources, output, options, device, front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds, precision_layout):
+def estimate_extraction(
+    sources, output, options, device, front_end, channel, batch_seconds, window, overlap, shard, nj, calibrate_seconds, precision_layout, array=None
+):
     """--dry-run: the run's cost, from headers and a calibration on the first seconds (audiotok.engine.estimate)."""
     from audiotok.engine.estimate import Model, run_estimate
     from audiotok.io.specifiers import parse_specifier
@@ -164,7 +171,7 @@ def estimate_extraction(sources, output, options, device, front_end, channel, ba
 
     run_estimate(
         NAME, sources, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel,
-        output=target.ark if target.scp else None, text_output=target.text,
+        output=target.ark if target.scp else None, text_output=target.text, array=array,
     )  # fmt: skip
 
 

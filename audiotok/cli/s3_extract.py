@@ -73,6 +73,10 @@ def command(
     force: common.Force = False,
     dry: common.DryRun = False,
     nj: common.Jobs = None,
+    nodes: common.Nodes = None,
+    tasks_per_node: common.TasksPerNode = 1,
+    assume_x_real_time: common.AssumeXRealTime = None,
+    assume_hours: common.AssumeHours = None,
     calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     import logging
@@ -87,6 +91,7 @@ def command(
 
     log = logging.getLogger("audiotok")
     common.check_dry_run(dry, nj)
+    array = common.array_plan(dry, nodes, tasks_per_node, assume_x_real_time, assume_hours)
     options = S3Options(model, version, rate, long_audio, resampler, attn_ln_eps)
     options.check()
     if dry:
@@ -100,7 +105,7 @@ def command(
             for result in s3_tokens(items, backend, batch_seconds=batch_seconds, long_audio=long_audio, resampler=resampler):
                 yield result.key, result.tokens
 
-        run_estimate(NAME, inputs, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel)
+        run_estimate(NAME, inputs, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel, array=array)
         return
     backend = open_backend(options, resolve(device))
     if isinstance(backend, S3Onnx):

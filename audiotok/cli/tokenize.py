@@ -57,14 +57,19 @@ def command(
     force: common.Force = False,
     dry: common.DryRun = False,
     nj: common.Jobs = None,
+    nodes: common.Nodes = None,
+    tasks_per_node: common.TasksPerNode = 1,
+    assume_x_real_time: common.AssumeXRealTime = None,
+    assume_hours: common.AssumeHours = None,
     calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     from audiotok.tokenizers import parse_spec
 
     common.check_dry_run(dry, nj)
+    array = common.array_plan(dry, nodes, tasks_per_node, assume_x_real_time, assume_hours)
     family, target = parse_spec(tokenizer, "TOKENIZER")
     if dry:
-        estimate_tokenize(tokenizer, family, target, inputs, model, device, dtype, batch_seconds, window, overlap, shard, channel, nj, calibrate_seconds)
+        estimate_tokenize(tokenizer, family, target, inputs, model, device, dtype, batch_seconds, window, overlap, shard, channel, nj, calibrate_seconds, array)
     elif family == "bundle":
         tokenize_with_bundle(
             target, inputs, output, output_format, dedup, durations, model, device, dtype, batch_seconds, window, overlap, shard, channel, min_success, force
@@ -106,7 +111,7 @@ def bundle_units(opened, items, channel, batch_seconds, window, overlap):
     )  # fmt: skip
 
 
-def estimate_tokenize(spec, family, target, inputs, model, device, dtype, batch_seconds, window, overlap, shard, channel, nj, calibrate_seconds):
+def estimate_tokenize(spec, family, target, inputs, model, device, dtype, batch_seconds, window, overlap, shard, channel, nj, calibrate_seconds, array=None):
     """--dry-run: the run's cost, from headers and a calibration on the first seconds (audiotok.engine.estimate)."""
     from audiotok.device import resolve
     from audiotok.engine.estimate import Model, run_estimate
@@ -131,7 +136,7 @@ def estimate_tokenize(spec, family, target, inputs, model, device, dtype, batch_
         def process(loaded, items):
             return tokenize_items(items, loaded, batch_seconds=batch_seconds)
 
-    run_estimate(NAME, inputs, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel)
+    run_estimate(NAME, inputs, load=load, process=process, shard=shard, nj=nj, calibrate_seconds=calibrate_seconds, channel=channel, array=array)
 
 
 def tokenize_with_family(spec, inputs, output, output_format, dedup, durations, device, dtype, batch_seconds, shard, channel, min_success, force):

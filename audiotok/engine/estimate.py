@@ -227,8 +227,9 @@ def estimate(
     *,
     output: str | None = None,
     text_output: bool = False,
+    array=None,
 ) -> dict:
-    """The numbers a dry run reports, as one JSON-ready dict."""
+    """The numbers a dry run reports, as one JSON-ready dict; `array` (an ArrayPlan) adds the jobs as a job array on a cluster."""
     every = [d for job in jobs for d in job]
     readable = [d for d in every if d.seconds is not None]
     seconds = sum(d.seconds for d in readable)
@@ -260,6 +261,10 @@ def estimate(
     report["calibration"] = calibration_report(calibration)
     report["jobs"] = job_times(jobs, calibration)
     report["eta_seconds"] = max((job["eta_seconds"] for job in report["jobs"]), default=None) if calibration.x_real_time else None
+    if array is not None:
+        from audiotok.engine.array_plan import plan_array
+
+        report["array"] = plan_array([job["seconds"] for job in report["jobs"]], calibration.load_seconds, calibration.x_real_time, array)
     return report
 
 
@@ -382,8 +387,38 @@ def show(report: dict) -> None:
         if len(report["jobs"]) > 1:
             log.info("jobs: %s", ", ".join(f"{job['job']}: {_duration(job['eta_seconds'])}" for job in report["jobs"]))
         log.info("estimated time: %s (h:mm:ss)", _duration(report["eta_seconds"]))
+    if report.get("array"):
+        _show_array(report["array"])
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
+
+
+def _show_array(array: dict) -> None:
+    per_task = array["hours_per_task"]
+    assumed = [f"{name.replace('_', ' ')} {value:g}" for name, value in array["assumed"].items() if value is not None]
+    log.info(
+        "array: %d tasks of %.3g h of audio each (%.3g..%.3g), %.1f h in all%s",
+        array["tasks"],
+        per_task["median"] or 0,
+        per_task["min"] or 0,
+        per_task["max"] or 0,
+        array["hours"],
+        f" (assumed: {', '.join(assumed)})" if assumed else "",
+    )
+    if array["wall_seconds"] is None:
+        log.info("array: wall time unknown (no calibration; give --assume-x-real-time)")
+        return
+    log.info(
+        "array: a task takes %s (median; %s..%s) at %.3gx real time; on %d nodes x %d = %d slots: wall time %s (h:mm:ss)",
+        _duration(array["task_seconds"]["median"]),
+        _duration(array["task_seconds"]["min"]),
+        _duration(array["task_seconds"]["max"]),
+        array["x_real_time"],
+        array["nodes"],
+        array["tasks_per_node"],
+        array["slots"],
+        _duration(array["wall_seconds"]),
+    )
 
 
 def run_estimate(
@@ -398,6 +433,7 @@ def run_estimate(
     channel: int | None = None,
     output: str | None = None,
     text_output: bool = False,
+    array=None,
 ) -> dict:
     """Estimate a table command's run over `inputs` (the same items the run would open) and show it."""
     from audiotok.engine.items import audio_items
@@ -406,12 +442,14 @@ def run_estimate(
     first: list = []
     durations = item_durations(items, failures, data_dir, first)
     model, calibration = calibrate(first, load, process, calibrate_seconds, channel)
-    report = estimate(command, split_jobs(durations, nj), model, calibration, output=output, text_output=text_output)
+    report = estimate(command, split_jobs(durations, nj), model, calibration, output=output, text_output=text_output, array=array)
     show(report)
     return report
 
 
-def run_shard_estimate(command: str, shard_jobs: list[list[str]], *, load: Callable[[], Model], process: Callable, calibrate_seconds: float = 10.0) -> dict:
+def run_shard_estimate(
+    command: str, shard_jobs: list[list[str]], *, load: Callable[[], Model], process: Callable, calibrate_seconds: float = 10.0, array=None
+) -> dict:
     """The same for tar shards cut into processes (tokenize-shards): each job its shards."""
     from audiotok.engine.items import audio_items
 
@@ -423,6 +461,6 @@ def run_shard_estimate(command: str, shard_jobs: list[list[str]], *, load: Calla
             job += item_durations(items, failures, None, first)
         jobs.append(job)
     model, calibration = calibrate(first, load, process, calibrate_seconds, None)
-    report = estimate(command, jobs, model, calibration)
+    report = estimate(command, jobs, model, calibration, array=array)
     show(report)
     return report

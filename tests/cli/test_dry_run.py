@@ -176,3 +176,33 @@ def test_nj_without_dry_run_is_a_usage_error(tmp_path):
     result = run_cli("extract-feats", "--backend", "mfcc", data, "ark:-", "--nj", 2)
     assert result.returncode == 2 and "error: --nj goes with --dry-run (hint: run the jobs with --shard J/N each)" in result.stderr
     assert result.stdout == b""
+
+
+def test_the_jobs_as_an_array_on_nodes_give_tasks_hours_and_wall_time(tmp_path):
+    data = corpus(tmp_path, broken=False)
+    options = ("--dry-run", "--calibrate-seconds", 1.0, "--nj", 3, "--nodes", 1, "--tasks-per-node", 2)
+    report = estimate_of(run_cli("extract-feats", "--backend", "mfcc", data, "ark:-", *options, "--assume-x-real-time", 100))
+    array = report["array"]
+    assert (array["tasks"], array["slots"], array["x_real_time"]) == (3, 2, 100)
+    # Each task: the model load, then its audio at 100x real time. Tasks 1 and 2 start at once on
+    # the two slots; task 3 starts when the first of them ends.
+    load = report["calibration"]["load_seconds"]
+    first, second, third = (load + job["seconds"] / 100 for job in report["jobs"])
+    assert array["wall_seconds"] == pytest.approx(max(first, second, min(first, second) + third), abs=2e-3)
+    assert array["hours"] == pytest.approx(sum(SECONDS.values()) / 3600, abs=1e-6)
+
+    # A 10,000-hour corpus in 8,000 tasks on 100 nodes x 8: 1.25 h a task, 10 waves.
+    many = ("--nj", 8000, "--nodes", 100, "--tasks-per-node", 8, "--assume-hours", 10000, "--assume-x-real-time", 300)
+    big = estimate_of(run_cli("extract-feats", "--backend", "mfcc", data, "ark:-", "--dry-run", "--calibrate-seconds", 1.0, *many))["array"]
+    assert big["hours_per_task"] == {"min": 1.25, "median": 1.25, "max": 1.25}
+    assert big["wall_seconds"] == pytest.approx(10 * (15 + report["calibration"]["load_seconds"]), abs=0.5)
+
+
+def test_array_options_need_dry_run_and_nodes(tmp_path):
+    data = corpus(tmp_path, broken=False)
+    for args, message in (
+        (("--nodes", 2), "error: --nodes goes with --dry-run"),
+        (("--dry-run", "--tasks-per-node", 4), "error: --tasks-per-node, --assume-x-real-time and --assume-hours go with --nodes"),
+    ):
+        result = run_cli("extract-feats", "--backend", "mfcc", data, "ark:-", *args)
+        assert result.returncode == 2 and message in result.stderr and result.stdout == b""
