@@ -72,20 +72,38 @@ def unit_vectors(units: Mapping[str, np.ndarray], k: int, vectors: str, centroid
     return out
 
 
-def evaluate(table: Mapping[str, np.ndarray], frame_rate: float, alignments, settings: Settings) -> dict:
-    """`abx_*` statistics: item counts, then the error rate (0..1, None when undefined) of each condition."""
+def evaluate(
+    table: Mapping[str, np.ndarray], frame_rate: float, alignments, settings: Settings, item_file: str | None = None, item_kind: str = "phone"
+) -> dict:
+    """`abx_*` statistics: item counts, then the error rate (0..1, None when undefined) of each condition.
+
+    Items come from `alignments` and the settings' speakers, or from a ZeroSpeech item file
+    (`item_file`, scored under the conditions of `item_kind`)."""
     settings.check()
-    aligned = {key: alignments[key] for key in table if key in alignments}
-    if not aligned:
-        raise AudiotokError("no key of the table has an alignment", "alignment keys are utterance ids (TextGrid, .lab: the file name without extension)")
-    speakers, how = abx_items.speakers_of(aligned, settings.utt2spk, settings.speaker_pattern)
-    log.info("ABX: %s", how)
-    phone_map = abx_items.read_two_columns(settings.phone_map, "phone map") if settings.phone_map else None
     chosen = [c for c in abx_score.CONDITIONS if c.name in settings.conditions]
+    if item_file is not None:
+        items = abx_items.read_item_file(item_file)
+        if not any(item.file in table for item in items):
+            raise AudiotokError(f"no key of the table is a file of {item_file}", "the item file's first column names the utterances")
+        chosen = [c for c in chosen if c.items == item_kind]
+        if not chosen:
+            raise UsageError(f"no chosen condition is for {item_kind} items", f"choose {item_kind}_* conditions, or another --item-kind")
+        by_kind = {item_kind: items}
+        speakers = {item.file: item.speaker for item in items}
+    else:
+        aligned = {key: alignments[key] for key in table if key in alignments}
+        if not aligned:
+            raise AudiotokError("no key of the table has an alignment", "alignment keys are utterance ids (TextGrid, .lab: the file name without extension)")
+        speakers, how = abx_items.speakers_of(aligned, settings.utt2spk, settings.speaker_pattern)
+        log.info("ABX: %s", how)
+        phone_map = abx_items.read_two_columns(settings.phone_map, "phone map") if settings.phone_map else None
+        by_kind = {
+            kind: abx_items.build_items(aligned, speakers, kind, settings.exclude_phones, phone_map, settings.fold_phones)
+            for kind in sorted({c.items for c in chosen})
+        }
     started = time.perf_counter()
     datasets, stats = {}, {}
-    for kind in sorted({c.items for c in chosen}):
-        items = abx_items.build_items(aligned, speakers, kind, settings.exclude_phones, phone_map, settings.fold_phones)
+    for kind, items in by_kind.items():
         if settings.write_items:
             abx_items.check_labels(items)
             from pathlib import Path
@@ -100,6 +118,6 @@ def evaluate(table: Mapping[str, np.ndarray], frame_rate: float, alignments, set
     for note in result.notes:
         log.warning("ABX %s", note)
     log.info("ABX: %d DTW alignments in %.2f s", result.pairs, time.perf_counter() - started)
-    stats["abx_speakers"] = len(set(speakers.values()))
+    stats["abx_speakers"] = len({speakers[key] for key in table if key in speakers})
     stats["abx_distance"] = settings.distance
     return stats | {f"abx_{name}": value for name, value in result.scores.items()}

@@ -3,7 +3,9 @@
 Reads TABLE, dense features (ark:FILE, scp:FILE, npy:DIR, - for a binary archive on stdin)
 or discrete units (`key 12 12 407 ...` lines, text:FILE, jsonl:FILE), builds ABX items from
 --alignments (Praat TextGrids, Kaldi CTM, `utt start end phone`, HTK .lab, SpeechBrain TSV)
-and the speakers (--utt2spk, --speaker-pattern, else one speaker an utterance), and prints
+and the speakers (--utt2spk, --speaker-pattern, else one speaker an utterance), or reads
+them from a ZeroSpeech item file (--item-file, e.g. Libri-light's dev-clean.item with
+--item-kind triphone), and prints
 the ABX error rate (0..1, lower is better) of each condition:
 
 \b
@@ -56,7 +58,9 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of the triplet draws.")]
 
 def command(
     table: Annotated[str, typer.Argument(metavar="TABLE", help="Features (ark:FILE, scp:FILE, npy:DIR, -) or units (FILE, text:FILE, jsonl:FILE).")],
-    alignments: Annotated[list[str], typer.Option("--alignments", metavar="PATH", help="Phone alignments: a file or a directory of TextGrids; repeatable.")],
+    alignments: Annotated[
+        list[str] | None, typer.Option("--alignments", metavar="PATH", help="Phone alignments: a file or a directory of TextGrids; repeatable.")
+    ] = None,
     alignment_format: AlignmentFormat = "auto",
     utt2spk: Utt2spk = None,
     speaker_pattern: SpeakerPattern = None,
@@ -74,6 +78,10 @@ def command(
     max_size_group: MaxSizeGroup = 10,
     max_x_across: MaxXAcross = 5,
     seed: Seed = 3459,
+    item_file: Annotated[
+        str | None, typer.Option("--item-file", metavar="FILE", help="Score a ZeroSpeech item file's items instead of building them (e.g. Libri-light's).")
+    ] = None,
+    item_kind: Annotated[str, typer.Option("--item-kind", help="With --item-file: its items are phone or triphone items.")] = "phone",
     write_items: Annotated[
         str | None, typer.Option("--write-items", metavar="DIR", help="Also write the ZeroSpeech item files (phone.item, triphone.item) here.")
     ] = None,
@@ -91,6 +99,10 @@ def command(
     settings = make_settings(conditions, distance, utt2spk, speaker_pattern, phone_map, fold_phones, exclude_phones, max_size_group, max_x_across, seed)
     settings.write_items = write_items
     settings.check()
+    if bool(alignments) == bool(item_file):
+        raise UsageError("give --alignments or --item-file (one of them)", "items are built from alignments, or read from a ZeroSpeech item file")
+    if item_kind not in ("phone", "triphone"):
+        raise UsageError(f"unknown --item-kind {item_kind!r}", "choose phone or triphone")
     signature = make_signature(
         NAME, table=table, alignments=alignments, settings=settings.signature(), bundle=bundle, k=k, vectors=vectors, format=output_format
     )
@@ -101,7 +113,8 @@ def command(
         loaded = unit_vectors(loaded, codebook.shape[0] if codebook is not None else _largest(loaded, k), vectors, codebook if vectors == "centroids" else None)
     elif bundle or vectors != "onehot" or k:
         raise UsageError(f"{table} holds dense features", "--bundle, --k and --vectors are for unit tables")
-    results = {"utterances": len(loaded), "frame_rate": rate} | evaluate(loaded, rate, read_alignments(alignments, alignment_format), settings)
+    phones = read_alignments(alignments, alignment_format) if alignments else None
+    results = {"utterances": len(loaded), "frame_rate": rate} | evaluate(loaded, rate, phones, settings, item_file, item_kind)
     common.write_results(target, results, output_format)
 
 

@@ -80,3 +80,17 @@ def test_report_adds_abx_of_units_beside_pnmi(tmp_path, cli):
     assert report["abx_phone_any_context_within_speaker"] == 0.5
     failed = cli("report", "--k", 3, "--abx", tmp_path / "units.txt")
     assert failed.returncode == 2 and "error: --abx needs the phone alignments" in failed.stderr
+
+
+def test_an_item_file_written_then_read_back_gives_the_same_scores(tmp_path, cli):
+    options = _corpus(tmp_path)
+    feats = f"npy:{tmp_path / 'feats'}"
+    built = cli("abx", *options, "--frame-rate", 100, "--format", "json", "--write-items", tmp_path / "items", feats)
+    assert built.returncode == 0, built.stderr
+    read = cli("abx", "--item-file", tmp_path / "items" / "phone.item", "--frame-rate", 100, "--format", "json", feats)
+    assert read.returncode == 0, read.stderr
+    built, read = json.loads(built.text), json.loads(read.text)
+    assert {k: v for k, v in built.items() if "triphone" not in k} == read
+    for args in ((), ("--item-file", tmp_path / "items" / "phone.item", "--alignments", tmp_path / "ali.txt")):
+        failed = cli("abx", *args, "--frame-rate", 100, feats)
+        assert failed.returncode == 2 and "error: give --alignments or --item-file (one of them)" in failed.stderr
