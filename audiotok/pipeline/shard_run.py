@@ -3,8 +3,13 @@
 Shards are the sorted `*.tar` of the input directory (when it has none, its sorted
 `*.parquet`: Parquet shards with the audio inside, read by audiotok.io.parquet_audio
 with its default columns), sliced [from_index, to_index).
-Shard i of the slice goes to process i % num_proc: a fixed assignment for a given
-list and process count. The parent spawns the workers, reads each one's own pipe,
+A job array's task J of N (--task J/N) keeps only the J-th of N contiguous ranges of
+the slice and names its files {name}_{J}of{N}_{process}.jsonl, so tasks never write one file;
+it reads the finished samples of every task's files but repairs only its own.
+Shard i of the task's shards goes to process i % num_proc: a fixed assignment for a given
+list and process count. Process p runs on visible GPU (p // procs_per_gpu) % visible GPUs
+(audiotok.device.for_worker): indices are CUDA's, relative to CUDA_VISIBLE_DEVICES, which
+is how Slurm's --gres hands a task its GPUs. The parent spawns the workers, reads each one's own pipe,
 shows their aggregated counts (a rich progress bar on a terminal, log lines
 otherwise, statistics every --stats-every samples), and ends with `done N/M`.
 Ctrl-C or SIGTERM to the parent: it sends SIGTERM to the workers, which write the
