@@ -177,9 +177,9 @@ def _reason_kind(reason: str) -> str:
 
 def write_merged(result: CheckResult, path: str) -> None:
     """The tokenized lines in shard order, then key order; written whole or not at all."""
-    from audiotok.io.atomic import install
+    from audiotok.io.atomic import install, tmp_path_for
 
-    tmp = f"{path}.tmp"
+    tmp = tmp_path_for(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "w", encoding="utf-8") as handle:
         for identity in sorted(result.lines):
