@@ -37,7 +37,7 @@ class CheckResult:
     duplicated: list = field(default_factory=list)
     unknown: list = field(default_factory=list)  # lines whose key the shard does not hold
     damaged: list = field(default_factory=list)  # (shard, recorded by a run)
-    lines: dict = field(default_factory=dict)  # (shard, key) -> the line, for the merge
+    lines: dict = field(default_factory=dict)  # (shard, key) -> (file, offset) of its line, for the merge: no token is held
 
     @property
     def complete(self) -> bool:
@@ -111,12 +111,14 @@ def _parquet_keys(shard: str) -> tuple[list[str], str | None]:
     return list(keys), None
 
 
-def complete_lines(path: Path) -> Iterator[str]:
-    """The lines of path that end with a newline (a torn last line is a killed write: not there)."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.endswith("\n"):
-                yield line
+def complete_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(byte offset, line) of the lines of path that end with a newline (a torn last line is a killed write: not there)."""
+    offset = 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if raw.endswith(b"\n"):
+                yield offset, raw.decode("utf-8", errors="replace")
+            offset += len(raw)
 
 
 def check_shard_tokens(shards: list[str], out_dir: str, name: str) -> CheckResult:
@@ -129,16 +131,16 @@ def check_shard_tokens(shards: list[str], out_dir: str, name: str) -> CheckResul
     result = CheckResult()
     seen: Counter = Counter()
     for path in token_files(out_dir, name):
-        for line in complete_lines(path):
+        for offset, line in complete_lines(path):
             identity = line_identity(line)
             if identity is None or identity[0] not in selected:
                 continue
             seen[identity] += 1
-            result.lines.setdefault(identity, line)
+            result.lines.setdefault(identity, (path, offset))
     reasons: dict = {}
     recorded_damage: set[str] = set()
     for path in skipped_files(out_dir, name):
-        for line in complete_lines(path):
+        for _, line in complete_lines(path):
             try:
                 record = json.loads(line)
                 shard, key, reason = record["shard"], record["key"], str(record["reason"])
@@ -181,9 +183,17 @@ def write_merged(result: CheckResult, path: str) -> None:
 
     tmp = tmp_path_for(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as handle:
+    sources: dict = {}
+    with open(tmp, "wb") as handle:
         for identity in sorted(result.lines):
-            handle.write(result.lines[identity])
+            token_file, offset = result.lines[identity]
+            if token_file not in sources:
+                sources[token_file] = open(token_file, "rb")  # noqa: SIM115 - closed below, a handle per token file
+            source = sources[token_file]
+            source.seek(offset)
+            handle.write(source.readline())
+        for source in sources.values():
+            source.close()
         handle.flush()
         os.fsync(handle.fileno())
     install(tmp, path)
