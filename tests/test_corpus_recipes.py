@@ -142,9 +142,15 @@ def test_tarshards_to_units(tmp_path):
     assert keys(recipe / "data/train/wav.scp") == expected == keys(recipe / "data/train/utt2dur")
     assert keys(recipe / "exp/km8_mfcc/train/units.txt") == expected
 
-    # Stage 6: the shards straight to JSONL in 2 processes, the same units as stage 4's
+    # Stage 6: the shards straight to JSONL in a 2-task array, the same units as stage 4's
     # (stage 0 wrote the audio at 16 kHz as FLAC; the shards hold the original rates).
-    lines = [json.loads(line) for path in sorted((recipe / "exp/km8_mfcc/shard_tokens").glob("shards_*.jsonl")) for line in path.read_text().splitlines()]
+    tokens = recipe / "exp/km8_mfcc/shard_tokens"
+    assert sorted(p.name for p in tokens.glob("*.jsonl")) == ["shards_1of2_0.jsonl", "shards_2of2_0.jsonl"]
+    assert sorted(p.name for p in (tokens / "log").glob("*.log")) == ["tokenize.1.log", "tokenize.2.log"]
+    # Stage 7: every sample exactly once, merged in shard then key order.
+    assert "5 samples: 5 tokenized, 0 skipped, 0 missing, 0 duplicated" in result.stdout
+    lines = [json.loads(line) for line in (recipe / "exp/km8_mfcc/shard_tokens.jsonl").read_text().splitlines()]
+    assert [line["key"] for line in lines] == expected
     assert sorted(line["key"] for line in lines) == expected
     assert {line["key"]: line["text"] for line in lines}["s1_001"] == "LJ002-0020"
     stage4 = {line.split()[0]: len(line.split()) - 1 for line in (recipe / "exp/km8_mfcc/train/units.txt").read_text().splitlines()}

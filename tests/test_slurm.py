@@ -104,3 +104,80 @@ def test_librispeech_recipe_gives_the_same_units_on_slurm(slurm, tmp_path, libri
         outputs[backend] = ((km / "centroids.npy").read_bytes(), (km / "dev-clean" / "units.txt").read_text(), logs)
     assert outputs["slurm"] == outputs["local"]
     assert len(outputs["local"][1].splitlines()) == 4 and len(outputs["local"][2]) == 2
+
+
+def array_task_of(pid: int) -> tuple[str, str]:
+    """(array job id, task id) of a process running inside a Slurm array task: from its environment."""
+    environ = dict(item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if "=" in item)
+    return environ["SLURM_ARRAY_JOB_ID"], environ["SLURM_ARRAY_TASK_ID"]
+
+
+def test_tokenize_shards_array_with_a_cancelled_task_rerun_gives_every_sample_once(slurm, tmp_path):
+    import sys
+    from collections import Counter
+
+    from tests.conftest import run_cli, wait_for
+    from tests.pipeline.shards import generated_shards
+    from tests.plugins.gated import Gate
+
+    corpus, identities = generated_shards(tmp_path / "shards", shards=8, per_shard=3)
+    out, gate = tmp_path / "tokens", Gate(tmp_path / "gate")
+    # The gated test tokenizer: each call waits until the test lets it through (tests/plugins/gated.py).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AUDIOTOK_TOKENIZERS": "tests.plugins.gated"}
+    env.pop("AUDIOTOK_DEBUG", None)
+    tokenize = [sys.executable, "-m", "audiotok", "tokenize-shards", "--task", "JOB/4", "--input-dir", str(corpus), "--output-dir", str(out)]
+    tokenize += ["--tokenizer", gate.spec, "--batch-seconds", "0", "--num-proc", "1"]
+    array = ["JOB=1:4", "log/tok.JOB.log", *tokenize]
+    launcher = subprocess.Popen([str(UTILS / "launch.sh"), "--backend", "slurm", *array], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+
+    def calls_by_pid() -> Counter:
+        path = gate.directory / ".calls"
+        return Counter(line.split()[0] for line in path.read_text().splitlines()) if path.exists() else Counter()
+
+    # One call goes through: the task that took it writes its first line and waits in its next call.
+    wait_for(lambda: calls_by_pid(), "a task waiting in its first tokenizer call", launcher)
+    gate.release(1)
+    wait_for(lambda: 2 in calls_by_pid().values(), "a task's first line written, the task waiting again", launcher)
+    pid = next(int(p) for p, n in calls_by_pid().items() if n == 2)
+    job, task = array_task_of(pid)
+    written = {p.name: p.read_text().count("\n") for p in out.glob("*.jsonl") if p.stat().st_size}
+    assert written == {f"shards_{task}of4_0.jsonl": 1}  # its own file; the other running task's is still empty
+
+    subprocess.run(["scancel", f"{job}_{task}"], check=True, timeout=60)
+    log = tmp_path / "log" / f"tok.{task}.log"
+    wait_for(lambda: "stopping: waiting for 1 worker(s)" in log.read_text(), "the cancelled task's SIGTERM reached tokenize-shards", launcher)
+    gate.open_wide()  # the cancelled task finishes the sample in hand and stops; the others run through
+    _, stderr = launcher.communicate(timeout=600)
+    assert launcher.returncode == 1, stderr
+    assert stderr.splitlines()[0] == f"launch.sh: 1 of 4 jobs failed: {task} (see log/tok.{task}.log)"
+    assert "error: terminated" in log.read_text()
+
+    rerun = subprocess.run(
+        [str(UTILS / "launch.sh"), "--backend", "slurm", "--rerun", "failed", *array], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr == f"launch.sh: --rerun failed: running 1 of 4 jobs ({task}); the others already ran\n"
+    done = re.search(r"done (\d+)/(\d+) \((\d+) already done\)", log.read_text())
+    assert done and done[1] == done[2] and int(done[3]) >= 1, log.read_text()  # the task resumed its range
+
+    check = run_cli("check-shard-tokens", "--input-dir", corpus, "--output-dir", out, "-o", tmp_path / "array.jsonl")
+    assert check.returncode == 0, check.stderr
+    assert check.text == "24 samples: 24 tokenized, 0 skipped, 0 missing, 0 duplicated\n"
+    # A one-machine run (one task, local) gives the same merged lines.
+    one = run_cli(
+        "tokenize-shards",
+        "--input-dir",
+        corpus,
+        "--output-dir",
+        tmp_path / "one",
+        "--tokenizer",
+        "gated:-",
+        "--num-proc",
+        1,
+        env={"AUDIOTOK_TOKENIZERS": "tests.plugins.gated"},
+    )
+    assert one.returncode == 0, one.stderr
+    reference = run_cli("check-shard-tokens", "--input-dir", corpus, "--output-dir", tmp_path / "one", "-o", tmp_path / "one.jsonl")
+    assert reference.returncode == 0, reference.stderr
+    assert (tmp_path / "array.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert len((tmp_path / "one.jsonl").read_text().splitlines()) == len(identities) == 24

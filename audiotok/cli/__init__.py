@@ -40,6 +40,7 @@ COMMANDS = (
     "bsq_decode",
     "bsq_eval",
     "tokenize_shards",
+    "check_shard_tokens",
     "bicodec_extract",
     "taste_extract",
     "taste_train",

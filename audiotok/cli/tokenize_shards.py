@@ -12,7 +12,19 @@ goes on after its last written line. Every --memory-check-every samples a worker
 over --memory-limit frees caches and goes on; it stops (the run exits 1, a rerun
 resumes) only when memory is still over the limit right after freeing. A sample that
 cannot be used (no audio, no JSON, undecodable, too short) and a damaged shard are
-warnings; the run ends `done N/M`.
+warnings, and recorded in {file}.skipped.jsonl beside the token file ({"key", "shard",
+"reason"}; key null for a damaged shard); the run ends `done N/M`.
+
+\b
+A job array: --task J/N runs only the J-th of N contiguous, nearly equal ranges of
+the selected shards and writes {name}_{J}of{N}_{process}.jsonl, so the tasks of one
+array never share a file; a rerun or requeue of task J resumes its range. Under Slurm
+each task maps its processes over the GPUs it sees (CUDA_VISIBLE_DEVICES from --gres):
+process p of the task uses its visible GPU (p // --procs-per-gpu) % visible GPUs.
+check-shard-tokens then proves every sample is there exactly once and merges them:
+  utils/launch.sh --backend slurm JOB=1:8 log/tok.JOB.log \\
+    audiotok tokenize-shards --task JOB/8 --input-dir shards/ --output-dir tokens/ --tokenizer bundle:km --num-proc 2
+  audiotok check-shard-tokens --input-dir shards/ --output-dir tokens/ -o tokens.jsonl
 
 \b
 Tokenizers (--tokenizer SPEC):
@@ -38,7 +50,7 @@ Example:
   audiotok tokenize-shards --input_dir emilia/ZH --output_dir out --model_dir Spark-TTS-0.5B --num_proc 4
   audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 8 --dry-run
 
-See also: tokenize, s3-extract, interleave.
+See also: check-shard-tokens, tokenize, s3-extract, interleave.
 """
 
 from typing import Annotated
@@ -54,7 +66,10 @@ def command(
     input_dir: Annotated[
         str, typer.Option("--input-dir", "--input_dir", help="Directory of *.tar shards (or of *.parquet shards, when it holds no .tar).", show_default=False)
     ],
-    output_dir: Annotated[str, typer.Option("--output-dir", "--output_dir", help="Where {name}_{process}.jsonl go.", show_default=False)],
+    output_dir: Annotated[
+        str,
+        typer.Option("--output-dir", "--output_dir", help="Where {name}_{process}.jsonl ({name}_{J}of{N}_{process}.jsonl with --task) go.", show_default=False),
+    ],
     tokenizer: Annotated[
         str | None,
         typer.Option(
@@ -72,6 +87,15 @@ def command(
     from_index: Annotated[int, typer.Option("--from-index", "--from_index", min=0, help="First shard (0-based, included) of the sorted list.")] = 0,
     to_index: Annotated[int | None, typer.Option("--to-index", "--to_index", min=0, help="Shard index where to stop (excluded); default: the end.")] = None,
     procs_per_gpu: Annotated[int, typer.Option("--procs-per-gpu", "--procs_per_gpu", min=1, help="Processes sharing one GPU.")] = 2,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            metavar="J/N",
+            help="Only the J-th (1-based) of N contiguous, nearly equal ranges of the selected shards; outputs {name}_{J}of{N}_{process}.jsonl.",
+            show_default=False,
+        ),
+    ] = None,
     device: common.Device = "auto",
     dtype: common.Dtype = "float32",
     batch_seconds: common.BatchSeconds = 60.0,
@@ -83,8 +107,11 @@ def command(
     dry: common.DryRun = False,
     calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
+    from audiotok.engine.items import parse_part
     from audiotok.errors import UsageError
     from audiotok.pipeline.shard_run import ShardRunOptions, model_dir_spec, run_shards
+
+    part = parse_part(task, "--task") if task is not None else None
 
     if (tokenizer is None) == (model_dir is None):
         raise UsageError("give one of --tokenizer SPEC and --model-dir DIR", "--model-dir DIR is --tokenizer bicodec:DIR for a Spark-TTS directory")
@@ -96,7 +123,7 @@ def command(
     if dtype not in ("float32", "float16", "bfloat16"):
         raise UsageError(f"--dtype {dtype!r}", "choose float32, float16 or bfloat16")
     if dry:
-        estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds)
+        estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds, part)
         return
     run_shards(
         ShardRunOptions(
@@ -115,15 +142,16 @@ def command(
             memory_check_every=memory_check_every,
             min_success=min_success,
             max_restarts=max_restarts,
+            task=part,
         )  # fmt: skip
     )
 
 
-def estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds):
+def estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds, task=None):
     """--dry-run: the run's cost per process, from the shards' members and a calibration (audiotok.engine.estimate)."""
     from audiotok.device import resolve
     from audiotok.engine.estimate import Model, run_shard_estimate
-    from audiotok.pipeline.shard_run import assign_shards, list_shards
+    from audiotok.pipeline.shard_run import assign_shards, list_shards, task_shards
     from audiotok.tokenizers import open_tokenizer, tokenize_items
 
     def load():
@@ -133,5 +161,5 @@ def estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device
     def process(loaded, items):
         return tokenize_items(items, loaded, batch_seconds=batch_seconds)
 
-    jobs = assign_shards(list_shards(input_dir, from_index, to_index), num_proc)
+    jobs = assign_shards(task_shards(list_shards(input_dir, from_index, to_index), task), num_proc)
     run_shard_estimate(NAME, jobs, load=load, process=process, calibrate_seconds=calibrate_seconds)

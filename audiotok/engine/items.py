@@ -165,17 +165,27 @@ def audio_items(inputs: list[str], shard: str | None = None) -> tuple[Iterable, 
     return (select_shard(list(source), shard) if shard else source), failures, source.data_dir
 
 
+def parse_part(text: str, option: str = "--shard") -> tuple[int, int]:
+    """`J/N` -> (J, N), 1 <= J <= N; a one-line usage error naming `option` otherwise."""
+    from audiotok.errors import UsageError
+
+    try:
+        part, parts = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected J/N, e.g. 2/8") from None
+    if not 1 <= part <= parts:
+        raise UsageError(f"{option} {text}: J must be within 1..N")
+    return part, parts
+
+
+def part_bounds(total: int, part: int, parts: int) -> tuple[int, int]:
+    """[start, end) of the part-th (1-based) of `parts` contiguous, nearly equal parts of `total` items."""
+    return (part - 1) * total // parts, part * total // parts
+
+
 def select_shard(items: list, shard: str | None) -> list:
     """`J/N` (1-based): the J-th of N contiguous, nearly equal parts."""
     if not shard:
         return items
-    from audiotok.errors import UsageError
-
-    try:
-        part, parts = (int(x) for x in shard.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {shard!r}: expected J/N, e.g. 2/8") from None
-    if not 1 <= part <= parts:
-        raise UsageError(f"--shard {shard}: J must be within 1..N")
-    total = len(items)
-    return items[(part - 1) * total // parts : part * total // parts]
+    start, end = part_bounds(len(items), *parse_part(shard))
+    return items[start:end]

@@ -6,7 +6,9 @@ lines (a torn last line is cut off), skips their keys and appends the rest; a fi
 renames the file into place and leaves the `.done` marker. Items are written in input order,
 so a resumed output is byte-identical to an uninterrupted one. `-` is stdout (no resume).
 
-Per-process files (tokenize-shards): `OUT/{name}_{process}.jsonl`. A line is one sample,
+Per-process files (tokenize-shards): `OUT/{name}_{process}.jsonl` (task J of N of a job array:
+`OUT/{name}_{J}of{N}_{process}.jsonl`), and beside each, `X.skipped.jsonl`: a line a sample the
+worker could not use, `{"key", "shard", "reason"}`. A line is one sample,
 `{"key", "shard", "language", "text", <token fields>}`, always written with "key" then
 "shard" first, so the finished keys of a large output are read without parsing the token
 lists. Lines are appended and flushed one by one: a killed run leaves at most one torn line
@@ -36,17 +38,42 @@ _LINE_HEAD = '{"key":"'
 _SHARD_HEAD = ',"shard":"'
 
 
-def output_path(out_dir: str | Path, name: str, process: int) -> Path:
-    return Path(out_dir) / f"{name}_{process}.jsonl"
+def run_stem(name: str, task: tuple[int, int] | None = None) -> str:
+    """The file name stem of one run's outputs: `{name}`, or `{name}_{J}of{N}` for task J of N, so that
+    the tasks of an array writing into one directory never share a file."""
+    return name if task is None else f"{name}_{task[0]}of{task[1]}"
 
 
-def output_files(out_dir: str | Path, name: str) -> list[Path]:
-    """Every `{name}_{N}.jsonl` in out_dir, whichever number of processes made it."""
-    pattern = re.compile(re.escape(name) + r"_\d+\.jsonl")
+def output_path(out_dir: str | Path, stem: str, process: int) -> Path:
+    return Path(out_dir) / f"{stem}_{process}.jsonl"
+
+
+def skipped_path(output: Path) -> Path:
+    """Where the worker writing `output` records the samples it could not use: `X.skipped.jsonl`."""
+    return output.with_name(output.name.removesuffix(".jsonl") + ".skipped.jsonl")
+
+
+def _matching(out_dir: str | Path, pattern: str) -> list[Path]:
     directory = Path(out_dir)
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name) and p.is_file())
+    compiled = re.compile(pattern)
+    return sorted(p for p in directory.iterdir() if compiled.fullmatch(p.name) and p.is_file())
+
+
+def output_files(out_dir: str | Path, stem: str) -> list[Path]:
+    """Every `{stem}_{N}.jsonl` in out_dir (one run's, or one task's), whichever number of processes made it."""
+    return _matching(out_dir, re.escape(stem) + r"_\d+\.jsonl")
+
+
+def token_files(out_dir: str | Path, name: str) -> list[Path]:
+    """Every token file of input `name` in out_dir: `{name}_{N}.jsonl` and every task's `{name}_{J}of{T}_{N}.jsonl`."""
+    return _matching(out_dir, re.escape(name) + r"_(\d+of\d+_)?\d+\.jsonl")
+
+
+def skipped_files(out_dir: str | Path, name: str) -> list[Path]:
+    """Every `.skipped.jsonl` record of input `name` in out_dir, whichever run or task wrote it."""
+    return _matching(out_dir, re.escape(name) + r"_(\d+of\d+_)?\d+\.skipped\.jsonl")
 
 
 def repair_tail(path: Path) -> int:
@@ -113,6 +140,11 @@ def read_done(paths: Iterable[Path], shards: set[str] | None = None) -> set[tupl
 def sample_line(key: str, shard: str, language, text, tokens: dict) -> str:
     record = {"key": key, "shard": shard, "language": language, "text": text, **tokens}
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def skipped_line(key: str | None, shard: str, reason: str) -> str:
+    """A sample a worker could not use (key None: a damaged shard, whose later samples are lost)."""
+    return json.dumps({"key": key, "shard": shard, "reason": reason}, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 class LineAppender:

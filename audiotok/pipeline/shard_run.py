@@ -3,8 +3,13 @@
 Shards are the sorted `*.tar` of the input directory (when it has none, its sorted
 `*.parquet`: Parquet shards with the audio inside, read by audiotok.io.parquet_audio
 with its default columns), sliced [from_index, to_index).
-Shard i of the slice goes to process i % num_proc: a fixed assignment for a given
-list and process count. The parent spawns the workers, reads each one's own pipe,
+A job array's task J of N (--task J/N) keeps only the J-th of N contiguous ranges of
+the slice and names its files {name}_{J}of{N}_{process}.jsonl, so tasks never write one file;
+it reads the finished samples of every task's files but repairs only its own.
+Shard i of the task's shards goes to process i % num_proc: a fixed assignment for a given
+list and process count. Process p runs on visible GPU (p // procs_per_gpu) % visible GPUs
+(audiotok.device.for_worker): indices are CUDA's, relative to CUDA_VISIBLE_DEVICES, which
+is how Slurm's --gres hands a task its GPUs. The parent spawns the workers, reads each one's own pipe,
 shows their aggregated counts (a rich progress bar on a terminal, log lines
 otherwise, statistics every --stats-every samples), and ends with `done N/M`.
 Ctrl-C or SIGTERM to the parent: it sends SIGTERM to the workers, which write the
@@ -52,6 +57,7 @@ class ShardRunOptions:
     memory_check_every: int = 20
     min_success: float = 0.95
     max_restarts: int = 2
+    task: tuple[int, int] | None = None  # (J, N): only the J-th of N contiguous ranges of the selected shards
 
 
 def list_shards(input_dir: str, from_index: int = 0, to_index: int | None = None) -> list[str]:
@@ -71,6 +77,16 @@ def list_shards(input_dir: str, from_index: int = 0, to_index: int | None = None
     if not chosen:
         raise UsageError(f"--from-index {from_index} --to-index {to_index} selects no shard of the {len(every)} in {input_dir}")
     return chosen
+
+
+def task_shards(shards: list[str], task: tuple[int, int] | None) -> list[str]:
+    """Task J of N of a job array: the J-th of N contiguous, nearly equal ranges of `shards` (all without a task)."""
+    if task is None:
+        return shards
+    from audiotok.engine.items import part_bounds
+
+    start, end = part_bounds(len(shards), *task)
+    return shards[start:end]
 
 
 def check_parquet_shards(shards: list[str]) -> None:
@@ -183,7 +199,7 @@ def run_shards(options: ShardRunOptions) -> None:
     import multiprocessing
 
     from audiotok.engine.items import Tally
-    from audiotok.io.jsonl_writer import output_files, output_path, repair_tail
+    from audiotok.io.jsonl_writer import output_files, output_path, repair_tail, run_stem, skipped_path, token_files
     from audiotok.io.locks import claim_output
     from audiotok.io.markers import AddingMarker
     from audiotok.io.outputs import make_signature
@@ -194,30 +210,39 @@ def run_shards(options: ShardRunOptions) -> None:
         raise UsageError(f"--memory-limit {options.memory_limit:g}: a share of memory within (0, 1]")
     tally = Tally(options.min_success, what="samples")
     kind, target = parse_spec(options.tokenizer)  # an unknown or missing tokenizer fails here, before any process starts
-    shards = list_shards(options.input_dir, options.from_index, options.to_index)
+    selected = list_shards(options.input_dir, options.from_index, options.to_index)
+    shards = task_shards(selected, options.task)
+    if not shards:  # more tasks than shards: this one has nothing to do, which is not a failure
+        log.info("task %d/%d: no shard (%d shards selected for %d tasks); done 0/0", *options.task, len(selected), options.task[1])
+        return
     check_parquet_shards(shards)
     name = Path(os.path.abspath(options.input_dir)).name
+    stem = run_stem(name, options.task)  # a task writes only files of its own: {name}_{J}of{N}_{process}.jsonl
     out_dir = Path(options.output_dir)
-    claim_output(out_dir / name)  # one run at a time on these {name}_*.jsonl files
+    claim_output(out_dir / stem)  # one run at a time on these {stem}_*.jsonl files
     tokenizer = f"{kind}:{os.path.abspath(target)}"
     # Lines made another way (another tokenizer, its files changed at the same path, another dtype) never join these files.
     signature = make_signature("tokenize-shards", tokenizer=tokenizer, tokenizer_content=fingerprint(options.tokenizer), dtype=options.dtype)
     AddingMarker(out_dir / RUN_FILE.format(name=name), out_dir / f"{name}_*.jsonl").check(
         signature, f"use another --output-dir, or remove {out_dir}/{name}_*.jsonl to start over"
     )
-    existing = output_files(out_dir, name)
-    for path in existing:
+    # Only this run's own files are repaired: other tasks of the array may be appending to theirs.
+    for path in output_files(out_dir, stem):
         dropped = repair_tail(path)
         if dropped:
             log.warning("%s: dropped a torn last line (%d bytes) left by a killed run; its sample is done again", path, dropped)
+        if skipped_path(path).exists():
+            repair_tail(skipped_path(path))
+    existing = token_files(out_dir, name)  # finished samples are read from every run's and task's files
     assignment = assign_shards(shards, options.num_proc)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, cores // len(assignment))
-    outputs = [output_path(out_dir, name, p) for p in range(len(assignment))]
+    outputs = [output_path(out_dir, stem, p) for p in range(len(assignment))]
     known_outputs = sorted({str(p) for p in existing} | {str(p) for p in outputs})
+    task = f"task {options.task[0]}/{options.task[1]}: " if options.task else ""
     log.info(
-        "%d shards of %s (from %d) in %d processes, %d threads each -> %s/%s_*.jsonl",
-        len(shards), options.input_dir, options.from_index, len(assignment), threads, out_dir, name,
+        "%s%d shards of %s (from %d) in %d processes, %d threads each -> %s/%s_*.jsonl",
+        task, len(shards), options.input_dir, options.from_index + selected.index(shards[0]), len(assignment), threads, out_dir, stem,
     )  # fmt: skip
 
     level = logging.getLogger("audiotok").getEffectiveLevel()
@@ -388,8 +413,10 @@ class Supervisor:
 
     def _count_unreported_lines(self, slot: WorkerSlot) -> None:
         """Cut the dead worker's torn line; count the lines it wrote but died before reporting."""
-        from audiotok.io.jsonl_writer import repair_tail
+        from audiotok.io.jsonl_writer import repair_tail, skipped_path
 
+        if skipped_path(slot.output).exists():
+            repair_tail(skipped_path(slot.output))
         if not slot.output.exists():
             return
         dropped = repair_tail(slot.output)

@@ -136,7 +136,7 @@ class _Worker:
         names = {os.path.basename(s) for s in job.shards}
         self.done = read_done([p for p in map(_as_path, job.existing_outputs)], names)
         self.messages.put(("started", job.index, device, len(self.done)))
-        with LineAppender(_as_path(job.output)) as self.out:
+        with LineAppender(_as_path(job.output)) as self.out, SkipRecord(_as_path(job.output)) as self.skipped:
             for shard in job.shards:
                 self.run_shard(shard)
                 self.messages.put(("shard", job.index, os.path.basename(shard)))
@@ -171,7 +171,7 @@ class _Worker:
         try:
             yield from iter_shard(shard)
         except (tarfile.TarError, EOFError, OSError) as err:
-            self.fail(os.path.basename(shard), f"damaged tar shard {shard}, the samples after the damage are lost: {err}")
+            self.fail(os.path.basename(shard), None, f"damaged tar shard {shard}, the samples after the damage are lost: {err}")
 
     def parquet_rows(self, shard: str):
         import pyarrow as pa
@@ -182,7 +182,7 @@ class _Worker:
             yield from iter_rows(shard, shard_layout(shard, ParquetSpec(shard)))
         except (pa.ArrowException, OSError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            self.fail(os.path.basename(shard), f"damaged Parquet shard {shard}, the rows after the damage are lost: {reason}")
+            self.fail(os.path.basename(shard), None, f"damaged Parquet shard {shard}, the rows after the damage are lost: {reason}")
 
     def wave_of(self, sample):
         """Mono float32 at the tokenizer's rate, or None after reporting why not."""
@@ -191,20 +191,20 @@ class _Worker:
         from audiotok.io.tar_shards import ShardSample
         from audiotok.tokenizers import at_tokenizer_rate
 
-        where = f"{os.path.basename(sample.shard)}:{sample.key}"
+        where = (os.path.basename(sample.shard), sample.key)
         if sample.problems:
-            return self.fail(where, "; ".join(sample.problems))
+            return self.fail(*where, "; ".join(sample.problems))
         try:
             if isinstance(sample, ShardSample):
                 if sample.audio is None:
-                    return self.fail(where, "sample has no audio member")
+                    return self.fail(*where, "sample has no audio member")
                 if sample.metadata_name is None:
-                    return self.fail(where, "sample has no JSON metadata member")
+                    return self.fail(*where, "sample has no JSON metadata member")
                 audio = decode(sample.audio)
             else:  # a Parquet row: its columns are its metadata
                 audio = sample.load()
         except ItemError as err:
-            return self.fail(where, str(err))
+            return self.fail(*where, str(err))
         return at_tokenizer_rate(self.tokenizer, audio)
 
     def tokenize(self, shard_name: str, group: list) -> None:
@@ -217,7 +217,7 @@ class _Worker:
         ok, audio_seconds = 0, 0.0
         for (sample, wave), result in zip(group, results, strict=True):
             if isinstance(result, Exception):
-                self.fail(f"{shard_name}:{sample.key}", str(result))
+                self.fail(shard_name, sample.key, str(result))
                 continue
             meta = sample.metadata
             line = sample_line(sample.key, shard_name, meta.get("language"), meta.get("text"), result)
@@ -253,10 +253,36 @@ class _Worker:
             self.job.index, share * 100, self.job.memory_limit, freed * 100,
         )  # fmt: skip
 
-    def fail(self, name: str, reason: str) -> None:
-        self.messages.put(("failed", self.job.index, name, reason))
+    def fail(self, shard: str, key: str | None, reason: str) -> None:
+        """A sample (key None: the rest of a damaged shard) that cannot be used: recorded, and told to the parent."""
+        self.skipped.write(shard, key, reason)
+        self.messages.put(("failed", self.job.index, shard if key is None else f"{shard}:{key}", reason))
         self.since_memory_check += 1
         return None
+
+
+class SkipRecord:
+    """`X.skipped.jsonl` beside the output X: a line a sample the worker could not use, so that a
+    check tells "skipped, with its reason" from "lost". Created on the first skip only."""
+
+    def __init__(self, output):
+        from audiotok.io.jsonl_writer import skipped_path
+
+        self.path, self.appender = skipped_path(output), None
+
+    def write(self, shard: str, key: str | None, reason: str) -> None:
+        from audiotok.io.jsonl_writer import LineAppender, skipped_line
+
+        if self.appender is None:
+            self.appender = LineAppender(self.path)
+        self.appender.write(skipped_line(key, shard, reason))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.appender is not None:
+            self.appender.close()
 
 
 def _death_hook(job: WorkerJob) -> int | None:

@@ -29,6 +29,7 @@ COMMANDS = [
     "bsq-decode",
     "bsq-eval",
     "tokenize-shards",
+    "check-shard-tokens",
     "bicodec-extract",
     "taste-extract",
     "taste-train",

@@ -73,6 +73,8 @@ def make_mfcc_bundle(directory: Path, k: int = 12) -> Path:
 def read_lines(out_dir: Path) -> list[dict]:
     lines = []
     for path in sorted(out_dir.glob("*.jsonl")):
+        if path.name.endswith(".skipped.jsonl"):  # the records of unusable samples, not token lines
+            continue
         text = path.read_text(encoding="utf-8")
         assert text == "" or text.endswith("\n"), f"torn line in {path}"
         lines += [json.loads(line) for line in text.splitlines()]

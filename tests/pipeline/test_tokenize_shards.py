@@ -216,6 +216,17 @@ def test_bad_samples_and_a_truncated_shard_are_counted_skips(bundle, tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last == "error: only 5 of 11 samples succeeded, below --min-success 0.95 (hint: see the warnings above for each failed item)"
     assert sorted(line["key"] for line in read_lines(tmp_path / "out")) == ["a0", "a1", "a2", "c0", "c1"]
+    # Each unusable sample is recorded with its reason (the damaged shard with key null), so a check
+    # tells them from lost ones.
+    records = read_lines_of(tmp_path / "out" / "shards_0.skipped.jsonl")
+    reasons = {(r["shard"], r["key"]): r["reason"] for r in records}
+    assert len(records) == 6 and sorted(reasons, key=str) == sorted([("a.tar", k) for k in bad] + [("b.tar", None)], key=str)
+    assert reasons[("a.tar", "b_no_audio")] == "sample has no audio member"
+    assert reasons[("b.tar", None)].startswith(f"damaged tar shard {shards / 'b.tar'}, the samples after the damage are lost: ")
+    check = run_cli("check-shard-tokens", "--input-dir", shards, "--output-dir", tmp_path / "out")
+    assert check.returncode == 0, check.stderr
+    assert check.text.startswith("11 samples: 5 tokenized, 6 skipped (")
+    assert check.text.endswith(", 0 missing, 0 duplicated; 1 damaged shard(s), their samples after the damage cannot be listed\n")
 
 
 def test_shard_slices_and_their_processes(tmp_path):
