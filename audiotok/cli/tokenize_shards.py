@@ -49,6 +49,7 @@ Example:
   audiotok tokenize-shards --input-dir emilia/ZH --output-dir out --tokenizer bicodec:Spark-TTS-0.5B --from-index 0 --to-index 100
   audiotok tokenize-shards --input_dir emilia/ZH --output_dir out --model_dir Spark-TTS-0.5B --num_proc 4
   audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 8 --dry-run
+  audiotok tokenize-shards --input-dir shards/ --output-dir tokens/ --tokenizer bundle:exp/km500 --num-proc 2 --dry-run --nj 64 --nodes 8 --tasks-per-node 4
 
 See also: check-shard-tokens, tokenize, s3-extract, interleave.
 """
@@ -105,6 +106,13 @@ def command(
     max_restarts: Annotated[int, typer.Option("--max-restarts", min=0, help="Times a worker that dies is started again.")] = 2,
     min_success: common.MinSuccess = 0.95,
     dry: common.DryRun = False,
+    nj: Annotated[
+        int | None, typer.Option("--nj", min=1, help="With --dry-run: the time of an array of N tasks, the shards cut as --task J/N cuts them.")
+    ] = None,
+    nodes: common.Nodes = None,
+    tasks_per_node: common.TasksPerNode = 1,
+    assume_x_real_time: common.AssumeXRealTime = None,
+    assume_hours: common.AssumeHours = None,
     calibrate_seconds: common.CalibrateSeconds = 10.0,
 ) -> None:
     from audiotok.engine.items import parse_part
@@ -112,6 +120,12 @@ def command(
     from audiotok.pipeline.shard_run import ShardRunOptions, model_dir_spec, run_shards
 
     part = parse_part(task, "--task") if task is not None else None
+    common.check_dry_run(dry, nj)
+    array = common.array_plan(dry, nodes, tasks_per_node, assume_x_real_time, assume_hours)
+    if array is not None and nj is None:
+        raise UsageError("--nodes needs --nj N: the array's tasks", "e.g. --dry-run --nj 1000 --nodes 100 --tasks-per-node 8")
+    if nj is not None and task is not None:
+        raise UsageError("give --nj (the array to estimate) or --task (one of its tasks), not both")
 
     if (tokenizer is None) == (model_dir is None):
         raise UsageError("give one of --tokenizer SPEC and --model-dir DIR", "--model-dir DIR is --tokenizer bicodec:DIR for a Spark-TTS directory")
@@ -123,7 +137,7 @@ def command(
     if dtype not in ("float32", "float16", "bfloat16"):
         raise UsageError(f"--dtype {dtype!r}", "choose float32, float16 or bfloat16")
     if dry:
-        estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds, part)
+        estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds, part, nj, array)
         return
     run_shards(
         ShardRunOptions(
@@ -147,8 +161,10 @@ def command(
     )
 
 
-def estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds, task=None):
-    """--dry-run: the run's cost per process, from the shards' members and a calibration (audiotok.engine.estimate)."""
+def estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device, dtype, batch_seconds, calibrate_seconds, task=None, nj=None, array=None):
+    """--dry-run: the run's cost per process (with --nj: per array task), from the shards' members and a calibration (audiotok.engine.estimate)."""
+    import dataclasses
+
     from audiotok.device import resolve
     from audiotok.engine.estimate import Model, run_shard_estimate
     from audiotok.pipeline.shard_run import assign_shards, list_shards, task_shards
@@ -161,5 +177,10 @@ def estimate_shards(input_dir, tokenizer, num_proc, from_index, to_index, device
     def process(loaded, items):
         return tokenize_items(items, loaded, batch_seconds=batch_seconds)
 
-    jobs = assign_shards(task_shards(list_shards(input_dir, from_index, to_index), task), num_proc)
-    run_shard_estimate(NAME, jobs, load=load, process=process, calibrate_seconds=calibrate_seconds)
+    shards = list_shards(input_dir, from_index, to_index)
+    if nj is None:
+        jobs = assign_shards(task_shards(shards, task), num_proc)
+    else:  # the array's tasks, each running --num-proc processes over its shards
+        jobs = [task_shards(shards, (j, nj)) for j in range(1, nj + 1)]
+        array = array and dataclasses.replace(array, processes_per_task=num_proc)
+    run_shard_estimate(NAME, jobs, load=load, process=process, calibrate_seconds=calibrate_seconds, array=array)

@@ -20,6 +20,7 @@ class ArrayPlan:
     tasks_per_node: int = 1
     x_real_time: float | None = None  # one task's speed on the target nodes; None: the calibration's
     hours: float | None = None  # a corpus of this size split evenly over the tasks; None: the input's own split
+    processes_per_task: int = 1  # a task's worker processes, sharing its audio evenly (tokenize-shards --num-proc)
 
     @property
     def slots(self) -> int:
@@ -44,10 +45,13 @@ def plan_array(audio_seconds: list[float], load_seconds: float, calibrated_x_rea
     if plan.hours is not None:
         audio = [plan.hours * 3600 / len(audio)] * len(audio)
     speed = plan.x_real_time or calibrated_x_real_time
+    if speed:
+        speed *= plan.processes_per_task
     report = {
         "tasks": len(audio),
         "nodes": plan.nodes,
         "tasks_per_node": plan.tasks_per_node,
+        "processes_per_task": plan.processes_per_task,
         "slots": plan.slots,
         "hours": round(sum(audio) / 3600, 6),
         "hours_per_task": _spread([s / 3600 for s in audio]),

@@ -119,6 +119,32 @@ def test_tokenize_shards_dry_run_splits_by_process(bundle, tmp_path):
     # Shard i goes to process i % 2: s0 and s2 to the first, s1 to the second.
     assert [(job["items"], job["seconds"]) for job in report["jobs"]] == [(3, 3.0), (1, 2.5)]
 
+    # As an array of 3 tasks (one shard each, as --task J/3 cuts them) of 2 processes on 1 node x 2 slots.
+    array_options = ("--nj", 3, "--nodes", 1, "--tasks-per-node", 2, "--assume-x-real-time", 10)
+    result = run_cli(
+        "tokenize-shards",
+        "--input-dir",
+        shards,
+        "--output-dir",
+        tmp_path / "tokens",
+        "--tokenizer",
+        f"bundle:{bundle}",
+        "--num-proc",
+        2,
+        "--dry-run",
+        *array_options,
+    )
+    report = estimate_of(result)
+    assert [job["seconds"] for job in report["jobs"]] == [3.0, 2.5, 0.0]
+    array = report["array"]
+    assert (array["tasks"], array["slots"], array["processes_per_task"], array["x_real_time"]) == (3, 2, 2, 20)
+    load = report["calibration"]["load_seconds"]
+    assert array["wall_seconds"] == pytest.approx(max(load + 3.0 / 20, 2 * load + 2.5 / 20), abs=2e-3)
+    failed = run_cli(
+        "tokenize-shards", "--input-dir", shards, "--output-dir", tmp_path / "tokens", "--tokenizer", f"bundle:{bundle}", "--dry-run", "--nodes", 2
+    )
+    assert failed.returncode == 2 and "error: --nodes needs --nj N: the array's tasks" in failed.stderr
+
 
 def test_recipe_dry_run_lists_its_stages_and_estimates_the_features(tmp_path):
     import os
