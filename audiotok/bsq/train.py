@@ -13,12 +13,12 @@ same losses, step for step, as one that was never stopped.
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import torch
 
+from audiotok.distributed import Distributed
 from audiotok.errors import AudiotokError
 from audiotok.training import lr_factor, resume_from_checkpoint, save_figure, truncate_metrics, write_checkpoint
 
@@ -31,47 +31,6 @@ def masked_errors(reconstruction: torch.Tensor, target: torch.Tensor, mask: torc
     diff = (reconstruction.to(target.dtype) - target) * mask.unsqueeze(-1)
     count = mask.sum(1) * target.shape[-1]
     return ((diff**2).sum((1, 2)) / count).mean(), (diff.abs().sum((1, 2)) / count).mean()
-
-
-class Distributed:
-    """Rank, world size and device from torchrun's environment (or a single process)."""
-
-    def __init__(self, device: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        from audiotok.device import for_rank
-
-        self.device = torch.device(for_rank(device, local_rank))
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def mean(self, values: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            values = values.clone()
-            dist.all_reduce(values)
-            values /= self.world
-        return values
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _save_checkpoint(output: Path, step: int, model, optimizer, scheduler, config: dict) -> None:
