@@ -15,6 +15,21 @@ import os
 import torch
 
 
+def launched_world() -> int:
+    """How many processes torchrun started for this training (1: not under torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_batch_split(batch_size: int) -> None:
+    """A global batch must split evenly over the processes; checked before any process group
+    is formed, so every process stops at once with the reason."""
+    world = launched_world()
+    if batch_size % world:
+        from audiotok.errors import AudiotokError
+
+        raise AudiotokError(f"optim.batch_size {batch_size} does not split over {world} processes", "make it a multiple of the process count")
+
+
 def _world() -> int:
     import torch.distributed as dist
 
@@ -53,7 +68,7 @@ class Distributed:
     """Rank, world size and device from torchrun's environment (or a single process)."""
 
     def __init__(self, device: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.world = launched_world()
         self.rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         from audiotok.device import for_rank

@@ -121,3 +121,31 @@ def test_taste_train_on_two_nodes_trains_what_one_process_trains(tmp_path):
     assert "in each of 2 processes" in log and "train accuracy" in log
     assert_same_training(tmp_path / "one", tmp_path / "nodes", ("loss", "ce", "quant_loss", "accuracy", "grad_norm", "train_loss", "train_accuracy"))
     assert json.loads((tmp_path / "nodes" / "summary.json").read_text())["steps"] == 6
+
+
+def test_a_global_batch_that_does_not_split_over_the_processes_is_a_one_line_error(tmp_path):
+    store, units = make_store(tmp_path, count=3)
+    config = tmp_path / "odd.yaml"
+    config.write_text(yaml.safe_dump({"preset": "tiny", "data": {"train": {"features": str(store), "units": str(units)}}, "optim": {"batch_size": 3}}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    command = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "audiotok",
+        "taste-train",
+        str(config),
+        "--output-dir",
+        str(tmp_path / "x"),
+        "--device",
+        "cpu",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1
+    # A process says why in one line (torchrun may stop the other before it does, and then adds
+    # its own report of the failed processes).
+    assert "error: optim.batch_size 3 does not split over 2 processes (hint: make it a multiple of the process count)" in result.stderr.splitlines()
+    assert not (tmp_path / "x" / "checkpoints").exists()

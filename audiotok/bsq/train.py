@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from audiotok.distributed import Distributed
-from audiotok.errors import AudiotokError
+from audiotok.distributed import Distributed, check_batch_split
 from audiotok.training import lr_factor, resume_from_checkpoint, save_figure, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
@@ -84,10 +83,9 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     from audiotok.bsq.model import AudioBSQModel
     from audiotok.io.atomic import atomic_write_text
 
-    dist = Distributed(device)
     o = config["optim"]
-    if o["batch_size"] % dist.world:
-        raise AudiotokError(f"optim.batch_size {o['batch_size']} does not split over {dist.world} processes", "make it a multiple of the process count")
+    check_batch_split(o["batch_size"])
+    dist = Distributed(device)
     output.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(o["seed"])
     frontend = frontend_from_options(frontend_options(config))

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from audiotok.distributed import Distributed
+from audiotok.distributed import Distributed, check_batch_split
 from audiotok.errors import AudiotokError
 from audiotok.training import batch_order, lr_factor, resume_from_checkpoint, save_figure, truncate_metrics, write_checkpoint
 
@@ -200,12 +200,9 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
         raise AudiotokError(
             "no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE"
         )
+    check_batch_split(config["optim"]["batch_size"])
     dist = Distributed(device)
     try:
-        if config["optim"]["batch_size"] % dist.world:
-            raise AudiotokError(
-                f"optim.batch_size {config['optim']['batch_size']} does not split over {dist.world} processes", "make it a multiple of the process count"
-            )
         return _train(config, output, dist, stop_after)
     finally:
         dist.close()
