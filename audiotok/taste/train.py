@@ -16,8 +16,8 @@ the CPU kernels are deterministic, so a stopped and resumed run writes the same
 metrics as one that was never stopped.
 
 Under torchrun (DDP, one machine or several) each process takes a contiguous share of
-every global batch; the loss is the global batch's (each share weighted by its targets,
-gradients averaged), the RVQ codebooks follow the whole global batch (rvq.py), and only
+every global batch; each process's loss is its part of the global batch's (a share counts
+by the targets it holds) and the gradients are summed over the processes, the RVQ codebooks follow the whole global batch (rvq.py), and only
 rank 0 evaluates and writes files. Without dropout the processes together train what one
 process trains over the same batches (up to rounding: the shares pad to other lengths).
 """
