@@ -13,13 +13,12 @@ same losses, step for step, as one that was never stopped.
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import torch
 
-from audiotok.errors import AudiotokError
+from audiotok.distributed import Distributed, check_batch_split
 from audiotok.training import lr_factor, resume_from_checkpoint, save_figure, truncate_metrics, write_checkpoint
 
 log = logging.getLogger("audiotok")
@@ -31,47 +30,6 @@ def masked_errors(reconstruction: torch.Tensor, target: torch.Tensor, mask: torc
     diff = (reconstruction.to(target.dtype) - target) * mask.unsqueeze(-1)
     count = mask.sum(1) * target.shape[-1]
     return ((diff**2).sum((1, 2)) / count).mean(), (diff.abs().sum((1, 2)) / count).mean()
-
-
-class Distributed:
-    """Rank, world size and device from torchrun's environment (or a single process)."""
-
-    def __init__(self, device: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        from audiotok.device import for_rank
-
-        self.device = torch.device(for_rank(device, local_rank))
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def mean(self, values: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            values = values.clone()
-            dist.all_reduce(values)
-            values /= self.world
-        return values
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _save_checkpoint(output: Path, step: int, model, optimizer, scheduler, config: dict) -> None:
@@ -125,10 +83,9 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     from audiotok.bsq.model import AudioBSQModel
     from audiotok.io.atomic import atomic_write_text
 
-    dist = Distributed(device)
     o = config["optim"]
-    if o["batch_size"] % dist.world:
-        raise AudiotokError(f"optim.batch_size {o['batch_size']} does not split over {dist.world} processes", "make it a multiple of the process count")
+    check_batch_split(o["batch_size"])
+    dist = Distributed(device)
     output.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(o["seed"])
     frontend = frontend_from_options(frontend_options(config))

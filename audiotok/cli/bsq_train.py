@@ -9,14 +9,18 @@ a preset name. A file in the seed's layout (`model.target/params.audioconfig`,
 settings in these keys; what has no equivalent is refused in one line. OUTPUT_DIR gets checkpoints/, model.safetensors + config.json
 (the model directory bsq-encode reads), metrics.jsonl, loss_curve.png,
 train_config.yaml and valid_keys.txt. A run finding a checkpoint there resumes
-exactly where it stopped. Under torchrun every process takes its share of each
-global batch (DDP; gloo on CPU, NCCL on GPU).
+exactly where it stopped.
+
+{ddp}
 
 \b
 Example:
   audiotok bsq-train recipes/bsq/conf/small.yaml --output-dir exp/bsq_small
   audiotok bsq-train small --train data/train --output-dir exp/bsq_small --max-steps 2000
   torchrun --nproc_per_node 4 -m audiotok bsq-train base.yaml --output-dir exp/bsq_base
+  srun --nodes 2 --ntasks-per-node 1 torchrun --nnodes 2 --nproc_per_node 4 \\
+    --rdzv_backend c10d --rdzv_endpoint $MASTER:29500 \\
+    -m audiotok bsq-train base.yaml --output-dir exp/bsq_base
 
 See also: bsq-encode, bsq-decode, bsq-eval.
 """
@@ -26,6 +30,8 @@ from typing import Annotated
 import typer
 
 from audiotok.cli import common
+
+__doc__ = __doc__.replace("{ddp}", common.DDP_HELP)
 
 NAME = "bsq-train"
 

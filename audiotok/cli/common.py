@@ -28,6 +28,15 @@ DTYPES = ("float32", "bfloat16", "float16")
 UNIT_FORMATS = ("text", "jsonl", "npy")
 
 # Options repeated across commands: declared once, one help text each.
+# The training commands' help on DDP, one paragraph in each (their docstrings' "{ddp}").
+DDP_HELP = (
+    "Under torchrun every process takes its share of each global batch (DDP; gloo on CPU, "
+    "NCCL on GPU; optim.batch_size a multiple of the process count) and rank 0 writes "
+    "OUTPUT_DIR, which on several nodes must be one shared directory. On N nodes, start "
+    "torchrun once on each (--nnodes N); under Slurm, srun does that (MASTER: the first "
+    "node of the allocation)."
+)
+
 Device = Annotated[str, typer.Option("--device", callback=_device, help="Where models run: auto, cpu, cuda or cuda:N (auto: a GPU when there is one).")]
 Dtype = Annotated[
     choice(*DTYPES),

@@ -16,10 +16,16 @@ valid), baselines.json (majority-class and copy-previous-unit accuracy),
 loss_curve.png, examples.txt (true vs predicted units, teacher-forced and greedy
 free-running) and summary.json. A run finding a checkpoint there resumes exactly.
 
+{ddp}
+
 \b
 Example:
   audiotok taste-train small --features dump/taste/train --units dump/s3/train.txt --output-dir exp/taste
   audiotok taste-train conf/taste.yaml --output-dir exp/taste --max-steps 500 --device cuda
+  torchrun --nproc_per_node 4 -m audiotok taste-train conf/taste.yaml --output-dir exp/taste
+  srun --nodes 2 --ntasks-per-node 1 torchrun --nnodes 2 --nproc_per_node 4 \\
+    --rdzv_backend c10d --rdzv_endpoint $MASTER:29500 \\
+    -m audiotok taste-train conf/taste.yaml --output-dir exp/taste
 
 See also: taste-extract, taste-encode, s3-extract.
 """
@@ -29,6 +35,8 @@ from typing import Annotated
 import typer
 
 from audiotok.cli import common
+
+__doc__ = __doc__.replace("{ddp}", common.DDP_HELP)
 
 NAME = "taste-train"
 

@@ -69,6 +69,7 @@ DEFAULTS = {
         "log_every": 10,
         "keep_checkpoints": 2,
         "mixed_precision": True,  # bf16 autocast on GPU (the RVQ stays fp32); the CPU always runs fp32
+        "dtype": "float32",  # float64: for numerical checks (DDP parity), never needed to train
     },
     "eval_every": 100,
     "checkpoint_every": 100,
@@ -119,6 +120,8 @@ def check(config: dict) -> None:
         raise UsageError(f"rvq.decay must be within (0, 1), got {r['decay']}")
     for key in ("batch_size", "max_steps", "log_every", "keep_checkpoints"):
         _positive_int(o[key], f"optim.{key}")
+    if o["dtype"] not in ("float32", "float64"):
+        raise UsageError(f"optim.dtype must be float32 or float64, got {o['dtype']!r}")
     for key in ("eval_every", "checkpoint_every", "top_k", "seed"):
         if key == "seed":
             if not isinstance(config[key], int):

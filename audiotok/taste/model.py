@@ -274,7 +274,9 @@ class TasteModel(nn.Module):
         prefix_lengths = batch.text_mask.sum(1)
         logits = self.unit_logits(prefix, prefix_lengths, batch.units, batch.unit_lengths)
         targets = self.targets(batch.units, batch.unit_lengths)
-        ce = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+        # At least fp32 (bf16 logits under autocast), float64 kept as it is.
+        scores = logits.flatten(0, 1)
+        ce = F.cross_entropy(scores.to(torch.promote_types(scores.dtype, torch.float32)), targets.flatten(), ignore_index=IGNORE)
         return {"logits": logits, "targets": targets, "ce": ce, "quant_loss": quant_loss, "loss": ce + quant_loss, "codes": codes}
 
     @torch.no_grad()

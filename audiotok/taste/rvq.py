@@ -10,11 +10,18 @@ training batch (random vectors would sit far from the data and never be chosen),
 and with `dead_code_threshold` a code whose EMA usage falls below it restarts
 at a vector of the current batch. Padding positions neither choose codes that
 count nor move the codebooks.
+
+Under DDP every process sees the vectors of the whole global batch when it starts or
+updates a codebook (they are gathered in rank order), so the codebooks stay the same in
+every process and equal to those of one process over the same batches; the random picks
+(start, restarts) are then rank 0's, since dropout may have moved the processes' RNGs apart.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from audiotok.distributed import broadcast_from_first, gather_rows
 
 
 class ResidualVQ(nn.Module):
@@ -55,6 +62,11 @@ class ResidualVQ(nn.Module):
                 self.cluster_size[c] = 1.0
             residual = residual - chosen[self._nearest(residual, chosen)]
         self.initialised.fill_(True)
+        self._same_everywhere()
+
+    def _same_everywhere(self) -> None:
+        """Rank 0's codebooks in every process (after a random pick)."""
+        broadcast_from_first(self.embed.data, *((self.cluster_size, self.embed_sum) if self.ema else ()))
 
     @staticmethod
     def _nearest(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
@@ -63,6 +75,7 @@ class ResidualVQ(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, c: int, vectors: torch.Tensor, codes: torch.Tensor) -> None:
+        vectors, codes = gather_rows(vectors), gather_rows(codes)
         onehot = F.one_hot(codes, self.size).to(vectors.dtype)
         self.cluster_size[c].mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
         self.embed_sum[c].mul_(self.decay).add_(onehot.t() @ vectors, alpha=1 - self.decay)
@@ -77,6 +90,7 @@ class ResidualVQ(nn.Module):
                 self.embed[c][dead] = fresh
                 self.embed_sum[c][dead] = fresh
                 self.cluster_size[c][dead] = 1.0
+                self._same_everywhere()
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z [B, N, D], mask [B, N] (True: a real text token) -> (quantised z, codes [B, N, C], loss)."""
@@ -87,7 +101,7 @@ class ResidualVQ(nn.Module):
         valid = mask.unsqueeze(-1).to(z.dtype)
         count = valid.sum().clamp(min=1) * self.dim
         if self.training and not bool(self.initialised):
-            self._init_from(z.detach()[mask])
+            self._init_from(gather_rows(z.detach()[mask]))
         residual = z
         quantised = torch.zeros_like(z)
         codes, loss = [], z.new_zeros(())

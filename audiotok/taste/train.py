@@ -14,6 +14,12 @@ State lives in OUTPUT_DIR:
 A run finding a checkpoint resumes from it. Batches are a function of the step and
 the CPU kernels are deterministic, so a stopped and resumed run writes the same
 metrics as one that was never stopped.
+
+Under torchrun (DDP, one machine or several) each process takes a contiguous share of
+every global batch; each process's loss is its part of the global batch's (a share counts
+by the targets it holds) and the gradients are summed over the processes, the RVQ codebooks follow the whole global batch (rvq.py), and only
+rank 0 evaluates and writes files. Without dropout the processes together train what one
+process trains over the same batches (up to rounding: the shares pad to other lengths).
 """
 
 import json
@@ -23,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from audiotok.distributed import Distributed, check_batch_split
 from audiotok.errors import AudiotokError
 from audiotok.training import batch_order, lr_factor, resume_from_checkpoint, save_figure, truncate_metrics, write_checkpoint
 
@@ -37,12 +44,12 @@ def evaluate(model, corpus, indices: list[int], config: dict, device, zero_speec
 
     was_training = model.training
     model.eval()
-    size = config["optim"]["batch_size"]
+    size, dtype = config["optim"]["batch_size"], getattr(torch, config["optim"]["dtype"])
     loss_sum, loss_count, counts = 0.0, 0, {"correct": 0, "top_k": 0, "total": 0}
     codes = []
     with torch.no_grad():
         for start in range(0, len(indices), size):
-            batch = collate([corpus.item(i) for i in indices[start : start + size]]).to(device)
+            batch = collate([corpus.item(i) for i in indices[start : start + size]]).to(device, dtype)
             out = model(batch, zero_speech=zero_speech)
             if out["codes"] is not None:
                 codes.append(out["codes"][batch.text_mask].cpu())
@@ -146,7 +153,7 @@ def _units_text(units, limit: int = 40) -> str:
     return " ".join(map(str, units[:limit])) + (f" ... (+{len(units) - limit})" if len(units) > limit else "")
 
 
-def examples(model, corpus, count: int, device) -> str:
+def examples(model, corpus, count: int, device, dtype=torch.float32) -> str:
     """True vs predicted units for the first `count` items: teacher-forced (each unit predicted
     from the true ones before it) and greedy free-running (from the model's own units)."""
     from audiotok.taste.data import collate
@@ -156,7 +163,7 @@ def examples(model, corpus, count: int, device) -> str:
     with torch.no_grad():
         for index in range(min(count, len(corpus))):
             item = corpus.item(index)
-            batch = collate([item]).to(device)
+            batch = collate([item]).to(device, dtype)
             out = model(batch)
             true = item.units.tolist()
             forced = out["logits"][0, : len(true)].argmax(-1).tolist()
@@ -172,8 +179,38 @@ def examples(model, corpus, count: int, device) -> str:
     return "\n".join(lines) + "\n"
 
 
+def global_losses(out: dict, batch, dist: Distributed) -> dict:
+    """This process's part of the global batch's losses (the parts sum to them over the
+    processes): cross-entropy and RVQ loss are means over unit targets and text tokens, and
+    the shares hold different numbers of those, so each share counts by what it holds."""
+    if dist.world == 1:
+        return out
+    from audiotok.taste.model import IGNORE
+
+    held = torch.stack([(out["targets"] != IGNORE).sum(), batch.text_mask.sum()]).to(out["ce"].dtype)  # int / int would be float32
+    units, texts = held / dist.sum(held)
+    ce, quant_loss = out["ce"] * units, out["quant_loss"] * texts
+    return {"ce": ce, "quant_loss": quant_loss, "loss": ce + quant_loss}
+
+
 def train(config: dict, output: Path, device: str = "auto", stop_after: int | None = None) -> dict:
-    """Train (or resume) into `output`; returns the summary (final metrics and baselines)."""
+    """Train (or resume) into `output`, as one process or as one of torchrun's; returns the
+    summary (final metrics and baselines) in rank 0, {} in the others."""
+    if not config["data"]["train"]["features"]:
+        raise AudiotokError(
+            "no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE"
+        )
+    check_batch_split(config["optim"]["batch_size"])
+    dist = Distributed(device)
+    try:
+        return _train(config, output, dist, stop_after)
+    finally:
+        dist.close()
+
+
+def _train(config: dict, output: Path, dist: Distributed, stop_after: int | None) -> dict:
+    import contextlib
+
     import yaml
 
     from audiotok.io.atomic import atomic_write_text
@@ -181,13 +218,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     from audiotok.taste.model import TasteModel, parameter_count, unit_scores
 
     d, o = config["data"], config["optim"]
-    if not d["train"]["features"]:
-        raise AudiotokError(
-            "no training data: data.train.features and data.train.units are not set", "set them in the config, or give --features STORE --units FILE"
-        )
-    from audiotok.device import resolve as resolve_device
-
-    device = torch.device(resolve_device(device))
+    device, dtype = dist.device, getattr(torch, o["dtype"])
     output.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config["seed"])
     corpus = UnitCorpus(d["train"]["features"], d["train"]["units"], config, "train")
@@ -197,37 +228,47 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
             f"valid features are {valid.text_dim}/{valid.whisper_dim} wide, train features {corpus.text_dim}/{corpus.whisper_dim}",
             "make both with the same taste-extract options",
         )
-    model = TasteModel(config, corpus.text_dim, corpus.whisper_dim).to(device)
+    model = TasteModel(config, corpus.text_dim, corpus.whisper_dim).to(device, dtype)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=o["lr"], betas=tuple(o["betas"]), weight_decay=o["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, o))
     eval_train = list(range(min(d["eval_train_items"], len(corpus))))
     top = f"top{config['top_k']}_accuracy"
 
-    reference = baselines(corpus.all_units(), {"train": [corpus.units[corpus.keys[i]] for i in eval_train], **({"valid": valid.all_units()} if valid else {})})
-    reference["train_items"], reference["eval_train_items"] = len(corpus), len(eval_train)
-    reference["data"] = {"train": corpus.report, **({"valid": valid.report} if valid else {})}
-    atomic_write_text(output / "baselines.json", json.dumps(reference, indent=2) + "\n")
-    log.info(
-        "baselines (no model): majority unit %d: train accuracy %.3f; copy-previous unit: train accuracy %.3f%s",
-        reference["majority_unit"],
-        reference["train_majority_accuracy"],
-        reference["train_copy_previous_accuracy"],
-        f"; valid majority {reference['valid_majority_accuracy']:.3f}, copy-previous {reference['valid_copy_previous_accuracy']:.3f}" if valid else "",
-    )
+    reference: dict = {}
+    if dist.main:
+        reference = baselines(
+            corpus.all_units(), {"train": [corpus.units[corpus.keys[i]] for i in eval_train], **({"valid": valid.all_units()} if valid else {})}
+        )
+        reference["train_items"], reference["eval_train_items"] = len(corpus), len(eval_train)
+        reference["data"] = {"train": corpus.report, **({"valid": valid.report} if valid else {})}
+        atomic_write_text(output / "baselines.json", json.dumps(reference, indent=2) + "\n")
+        log.info(
+            "baselines (no model): majority unit %d: train accuracy %.3f; copy-previous unit: train accuracy %.3f%s",
+            reference["majority_unit"],
+            reference["train_majority_accuracy"],
+            reference["train_copy_previous_accuracy"],
+            f"; valid majority {reference['valid_majority_accuracy']:.3f}, copy-previous {reference['valid_copy_previous_accuracy']:.3f}" if valid else "",
+        )
 
     step = resume_from_checkpoint(output, device, lambda state, path: load_weights(model, state, path), optimizer, scheduler)
+    if dist.rank > 0:
+        # Rank 0 keeps the single-process RNG stream (its random codebook picks are the ones
+        # broadcast); the others draw their own dropout masks instead of repeating rank 0's.
+        torch.manual_seed(config["seed"] * 1_000_003 + step * 1009 + dist.rank)
     metrics_path = output / "metrics.jsonl"
-    truncate_metrics(metrics_path, step)
-    atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
-    log.info(
-        "%d training items%s; %.2fM parameters (%.2fM trained) on %s",
-        len(corpus),
-        f", {len(valid)} valid" if valid else "",
-        parameter_count(model) / 1e6,
-        parameter_count(model, True) / 1e6,
-        device,
-    )
+    if dist.main:
+        truncate_metrics(metrics_path, step)
+        atomic_write_text(output / "train_config.yaml", yaml.safe_dump(config, sort_keys=False))
+        log.info(
+            "%d training items%s; %.2fM parameters (%.2fM trained) on %s%s",
+            len(corpus),
+            f", {len(valid)} valid" if valid else "",
+            parameter_count(model) / 1e6,
+            parameter_count(model, True) / 1e6,
+            device,
+            f" in each of {dist.world} processes" if dist.world > 1 else "",
+        )
 
     features_meta = corpus.meta
     units_meta = {"rate": corpus.unit_rate, "rate_from": corpus.report["unit_rate_from"]}  # the targets' units a second
@@ -235,13 +276,16 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     model.train()
     last: dict = {}
     started, started_step = time.time(), step
-    with open(metrics_path, "a", encoding="utf-8") as metrics:
+    with open(metrics_path, "a", encoding="utf-8") if dist.main else contextlib.nullcontext() as metrics:
         while step < o["max_steps"]:
-            batch = collate([corpus.item(i) for i in batch_order(step, len(corpus), o["batch_size"], config["seed"])]).to(device)
+            share = batch_order(step, len(corpus), o["batch_size"], config["seed"])[dist.share(o["batch_size"])]
+            batch = collate([corpus.item(i) for i in share]).to(device, dtype)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 out = model(batch)
+            losses = global_losses(out, batch, dist)
             optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            losses["loss"].backward()
+            dist.sum_gradients(trainable)
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, o["grad_clip"])
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
@@ -249,55 +293,64 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
             step += 1
             if step % o["log_every"] == 0 or step == o["max_steps"]:
                 scores = unit_scores(out["logits"].detach(), out["targets"], model.eos, config["top_k"])
-                last = {
-                    "step": step,
-                    "loss": out["loss"].item(),
-                    "ce": out["ce"].item(),
-                    "quant_loss": out["quant_loss"].item(),
-                    "accuracy": scores["correct"] / scores["total"],
-                    "lr": lr,
-                    "grad_norm": float(grad_norm),
-                }
-                metrics.write(json.dumps(last) + "\n")
-                metrics.flush()
-                rate = (time.time() - started) / (step - started_step)
-                log.info(
-                    "step %d/%d loss %.4f (ce %.4f rvq %.4f) batch accuracy %.3f lr %.2e %.2f s/step",
-                    step,
-                    o["max_steps"],
-                    last["loss"],
-                    last["ce"],
-                    last["quant_loss"],
-                    last["accuracy"],
-                    lr,
-                    rate,
-                )
+                loss, ce, quant_loss = dist.sum(torch.stack([losses["loss"], losses["ce"], losses["quant_loss"]]).detach().double()).tolist()
+                correct, total = dist.sum(torch.tensor([scores["correct"], scores["total"]], device=device)).tolist()
+                if dist.main:
+                    last = {
+                        "step": step,
+                        "loss": loss,
+                        "ce": ce,
+                        "quant_loss": quant_loss,
+                        "accuracy": correct / total,
+                        "lr": lr,
+                        "grad_norm": float(grad_norm),
+                    }
+                    metrics.write(json.dumps(last) + "\n")
+                    metrics.flush()
+                    rate = (time.time() - started) / (step - started_step)
+                    log.info(
+                        "step %d/%d loss %.4f (ce %.4f rvq %.4f) batch accuracy %.3f lr %.2e %.2f s/step",
+                        step,
+                        o["max_steps"],
+                        last["loss"],
+                        last["ce"],
+                        last["quant_loss"],
+                        last["accuracy"],
+                        lr,
+                        rate,
+                    )
             if step % config["eval_every"] == 0 or step == o["max_steps"]:
-                row = {"step": step, **{f"train_{k}": v for k, v in evaluate(model, corpus, eval_train, config, device).items()}}
-                if valid:
-                    row.update({f"valid_{k}": v for k, v in evaluate(model, valid, list(range(len(valid))), config, device).items()})
-                metrics.write(json.dumps(row) + "\n")
-                metrics.flush()
-                usage = f"; RVQ codes used {row['train_codes_used']} of {config['rvq']['size']}" if "train_codes_used" in row else ""
-                log.info(
-                    "step %d train accuracy %.3f (top-%d %.3f, loss %.4f)%s%s",
-                    step,
-                    row["train_accuracy"],
-                    config["top_k"],
-                    row[f"train_{top}"],
-                    row["train_loss"],
-                    f"; valid accuracy {row['valid_accuracy']:.3f} (top-{config['top_k']} {row[f'valid_{top}']:.3f})" if valid else "",
-                    usage,
-                )
-                last.update(row)
+                if dist.main:
+                    row = {"step": step, **{f"train_{k}": v for k, v in evaluate(model, corpus, eval_train, config, device).items()}}
+                    if valid:
+                        row.update({f"valid_{k}": v for k, v in evaluate(model, valid, list(range(len(valid))), config, device).items()})
+                    metrics.write(json.dumps(row) + "\n")
+                    metrics.flush()
+                    usage = f"; RVQ codes used {row['train_codes_used']} of {config['rvq']['size']}" if "train_codes_used" in row else ""
+                    log.info(
+                        "step %d train accuracy %.3f (top-%d %.3f, loss %.4f)%s%s",
+                        step,
+                        row["train_accuracy"],
+                        config["top_k"],
+                        row[f"train_{top}"],
+                        row["train_loss"],
+                        f"; valid accuracy {row['valid_accuracy']:.3f} (top-{config['top_k']} {row[f'valid_{top}']:.3f})" if valid else "",
+                        usage,
+                    )
+                    last.update(row)
+                dist.barrier()
             stopping = stop_after is not None and step >= stop_after and step < o["max_steps"]
             if step % config["checkpoint_every"] == 0 or step == o["max_steps"] or stopping:
-                metrics.flush()
-                _save_checkpoint(output, step, model, optimizer, scheduler, config, features_meta, units_meta)
-                plot_curve(metrics_path, reference, output / "loss_curve.png", config["top_k"])
+                if dist.main:
+                    metrics.flush()
+                    _save_checkpoint(output, step, model, optimizer, scheduler, config, features_meta, units_meta)
+                    plot_curve(metrics_path, reference, output / "loss_curve.png", config["top_k"])
+                dist.barrier()
             if stopping:
                 log.info("stopped after step %d as asked; the same command resumes", step)
                 return {"stopped_at": step}
+    if not dist.main:
+        return {}  # the summary, examples and final evaluations are rank 0's
 
     final, best = {}, None
     for line in metrics_path.read_text().splitlines():
@@ -323,7 +376,7 @@ def train(config: dict, output: Path, device: str = "auto", stop_after: int | No
     }
     atomic_write_text(output / "summary.json", json.dumps(summary, indent=2) + "\n")
     shown = valid if valid else corpus
-    text = examples(model, shown, d["examples"], device)
+    text = examples(model, shown, d["examples"], device, dtype)
     atomic_write_text(output / "examples.txt", text)
     log.info("examples (%s items, true vs predicted S3 units; also in %s):\n%s", "valid" if valid else "train", output / "examples.txt", text.rstrip())
     zeroed_note = (
