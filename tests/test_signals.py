@@ -55,3 +55,26 @@ def test_a_held_package_imports_whole_and_the_signal_stops_after(tmp_path, monke
         import heldpkg  # noqa: F401
     assert sys.modules["heldpkg"].COMPLETE
     assert signals.exit_code() == 143
+
+
+def test_a_signal_as_the_command_ends_keeps_its_exit_code(monkeypatch, capsys):
+    """The signal handler runs when a function is entered, so a signal that comes as the command
+    ends is raised on entering finishing(), before its flag is set: the finished run still exits 0."""
+    from audiotok import cli
+
+    real = signals.finishing
+    calls = []
+
+    def struck_on_entry():
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # what _on_signal raises at that moment
+        real()
+
+    monkeypatch.setattr(cli, "_dispatch", lambda args: 0)
+    monkeypatch.setattr(signals, "finishing", struck_on_entry)
+    monkeypatch.setattr(sys, "argv", ["audiotok", "info"])
+    with pytest.raises(SystemExit) as exited:  # the autouse fixture restores the handlers main() installs
+        cli.main()
+    assert exited.value.code == 0 and len(calls) == 2
+    assert "error:" not in capsys.readouterr().err

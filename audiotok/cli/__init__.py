@@ -98,7 +98,12 @@ def main() -> None:
         code = _dispatch(sys.argv[1:])
     except KeyboardInterrupt:  # a signal while a handler below was reporting another error
         code = _stopped()
-    signals.finishing()
+    # A signal is handled when a function is entered: one that arrives as the command ends is raised
+    # on entering finishing(), before it sets its flag. The run's work and exit code are settled by then.
+    try:
+        signals.finishing()
+    except KeyboardInterrupt:
+        signals.finishing()
     with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()
     sys.exit(code)
