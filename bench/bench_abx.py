@@ -48,10 +48,10 @@ def worker(tool: str, npz: str, item_dir: str, frame_rate: float) -> None:
 
         items = {kind: read_item_file(Path(item_dir, f"{kind}.item")) for kind in ("phone", "triphone")}
         tiny = {k: v[:40] for k, v in list(features.items())[:2]}
-        abx_score.score({kind: abx_score.load_dataset(items[kind], tiny, frame_rate) for kind in items})  # compile numba's DTW first
+        abx_score.score(abx_score.load_datasets(items, tiny, frame_rate))  # compile numba's DTW first
         before = _rss_mb()
         start = time.perf_counter()
-        datasets = {kind: abx_score.load_dataset(items[kind], features, frame_rate) for kind in items}
+        datasets = abx_score.load_datasets(items, features, frame_rate)
         result = abx_score.score(datasets)
         seconds = time.perf_counter() - start
         scores = result.scores

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -102,18 +103,17 @@ def evaluate(
             for kind in sorted({c.items for c in chosen})
         }
     started = time.perf_counter()
-    datasets, stats = {}, {}
-    for kind, items in by_kind.items():
-        if settings.write_items:
+    if settings.write_items:
+        Path(settings.write_items).mkdir(parents=True, exist_ok=True)
+        for kind, items in by_kind.items():
             abx_items.check_labels(items)
-            from pathlib import Path
-
-            Path(settings.write_items).mkdir(parents=True, exist_ok=True)
             abx_items.write_item_file(items, Path(settings.write_items, f"{kind}.item"))
-        datasets[kind] = abx_score.load_dataset(items, table, frame_rate)
-        stats[f"abx_{kind}_items"] = len(datasets[kind])
-        if datasets[kind].dropped:
-            log.info("ABX: %d %s items span no frame at %g Hz and are left out", datasets[kind].dropped, kind, frame_rate)
+    datasets = abx_score.load_datasets(by_kind, table, frame_rate)
+    stats = {}
+    for kind, dataset in datasets.items():
+        stats[f"abx_{kind}_items"] = len(dataset)
+        if dataset.dropped:
+            log.info("ABX: %d %s items span no frame at %g Hz and are left out", dataset.dropped, kind, frame_rate)
     result = abx_score.score(datasets, chosen, settings.distance, settings.max_size_group, settings.max_x_across, settings.seed)
     for note in result.notes:
         log.warning("ABX %s", note)

@@ -125,10 +125,9 @@ def check_labels(items: list[Item]) -> None:
 
 def speakers_of(keys: Iterable[str], utt2spk: str | None = None, pattern: str | None = None) -> tuple[dict[str, str], str]:
     """{utterance: speaker} from a Kaldi utt2spk file, a regular expression on the key (its first
-    group, else the whole match), or, with neither, each utterance its own speaker; and how."""
+    group, else the whole match), or, with neither, each utterance its own speaker; and how.
+    Settings.check() refuses both at once, before any table is read."""
     keys = list(keys)
-    if utt2spk is not None and pattern is not None:
-        raise UsageError("give --utt2spk or --speaker-pattern, not both")
     if utt2spk is not None:
         table = read_two_columns(utt2spk, "utt2spk")
         missing = [key for key in keys if key not in table]

@@ -77,7 +77,6 @@ class Dataset:
 class Result:
     scores: dict = field(default_factory=dict)  # condition name -> error rate (0..1), None when undefined
     notes: list = field(default_factory=list)  # one line per condition left undefined
-    triplet_groups: dict = field(default_factory=dict)  # condition name -> (A, B, X) groups scored
     pairs: int = 0  # DTW alignments computed
 
 
@@ -102,42 +101,61 @@ def frame_span(onset: float, offset: float, frame_rate: float, num_frames: int) 
     return start, end
 
 
+def load_datasets(items_by_kind: Mapping[str, list[Item]], features: Mapping[str, np.ndarray], frame_rate: float) -> dict[str, Dataset]:
+    """A dataset for each kind of items (phone, triphone), each file's frames normalised once."""
+    builders = {kind: _DatasetBuilder(items) for kind, items in items_by_kind.items()}
+    for key, matrix in features.items():
+        if any(key in builder.by_file for builder in builders.values()):
+            frames = normalize_with_singularity(matrix)
+            for builder in builders.values():
+                builder.add_file(key, frames, frame_rate)
+    dim = next((len(m[0]) for m in features.values() if len(m)), 0) + 1
+    return {kind: builder.dataset(dim) for kind, builder in builders.items()}
+
+
 def load_dataset(items: list[Item], features: Mapping[str, np.ndarray], frame_rate: float) -> Dataset:
     """Frames of every item whose file is in `features`, files in the features' order, items in item order."""
-    ids = [{}, {}, {}]
-    labels = []
-    by_file: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        context, phone, speaker = (f"{item.prev}+{item.next}", item.phone, item.speaker)
-        labels.append(tuple(table.setdefault(value, len(table)) for table, value in zip(ids, (context, phone, speaker))))
-        by_file.setdefault(item.file, []).append(index)
-    pieces, starts, sizes, kept = [], [], [], []
-    total = dropped = 0
-    for key, matrix in features.items():
-        if key not in by_file:
-            continue
-        frames = normalize_with_singularity(matrix)
-        for index in by_file[key]:
-            start, end = frame_span(items[index].onset, items[index].offset, frame_rate, len(frames))
+    return load_datasets({"items": items}, features, frame_rate)["items"]
+
+
+class _DatasetBuilder:
+    """Ids numbered in item order over all items (as zrc_abx2 numbers an item file), frames added file by file."""
+
+    def __init__(self, items: list[Item]):
+        self.items = items
+        ids = [{}, {}, {}]
+        self.labels = []
+        self.by_file: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            values = (f"{item.prev}+{item.next}", item.phone, item.speaker)
+            self.labels.append(tuple(table.setdefault(value, len(table)) for table, value in zip(ids, values)))
+            self.by_file.setdefault(item.file, []).append(index)
+        self.pieces, self.starts, self.sizes, self.kept = [], [], [], []
+        self.total = self.dropped = 0
+
+    def add_file(self, key: str, frames: np.ndarray, frame_rate: float) -> None:
+        for index in self.by_file.get(key, ()):
+            start, end = frame_span(self.items[index].onset, self.items[index].offset, frame_rate, len(frames))
             if start >= len(frames) or end <= start:
-                dropped += 1
+                self.dropped += 1
                 continue
-            pieces.append(frames[start:end])
-            starts.append(total)
-            sizes.append(end - start)
-            kept.append(labels[index])
-            total += end - start
-    dim = next((len(m[0]) for m in features.values() if len(m)), 0) + 1
-    columns = np.array(kept, dtype=np.int64).reshape(-1, 3)
-    return Dataset(
-        frames=np.concatenate(pieces) if pieces else np.zeros((0, dim), dtype=np.float32),
-        starts=np.array(starts, dtype=np.int64),
-        sizes=np.array(sizes, dtype=np.int64),
-        context=columns[:, 0],
-        phone=columns[:, 1],
-        speaker=columns[:, 2],
-        dropped=dropped,
-    )
+            self.pieces.append(frames[start:end])
+            self.starts.append(self.total)
+            self.sizes.append(end - start)
+            self.kept.append(self.labels[index])
+            self.total += end - start
+
+    def dataset(self, dim: int) -> Dataset:
+        columns = np.array(self.kept, dtype=np.int64).reshape(-1, 3)
+        return Dataset(
+            frames=np.concatenate(self.pieces) if self.pieces else np.zeros((0, dim), dtype=np.float32),
+            starts=np.array(self.starts, dtype=np.int64),
+            sizes=np.array(self.sizes, dtype=np.int64),
+            context=columns[:, 0],
+            phone=columns[:, 1],
+            speaker=columns[:, 2],
+            dropped=self.dropped,
+        )
 
 
 # ---------------------------------------------------------------- triplets
@@ -155,14 +173,13 @@ def _phone_groups(ds: Dataset, context: str) -> tuple[list, list[int]]:
     """Items sorted by (context,) speaker, phone, ties in item order; per speaker (and context)
     the list of (start, end) position ranges of its phones, in that order."""
     columns = (ds.context, ds.speaker, ds.phone) if context == "within" else (ds.speaker, ds.phone)
-    keys = np.stack(columns, axis=1) if len(ds) else np.zeros((0, len(columns)), dtype=np.int64)
-    order = sorted(range(len(ds)), key=lambda i: tuple(keys[i]))
+    keys = list(zip(*(column.tolist() for column in columns)))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
     groups: list[list[tuple[int, int]]] = []
     start = 0
     for end in range(1, len(order) + 1):
-        if end == len(order) or tuple(keys[order[end]]) != tuple(keys[order[start]]):
-            same_speaker = groups and tuple(keys[order[groups[-1][0][0]]][:-1]) == tuple(keys[order[start]][:-1])
-            if same_speaker:
+        if end == len(order) or keys[order[end]] != keys[order[start]]:
+            if groups and keys[order[groups[-1][0][0]]][:-1] == keys[order[start]][:-1]:  # the same speaker (and context)
                 groups[-1].append((start, end))
             else:
                 groups.append([(start, end)])
@@ -328,7 +345,6 @@ def score(
         while chunk := list(itertools.islice(tasks, TASKS_A_CHUNK)):
             count += len(chunk)
             result.pairs += _score_chunk(ds, chunk, distance, values)
-        result.triplet_groups[condition.name] = count
         if not count:
             result.scores[condition.name] = None
             result.notes.append(f"{condition.label}: no (A, B, X) triplet: {_shortage(ds, condition)}")

@@ -93,6 +93,8 @@ def command(
     from audiotok.errors import UsageError
     from audiotok.io.outputs import TextOutput, make_signature
     from audiotok.units.alignments import read_alignments
+    from audiotok.units.bundle import Bundle
+    from audiotok.units.report import smallest_k
 
     if output_format not in FORMATS:
         raise UsageError(f"unknown --format {output_format!r}", f"choose one of {', '.join(FORMATS)}")
@@ -103,16 +105,29 @@ def command(
         raise UsageError("give --alignments or --item-file (one of them)", "items are built from alignments, or read from a ZeroSpeech item file")
     if item_kind not in ("phone", "triphone"):
         raise UsageError(f"unknown --item-kind {item_kind!r}", "choose phone or triphone")
+    if bundle is not None and k is not None:
+        raise UsageError("give --k or --bundle, not both", "the bundle knows its k")
     signature = make_signature(
-        NAME, table=table, alignments=alignments, settings=settings.signature(), bundle=bundle, k=k, vectors=vectors, format=output_format
+        NAME,
+        table=table,
+        alignments=alignments,
+        item_file=item_file,
+        item_kind=item_kind,
+        settings=settings.signature(),
+        bundle=bundle,
+        k=k,
+        vectors=vectors,
+        format=output_format,
     )
     target = TextOutput(output, signature, force)
-    loaded, units, rate = read_table(table, bundle, frame_rate)
-    if units:
-        codebook = _codebook(bundle, k, loaded)
-        loaded = unit_vectors(loaded, codebook.shape[0] if codebook is not None else _largest(loaded, k), vectors, codebook if vectors == "centroids" else None)
-    elif bundle or vectors != "onehot" or k:
+    loaded, units = read_table(table)
+    if not units and (bundle or vectors != "onehot" or k):
         raise UsageError(f"{table} holds dense features", "--bundle, --k and --vectors are for unit tables")
+    codebook = Bundle.load(bundle) if bundle else None
+    rate = frame_rate_of(table, frame_rate, codebook.recipe.get("frame_rate") if codebook else None)
+    if units:
+        size = codebook.k if codebook else k or smallest_k(loaded)
+        loaded = unit_vectors(loaded, size, vectors, codebook.centroids if codebook and vectors == "centroids" else None)
     phones = read_alignments(alignments, alignment_format) if alignments else None
     results = {"utterances": len(loaded), "frame_rate": rate} | evaluate(loaded, rate, phones, settings, item_file, item_kind)
     common.write_results(target, results, output_format)
@@ -138,55 +153,38 @@ def make_settings(conditions, distance, utt2spk, speaker_pattern, phone_map, fol
     return settings
 
 
-def read_table(spec: str, bundle: str | None, frame_rate: float | None):
-    """(table, holds units, frame rate) of TABLE; the rate from the option, the recipe beside it, or the bundle."""
+def read_table(spec: str):
+    """(table, whether it holds units) of TABLE: a unit table (text or JSONL) or a feature archive."""
     import numpy as np
 
-    from audiotok.errors import UsageError
+    from audiotok.errors import AudiotokError, UsageError
     from audiotok.io.archives import read_archive
-    from audiotok.io.recipes import read_recipe_for
     from audiotok.io.specifiers import looks_like_specifier
 
     if spec.startswith("jsonl:") or spec.endswith(".jsonl") or (spec != "-" and not looks_like_specifier(spec) and not spec.startswith("npy:")):
         from audiotok.io.tables import read_unit_table
 
-        table, units = read_unit_table(spec), True
-    else:
-        table = dict(read_archive(spec))
-        kinds = {np.issubdtype(value.dtype, np.integer) for value in table.values()}
-        if len(kinds) > 1:
-            raise UsageError(f"{spec} mixes unit and feature entries")
-        units = kinds == {True}
-        if not units:
-            table = {key: value[None, :] if value.ndim == 1 else value for key, value in table.items()}
+        return read_unit_table(spec), True
+    table = dict(read_archive(spec))
     if not table:
-        from audiotok.errors import AudiotokError
-
         raise AudiotokError(f"no entries in {spec}")
-    if frame_rate is None:
-        recipe = read_recipe_for(spec) or {}
-        frame_rate = recipe.get("frame_rate")
-        if frame_rate is None and bundle:
-            from audiotok.units.bundle import Bundle
+    kinds = {np.issubdtype(value.dtype, np.integer) for value in table.values()}
+    if len(kinds) > 1:
+        raise UsageError(f"{spec} mixes unit and feature entries")
+    if kinds == {True}:
+        return table, True
+    return {key: value[None, :] if value.ndim == 1 else value for key, value in table.items()}, False
 
-            frame_rate = Bundle.load(bundle).recipe.get("frame_rate")
+
+def frame_rate_of(spec: str, frame_rate: float | None, bundle_rate: float | None) -> float:
+    """The frame rate: the option's, else the recipe recorded beside TABLE, else the bundle's."""
+    from audiotok.errors import UsageError
+    from audiotok.io.recipes import read_recipe_for
+
+    if frame_rate is None:
+        frame_rate = (read_recipe_for(spec) or {}).get("frame_rate") or bundle_rate
     if frame_rate is None:
         raise UsageError(f"the frame rate of {spec} is not recorded", "give --frame-rate HZ")
     if frame_rate <= 0:
         raise UsageError(f"--frame-rate must be positive, got {frame_rate:g}")
-    return table, units, float(frame_rate)
-
-
-def _codebook(bundle, k, table):
-    from audiotok.errors import UsageError
-    from audiotok.units.bundle import Bundle
-
-    if bundle is None:
-        return None
-    if k is not None:
-        raise UsageError("give --k or --bundle, not both", "the bundle knows its k")
-    return Bundle.load(bundle).centroids
-
-
-def _largest(table, k):
-    return k if k is not None else 1 + max((int(codes.max()) for codes in table.values() if len(codes)), default=0)
+    return float(frame_rate)

@@ -74,7 +74,6 @@ def command(
     from audiotok.units import report
     from audiotok.units.alignments import FORMATS as ALIGNMENT_FORMATS
     from audiotok.units.alignments import read_alignments
-    from audiotok.units.bundle import Bundle
 
     log = logging.getLogger("audiotok")
     if output_format not in FORMATS:
@@ -94,7 +93,7 @@ def command(
     abx_settings = abx_options.make_settings(conditions, distance, utt2spk, speaker_pattern, phone_map, fold_phones, exclude_phones) if abx else None
     if abx_settings:
         abx_settings.check()
-    k, frame_rate = _codebook(k, bundle, frame_rate)
+    k, frame_rate, loaded_bundle = _codebook(k, bundle, frame_rate)
     if frame_rate is None and (alignments or audio):
         raise UsageError(f"{'--alignments' if alignments else '--audio'} needs the frame rate of the units", "give --frame-rate HZ or --bundle DIR")
 
@@ -116,7 +115,7 @@ def command(
     target = TextOutput(output, signature, force)
     table = read_unit_table(units)
     if k is None:
-        k = 1 + max((int(codes.max()) for codes in table.values() if len(codes)), default=0)
+        k = report.smallest_k(table)
         log.info("no --k or --bundle: taking k = largest code + 1 = %d", k)
     results = report.unit_summary(table, k, frame_rate)
     log.info("%d utterances, %d tokens from %s", results["utterances"], results["tokens"], units)
@@ -132,7 +131,7 @@ def command(
         if abx:
             from audiotok.abx.evaluate import evaluate, unit_vectors
 
-            centroids = Bundle.load(bundle).centroids if abx_vectors == "centroids" else None
+            centroids = loaded_bundle.centroids if abx_vectors == "centroids" else None
             results.update(evaluate(unit_vectors(table, k, abx_vectors, centroids), frame_rate, phones, abx_settings))
     if compare:
         parity = report.compare_units(table, read_unit_table(compare))
@@ -149,14 +148,14 @@ def command(
 
 
 def _codebook(k, bundle, frame_rate):
-    """k and frame rate from the options or the bundle; None where neither says."""
+    """k and frame rate from the options or the bundle (None where neither says), and the loaded bundle."""
     from audiotok.errors import UsageError
     from audiotok.units.bundle import Bundle
 
     if frame_rate is not None and frame_rate <= 0:
         raise UsageError(f"--frame-rate must be positive, got {frame_rate:g}")
     if bundle is None:
-        return k, frame_rate
+        return k, frame_rate, None
     if k is not None:
         raise UsageError("give --k or --bundle, not both", "the bundle knows its k")
     loaded = Bundle.load(bundle)
@@ -165,7 +164,7 @@ def _codebook(k, bundle, frame_rate):
         raise UsageError(f"--frame-rate {frame_rate:g} contradicts the bundle's frame rate {recorded}", "leave --frame-rate out")
     if frame_rate is None and recorded is not None:
         frame_rate = float(recorded)
-    return loaded.k, frame_rate
+    return loaded.k, frame_rate, loaded
 
 
 def _plot(directory, table, k, frame_rate, audio, plot_key):

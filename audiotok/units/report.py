@@ -42,6 +42,11 @@ def code_counts(units: Units, k: int) -> np.ndarray:
     return counts
 
 
+def smallest_k(units: Units) -> int:
+    """The largest code + 1: the codebook size a table without one is taken to have."""
+    return 1 + max((int(codes.max()) for codes in units.values() if len(codes)), default=0)
+
+
 def entropy_bits(counts: np.ndarray) -> float:
     """Shannon entropy in bits of the distribution that `counts` (any shape) define."""
     total = counts.sum()
